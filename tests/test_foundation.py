@@ -1,0 +1,182 @@
+"""Runner, ledger, lock and atomic writer, on SQLite and (production) MariaDB."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import Column, Integer, String, Table, inspect, select, text, update
+
+from toolbox_cli import ledger
+from toolbox_cli.context import TaskContext
+from toolbox_cli.errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, TaskFailed
+from toolbox_cli.registry import TaskSpec
+from toolbox_cli.runner import run_task
+from toolbox_cli.storage import writer
+from toolbox_cli.storage.lock import lock_for
+from toolbox_cli.storage.tables import datamart_metadata, runs
+from toolbox_cli.storage.types import Money
+
+selftest_items = Table(
+    "selftest_items",
+    datamart_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(50), nullable=False),
+    Column("amount", Money),
+)
+selftest_other = Table(
+    "selftest_other",
+    datamart_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(50), nullable=False),
+)
+
+
+def _items(n: int, prefix: str = "new") -> list[dict]:
+    return [{"name": f"{prefix}{i}", "amount": i + 0.005} for i in range(n)]
+
+
+def _names(engine, table: str = "selftest_items") -> list[str]:
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(text(f"SELECT name FROM {table} ORDER BY id"))]
+
+
+def _write(engines, tables, tag="t1", chunk_size=3, check_alive=lambda: None):
+    return writer.replace_tables(engines.datamart, tables, tag=tag, chunk_size=chunk_size,
+                                 check_alive=check_alive)
+
+
+def test_replace_writes_rows_and_rounds_money_half_up(engines):
+    counts = _write(engines, {"selftest_items": _items(7)})
+    assert counts == {"selftest_items": 7}
+    with engines.datamart.connect() as conn:
+        amounts = [r[0] for r in conn.execute(select(selftest_items.c.amount).order_by("id"))]
+    # 0.005 → 0.01, 1.005 → 1.01 (half-up on the decimal text, not the binary float)
+    assert amounts[:3] == [Decimal("0.01"), Decimal("1.01"), Decimal("2.01")]
+    assert not [t for t in inspect(engines.datamart).get_table_names() if "__stg_" in t]
+
+
+def test_failed_build_leaves_previous_table_intact(engines):
+    _write(engines, {"selftest_items": _items(5, "old")})
+
+    def broken():
+        yield from _items(4)
+        raise RuntimeError("source went away")
+
+    with pytest.raises(RuntimeError):
+        _write(engines, {"selftest_items": broken()}, tag="t2")
+    assert _names(engines.datamart) == [f"old{i}" for i in range(5)]
+    assert not [t for t in inspect(engines.datamart).get_table_names() if "__stg_" in t]
+
+
+def test_multi_table_swap_is_all_or_nothing(engines):
+    _write(engines, {"selftest_items": _items(2, "old"), "selftest_other": [{"name": "old"}]})
+
+    def failing_second():
+        yield {"name": "x"}
+        raise TaskFailed("second table failed")
+
+    with pytest.raises(TaskFailed):
+        _write(engines, {"selftest_items": _items(3), "selftest_other": failing_second()}, tag="t3")
+    assert _names(engines.datamart) == ["old0", "old1"]
+    assert _names(engines.datamart, "selftest_other") == ["old"]
+
+    _write(engines, {"selftest_items": _items(3), "selftest_other": [{"name": "new"}]}, tag="t4")
+    assert _names(engines.datamart) == ["new0", "new1", "new2"]
+    assert _names(engines.datamart, "selftest_other") == ["new"]
+
+
+def test_nan_is_refused_with_the_column_name(engines):
+    with pytest.raises(TaskFailed, match="selftest_items.amount"):
+        _write(engines, {"selftest_items": [{"name": "a", "amount": float("nan")}]})
+
+
+def _spec(func, name="selftest") -> TaskSpec:
+    return TaskSpec(name=name, description="test task", func=func, tables=("selftest_items",))
+
+
+def test_successful_run_records_rows_and_warnings(engines, toolbox_env):
+    def task(ctx: TaskContext) -> None:
+        ctx.warn("3 USD rows without an exchange rate")
+        ctx.replace_tables({"selftest_items": _items(4)})
+
+    outcome = run_task(_spec(task), toolbox_env, {"dry_run": False}, engines=engines)
+    assert (outcome.status, outcome.exit_code) == ("success", EXIT_OK)
+    run = ledger.get_run(engines.datamart, outcome.run_id)
+    assert run.status == "success" and run.rows_written == {"selftest_items": 4}
+    assert run.warnings_count == 1 and "USD" in run.warnings[0]
+    assert run.trigger == "manual" and run.pid == os.getpid() and run.finished_at is not None
+
+
+def test_failed_run_records_error_and_exit_1(engines, toolbox_env):
+    def task(ctx: TaskContext) -> None:
+        raise ValueError("row LIQ1/F-1: DiasEfectivo 2.5 is not an integer")
+
+    outcome = run_task(_spec(task), toolbox_env, {}, engines=engines)
+    assert (outcome.status, outcome.exit_code) == ("failed", EXIT_FAILED)
+    run = ledger.get_run(engines.datamart, outcome.run_id)
+    assert run.error_type == "ValueError" and "DiasEfectivo" in run.error_message
+
+
+def test_dry_run_counts_but_writes_nothing(engines, toolbox_env):
+    def task(ctx: TaskContext) -> None:
+        ctx.replace_tables({"selftest_items": _items(6)})
+
+    outcome = run_task(_spec(task), toolbox_env, {"dry_run": True}, engines=engines)
+    assert outcome.rows == {"selftest_items": 6}
+    assert _names(engines.datamart) == []
+
+
+def test_second_run_is_skipped_with_exit_3_while_lock_is_held(engines, toolbox_env):
+    holder = lock_for(engines.datamart, "selftest")
+    assert holder.acquire(wait=False)
+    try:
+        outcome = run_task(_spec(lambda ctx: None), toolbox_env, {}, engines=engines)
+    finally:
+        holder.release()
+    assert (outcome.status, outcome.exit_code) == ("skipped", EXIT_LOCKED)
+    assert ledger.get_run(engines.datamart, outcome.run_id).status == "skipped"
+    assert run_task(_spec(lambda ctx: None), toolbox_env, {}, engines=engines).exit_code == 0
+
+
+def test_wait_queues_behind_the_holder(engines, toolbox_env):
+    holder = lock_for(engines.datamart, "selftest")
+    assert holder.acquire(wait=False)
+    timer = threading.Timer(1.0, holder.release)
+    timer.start()
+    outcome = run_task(_spec(lambda ctx: None), toolbox_env, {}, engines=engines, wait=True)
+    timer.join()
+    assert outcome.status == "success"
+
+
+def test_sigterm_is_recorded_as_interrupted(engines, toolbox_env):
+    def task(ctx: TaskContext) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        ctx.replace_tables({"selftest_items": _items(3)})
+
+    outcome = run_task(_spec(task), toolbox_env, {}, engines=engines)
+    assert outcome.status == "failed" and outcome.error_type == "Interrupted"
+    assert "SIGTERM" in outcome.error_message
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_dead_pid_and_stale_heartbeat_are_reaped_as_crashed(engines):
+    dead = ledger.start_run(engines.datamart, "selftest", trigger="manual", slot=None, params={})
+    stale = ledger.start_run(engines.datamart, "selftest", trigger="cron", slot=None, params={})
+    alive = ledger.start_run(engines.datamart, "selftest", trigger="cron", slot=None, params={})
+    with engines.datamart.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == dead).values(pid=2**22 + 12345))
+        conn.execute(update(runs).where(runs.c.id == stale).values(
+            host="other-host", heartbeat_at=ledger.utcnow() - timedelta(hours=1)))
+        conn.execute(update(runs).where(runs.c.id == alive).values(host="other-host"))
+    assert sorted(ledger.reap_crashed(engines.datamart, stale_after_seconds=300)) == [dead, stale]
+    assert ledger.get_run(engines.datamart, alive).status == "running"
+    # A late final write from a reaped run does not resurrect it.
+    assert not ledger.finish_run(engines.datamart, dead, status="success",
+                                 started_at=ledger.utcnow(), rows={}, warnings_count=0,
+                                 warnings=[])
+    assert ledger.get_run(engines.datamart, dead).status == "crashed"

@@ -1,0 +1,3 @@
+from toolbox_cli.cli import main
+
+main()

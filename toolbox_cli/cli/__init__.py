@@ -1,0 +1,34 @@
+"""The toolbox command line: one module per command group, assembled here."""
+
+from __future__ import annotations
+
+import sys
+
+from toolbox_cli.cli import (  # noqa: F401  (each module registers its commands)
+    cmd_core,
+    cmd_cxc,
+    cmd_demo,
+    cmd_import,
+    cmd_kpi,
+    cmd_reportes,
+    cmd_schedule,
+    cmd_tipo_cambio,
+)
+from toolbox_cli.cli.app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    try:
+        app()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # last resort: never a traceback without --debug
+        from toolbox_cli.cli import state
+
+        if state.debug:
+            raise
+        print(f"error: unexpected {type(exc).__name__}; rerun with --debug for details",
+              file=sys.stderr)
+        sys.exit(1)

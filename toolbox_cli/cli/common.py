@@ -1,0 +1,145 @@
+"""What every command shares: settings, consoles, error handling, running a task."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import traceback
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+from sqlalchemy.exc import DBAPIError
+
+from toolbox_cli.cli import state
+from toolbox_cli.errors import EXIT_FAILED, EXIT_USAGE, ToolboxError
+from toolbox_cli.registry import TaskSpec, get_task
+from toolbox_cli.runner import RunOutcome, run_task, scrub, secrets_of
+from toolbox_cli.settings import Settings, load_settings
+from toolbox_cli.storage.engine import translate_db_error
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+_settings: Settings | None = None
+
+
+def settings_from_cli() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = load_settings(state.env_file)
+    return _settings
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests run many commands in one process)."""
+    global _settings
+    _settings = None
+
+
+def _secrets() -> list[str]:
+    try:
+        return secrets_of(settings_from_cli())
+    except Exception:
+        return []
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err.print(f"[bold red]error:[/] {scrub(message, _secrets())}", markup=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def handle_errors() -> Iterator[None]:
+    """Turn any exception into one line on stderr and a documented exit code."""
+    try:
+        yield
+    except typer.Exit:
+        raise
+    except ToolboxError as exc:
+        _debug_traceback()
+        fail(str(exc), exc.exit_code)
+    except DBAPIError as exc:
+        _debug_traceback()
+        try:
+            url = settings_from_cli().datamart_url()
+        except Exception:
+            url = None
+        translated = translate_db_error(exc, url) if url is not None else None
+        if translated is not None:
+            fail(str(translated), getattr(translated, "exit_code", EXIT_FAILED))
+        fail(f"database error: {exc.orig}", EXIT_FAILED)
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_FAILED)
+
+
+def _debug_traceback() -> None:
+    if state.debug:
+        err.print(scrub(traceback.format_exc(), _secrets()), markup=False)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, default=_json_default, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.flush()
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def local_time(value: datetime | None, settings: Settings) -> datetime | None:
+    """A naive UTC timestamp from the ledger shown in business time (Lima)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC).astimezone(settings.zone)
+
+
+def fmt_time(value: datetime | None, settings: Settings) -> str:
+    local = local_time(value, settings)
+    return local.strftime("%Y-%m-%d %H:%M:%S") if local else "-"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s"
+
+
+def render_outcome(outcome: RunOutcome, *, json_output: bool) -> None:
+    if json_output:
+        print_json(outcome.as_dict())
+        return
+    style = {"success": "green", "skipped": "yellow"}.get(outcome.status, "red")
+    rows = ", ".join(f"{t}={n}" for t, n in outcome.rows.items()) or "no rows"
+    run = f"run {outcome.run_id}" if outcome.run_id else "run"
+    out.print(f"[{style}]{outcome.task}: {outcome.status}[/] ({run}, "
+              f"{fmt_duration(outcome.duration_s)}): {rows}")
+    if outcome.warnings_count:
+        out.print(f"[yellow]{outcome.warnings_count} warning(s)[/]; first: {outcome.warnings[0]}"
+                  f" (toolbox status {outcome.run_id} lists them)")
+
+
+def run_spec_command(spec: TaskSpec, params: dict[str, Any], *, wait: bool = False,
+                     json_output: bool = False) -> NoReturn:
+    """Run a task through the runner, print its outcome and exit with its code."""
+    with handle_errors():
+        outcome = run_task(spec, settings_from_cli(), params, wait=wait)
+    render_outcome(outcome, json_output=json_output)
+    if outcome.status not in ("success",) and outcome.error_message:
+        err.print(f"[bold red]error:[/] {outcome.error_message}")
+        if state.debug and outcome.traceback:
+            err.print(outcome.traceback, markup=False)
+    raise typer.Exit(outcome.exit_code)
+
+
+def run_task_command(task_name: str, params: dict[str, Any], *, wait: bool = False,
+                     json_output: bool = False) -> NoReturn:
+    run_spec_command(get_task(task_name), params, wait=wait, json_output=json_output)

@@ -1,0 +1,38 @@
+"""Options shared by several commands, defined once and stacked with Annotated."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+
+DATE_FORMATS = ["%Y-%m-%d"]
+
+DesdeOpt = Annotated[
+    datetime | None,
+    typer.Option("--desde", formats=DATE_FORMATS,
+                 help="First operation date (Lima), YYYY-MM-DD. Default 2019-07-01."),
+]
+HastaOpt = Annotated[
+    datetime | None,
+    typer.Option("--hasta", formats=DATE_FORMATS,
+                 help="Last operation date (Lima), YYYY-MM-DD. Default today in Lima."),
+]
+FechaCorteOpt = Annotated[
+    datetime | None,
+    typer.Option("--fecha-corte", formats=DATE_FORMATS,
+                 help="Cut-off date (Lima), YYYY-MM-DD. Default today in Lima."),
+]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Compute and report counts; write nothing.")
+]
+WaitOpt = Annotated[
+    bool, typer.Option("--wait", help="If another run of the task holds the lock, wait for it.")
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def as_date(value: datetime | None):  # type: ignore[no-untyped-def]
+    """Typer parses dates as datetimes; tasks take dates."""
+    return value.date() if value is not None else None

@@ -1,0 +1,8 @@
+"""Global CLI options, set by the root callback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+env_file: Path | None = None
+debug: bool = False

@@ -1,0 +1,69 @@
+"""What a task receives from the runner: settings, engines, parameters and a writer.
+
+Tasks never touch the ledger: they report rows and warnings here and the runner records them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from toolbox_cli.settings import Settings
+from toolbox_cli.storage import writer
+
+MAX_STORED_WARNINGS = 20
+
+log = logging.getLogger("toolbox")
+
+
+@dataclass
+class TaskContext:
+    settings: Settings
+    source: Engine
+    datamart: Engine
+    params: dict[str, Any]
+    today: date  # business date (Lima) when the run started
+    run_id: int | None = None
+    check_alive: Callable[[], None] = lambda: None
+    rows: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    warnings_count: int = 0
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.params.get("dry_run"))
+
+    def warn(self, message: str) -> None:
+        """Record a warning on the run (count + the first few messages)."""
+        self.warnings_count += 1
+        if len(self.warnings) < MAX_STORED_WARNINGS:
+            self.warnings.append(message)
+        log.warning(message)
+
+    def add_rows(self, table: str, count: int) -> None:
+        self.rows[table] = self.rows.get(table, 0) + count
+
+    def replace_tables(self, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str, int]:
+        """Replace datamart tables atomically, all of them or none.
+
+        Each iterable is consumed in chunks into a staging table; the swap happens only after
+        every table is built. With --dry-run the rows are consumed and counted, nothing written.
+        """
+        if self.dry_run:
+            counts = {name: sum(1 for _ in rows) for name, rows in tables.items()}
+        else:
+            counts = writer.replace_tables(
+                self.datamart,
+                tables,
+                tag=str(self.run_id or "manual"),
+                chunk_size=self.settings.chunk_size,
+                check_alive=self.check_alive,
+            )
+        for name, count in counts.items():
+            self.add_rows(name, count)
+        return counts

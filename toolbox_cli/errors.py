@@ -1,0 +1,49 @@
+"""Exceptions that carry the documented exit codes.
+
+0 success · 1 the task ran and failed · 2 usage or configuration error ·
+3 skipped because another run holds the lock · 4 the database could not be reached.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_LOCKED = 3
+EXIT_UNREACHABLE = 4
+
+
+class ToolboxError(Exception):
+    """An error with a one-line message for the user and an exit code."""
+
+    exit_code = EXIT_FAILED
+
+
+class ConfigError(ToolboxError):
+    exit_code = EXIT_USAGE
+
+
+class InputError(ToolboxError):
+    """Bad input file or bad source rows that the user must fix."""
+
+    exit_code = EXIT_USAGE
+
+
+class DatabaseUnreachable(ToolboxError):
+    exit_code = EXIT_UNREACHABLE
+
+
+class LockHeld(ToolboxError):
+    exit_code = EXIT_LOCKED
+
+
+class LockLost(ToolboxError):
+    """The connection holding the task lock went away: the run must stop."""
+
+
+class TaskFailed(ToolboxError):
+    """The task ran and failed; the ledger has the details."""
+
+
+class Interrupted(ToolboxError):
+    """SIGTERM or Ctrl-C reached a running task."""

@@ -1,0 +1,251 @@
+"""The one function that runs any task: lock, ledger row, heartbeat, signals, outcome.
+
+Every way out of a run writes its final state: success, failure (with the error), an
+interrupt (Ctrl-C / SIGTERM, recorded as failed with reason interrupted) or a skip because
+another run holds the lock. Only a process that dies outright (kill -9, power loss) leaves
+``running`` behind, and the next reader turns that into ``crashed`` (ledger.reap_crashed).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError
+
+from toolbox_cli import ledger
+from toolbox_cli.context import TaskContext
+from toolbox_cli.errors import (
+    EXIT_FAILED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    DatabaseUnreachable,
+    Interrupted,
+    LockLost,
+    ToolboxError,
+)
+from toolbox_cli.registry import TaskSpec
+from toolbox_cli.settings import Settings
+from toolbox_cli.storage.engine import Engines, open_engines, translate_db_error
+from toolbox_cli.storage.lock import lock_for
+from toolbox_cli.storage.tables import runs
+from toolbox_cli.storage.writer import drop_staging_tables
+
+log = logging.getLogger("toolbox")
+
+
+@dataclass
+class RunOutcome:
+    task: str
+    status: str
+    exit_code: int
+    run_id: int | None = None
+    rows: dict[str, int] = field(default_factory=dict)
+    warnings_count: int = 0
+    warnings: list[str] = field(default_factory=list)
+    error_type: str | None = None
+    error_message: str | None = None
+    duration_s: float = 0.0
+    traceback: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "traceback"}
+        return out
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret that must never reach output, logs or the ledger."""
+    found = []
+    for url in (settings.datamart_url(), settings.source_database_url()):
+        if url.password:
+            found.append(str(url.password))
+    for secret in (settings.database_password, settings.source_password):
+        if secret is not None and secret.get_secret_value():
+            found.append(secret.get_secret_value())
+    return sorted(set(found), key=len, reverse=True)
+
+
+def scrub(text: str | None, secrets: list[str]) -> str | None:
+    if text is None:
+        return None
+    for secret in secrets:
+        text = text.replace(secret, "********")
+    return text
+
+
+def business_today(settings: Settings) -> Any:
+    return datetime.now(settings.zone).date()
+
+
+def reap(engines: Engines, settings: Settings) -> list[int]:
+    """Mark dead runs crashed and drop the staging tables they left behind."""
+    crashed = ledger.reap_crashed(engines.datamart, stale_after_seconds=settings.stale_after_seconds)
+    for run_id in crashed:
+        drop_staging_tables(engines.datamart, str(run_id))
+    return crashed
+
+
+def ensure_ledger(engines: Engines) -> None:
+    runs.create(engines.datamart, checkfirst=True)
+
+
+class _Heartbeat(threading.Thread):
+    """Beats the ledger row and watches the lock until stopped."""
+
+    def __init__(self, engines: Engines, run_id: int, lock: Any, every: float) -> None:
+        super().__init__(name="toolbox-heartbeat", daemon=True)
+        self.engines, self.run_id, self.lock, self.every = engines, run_id, lock, every
+        self.stop_event = threading.Event()
+        self.lock_lost = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.wait(self.every):
+            if not self.lock.still_held():
+                self.lock_lost.set()
+            try:
+                ledger.heartbeat(self.engines.datamart, self.run_id)
+            except Exception:  # the database may be restarting; the task will notice
+                log.debug("heartbeat failed", exc_info=True)
+
+
+class _SignalGuard:
+    """Turns SIGTERM into an Interrupted exception in the main thread while a task runs."""
+
+    def __enter__(self) -> _SignalGuard:
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGTERM, self._raise)
+        return self
+
+    @staticmethod
+    def _raise(signum: int, _frame: Any) -> None:
+        raise Interrupted(f"interrupted by signal {signal.Signals(signum).name}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.previous is not None:
+            signal.signal(signal.SIGTERM, self.previous)
+
+
+def _finish_with_retries(engines: Engines, run_id: int, **kwargs: Any) -> bool:
+    # The database may be the thing that failed the run: retry briefly before giving up
+    # (the row then stays ``running`` and is reaped as crashed by the next reader).
+    for attempt in range(3):
+        try:
+            return ledger.finish_run(engines.datamart, run_id, **kwargs)
+        except DBAPIError:
+            time.sleep(1.0 * (attempt + 1))
+    return False
+
+
+def run_task(
+    spec: TaskSpec,
+    settings: Settings,
+    params: dict[str, Any],
+    *,
+    trigger: str | None = None,
+    slot: str | None = None,
+    wait: bool = False,
+    engines: Engines | None = None,
+) -> RunOutcome:
+    trigger = trigger or os.environ.get("TOOLBOX_TRIGGER") or "manual"
+    slot = slot or os.environ.get("TOOLBOX_SLOT") or None
+    log_path = os.environ.get("TOOLBOX_LOG_PATH") or None
+    secrets = secrets_of(settings)
+    own_engines = engines is None
+    engines = engines or open_engines(settings)
+    try:
+        ensure_ledger(engines)
+        reap(engines, settings)
+        today = business_today(settings)
+        params = dict(params)
+        for key in ("hasta", "fecha_corte"):
+            if key in params and params[key] is None:
+                params[key] = today
+
+        lock = lock_for(engines.datamart, spec.name)
+        if not lock.acquire(wait):
+            run_id = ledger.record_skipped(
+                engines.datamart, spec.name, trigger=trigger, slot=slot, params=params,
+                holder="another run of this task holds the lock", log_path=log_path,
+            )
+            return RunOutcome(
+                spec.name, ledger.SKIPPED, EXIT_LOCKED, run_id=run_id,
+                error_type="LockHeld",
+                error_message=f"another run of {spec.name} is in progress; "
+                "not started (use --wait to queue behind it)",
+            )
+        try:
+            return _run_locked(spec, settings, engines, lock, params, today,
+                               trigger=trigger, slot=slot, log_path=log_path, secrets=secrets)
+        finally:
+            lock.release()
+    finally:
+        if own_engines:
+            engines.dispose()
+
+
+def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
+                params: dict[str, Any], today: Any, *, trigger: str, slot: str | None,
+                log_path: str | None, secrets: list[str]) -> RunOutcome:
+    run_id = ledger.start_run(engines.datamart, spec.name, trigger=trigger, slot=slot,
+                              params=params, log_path=log_path)
+    started_at = ledger.utcnow()
+    t0 = time.monotonic()
+    beat = _Heartbeat(engines, run_id, lock, settings.heartbeat_seconds)
+
+    def check_alive() -> None:
+        if beat.lock_lost.is_set() or not lock.still_held():
+            raise LockLost(
+                f"lost the lock of {spec.name} (its database connection dropped); "
+                "stopped so that two runs cannot overlap"
+            )
+
+    ctx = TaskContext(settings=settings, source=engines.source, datamart=engines.datamart,
+                      params=params, today=today, run_id=run_id, check_alive=check_alive)
+    status, exit_code = ledger.SUCCESS, EXIT_OK
+    error_type = error_message = tb = None
+    beat.start()
+    try:
+        with _SignalGuard():
+            spec.func(ctx)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        status, exit_code = ledger.FAILED, EXIT_FAILED
+        error_type = "Interrupted"
+        error_message = str(exc) or "interrupted (Ctrl-C)"
+        tb = traceback.format_exc()
+    except Exception as exc:  # every failure becomes a result, never an escape
+        translated = translate_db_error(exc, engines.datamart.url)
+        err = translated or exc
+        status = ledger.FAILED
+        exit_code = err.exit_code if isinstance(err, DatabaseUnreachable) else EXIT_FAILED
+        error_type = type(err).__name__
+        error_message = str(err) if isinstance(err, ToolboxError) else f"{type(exc).__name__}: {exc}"
+        tb = traceback.format_exc()
+    finally:
+        beat.stop_event.set()
+        beat.join(timeout=5)
+    error_message = scrub(error_message, secrets)
+    tb = scrub(tb, secrets)
+    ctx_warnings = [scrub(w, secrets) or "" for w in ctx.warnings]
+    recorded = _finish_with_retries(
+        engines, run_id, status=status, started_at=started_at, rows=ctx.rows,
+        warnings_count=ctx.warnings_count, warnings=ctx_warnings,
+        error_type=error_type, error_message=error_message,
+    )
+    if not recorded and status == ledger.SUCCESS:
+        # Either the ledger is unreachable or another reader declared us crashed: say so.
+        status, exit_code = ledger.FAILED, EXIT_FAILED
+        error_type = "LedgerWriteFailed"
+        error_message = "the task finished but its ledger row could not be updated"
+    return RunOutcome(
+        spec.name, status, exit_code, run_id=run_id, rows=dict(ctx.rows),
+        warnings_count=ctx.warnings_count, warnings=ctx_warnings, error_type=error_type,
+        error_message=error_message, duration_s=round(time.monotonic() - t0, 3), traceback=tb,
+    )

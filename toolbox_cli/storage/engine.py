@@ -1,0 +1,163 @@
+"""Engines for the datamart and source databases, and turning driver errors into exit codes."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from toolbox_cli.errors import ConfigError, DatabaseUnreachable
+from toolbox_cli.settings import Settings
+
+# MySQL error codes that mean "the server is not there / went away" vs "you got it wrong".
+_MYSQL_UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055}
+_MYSQL_ACCESS_DENIED = {1044, 1045, 1698}
+_MYSQL_UNKNOWN_DB = {1049}
+
+
+def is_mysql(engine: Engine) -> bool:
+    return engine.dialect.name in ("mysql", "mariadb")
+
+
+def make_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_recycle=3600,
+        connect_args={"connect_timeout": 10, "local_infile": True, "charset": "utf8mb4"},
+    )
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    if url.database and url.database != ":memory:":
+        from pathlib import Path
+
+        path = Path(url.database)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the data directory {path.parent}: {exc.strerror}; "
+                "set TOOLBOX_DATA_DIR or TOOLBOX_DATABASE_URL to a writable place"
+            ) from None
+    engine = create_engine(url, connect_args={"timeout": 30})
+
+    # pysqlite opens transactions lazily and never around DDL; take control so that a
+    # table swap (DROP + ALTER ... RENAME) happens inside one real transaction.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")  # readers keep the old table during a swap
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def describe_location(url: URL) -> str:
+    """Where a database is, for error messages: host and port, or the SQLite path; no password."""
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite file {url.database}"
+    return f"{url.host or 'localhost'}:{url.port or 3306}/{url.database}"
+
+
+def translate_db_error(exc: BaseException, url: URL) -> Exception | None:
+    """A ToolboxError for a connection-level failure, or None if it is something else."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    code = orig.args[0] if orig is not None and orig.args else None
+    where = describe_location(url)
+    if code in _MYSQL_ACCESS_DENIED:
+        return ConfigError(
+            f"the database at {where} refused the login for user {url.username!r}; "
+            "check the user and TOOLBOX_DATABASE_PASSWORD"
+        )
+    if code in _MYSQL_UNKNOWN_DB:
+        return ConfigError(
+            f"database {url.database!r} does not exist on {url.host}:{url.port or 3306}; "
+            "create it or fix the URL"
+        )
+    if code in _MYSQL_UNREACHABLE:
+        return DatabaseUnreachable(
+            f"cannot reach the database at {where}; is the server running and the address right?"
+        )
+    if url.get_backend_name() == "sqlite" and isinstance(exc, OperationalError):
+        text = str(orig)
+        if "unable to open database" in text or "readonly" in text:
+            return ConfigError(f"cannot open {where}: {text}; check the path and permissions")
+    return None
+
+
+def check_connection(engine: Engine) -> None:
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except DBAPIError as exc:
+        err = translate_db_error(exc, engine.url)
+        if err is not None:
+            raise err from None
+        raise
+
+
+@dataclass
+class Engines:
+    datamart: Engine
+    source: Engine
+
+    def dispose(self) -> None:
+        self.datamart.dispose()
+        if self.source is not self.datamart:
+            self.source.dispose()
+
+
+def open_engines(settings: Settings, *, check: bool = True) -> Engines:
+    datamart_url = settings.datamart_url()
+    source_url = settings.source_database_url()
+    datamart = make_engine(datamart_url)
+    source = datamart if source_url == datamart_url else make_engine(source_url)
+    if check:
+        check_connection(datamart)
+        if source is not datamart:
+            check_connection(source)
+    return Engines(datamart, source)
+
+
+@contextlib.contextmanager
+def engines_for(settings: Settings, *, check: bool = True) -> Iterator[Engines]:
+    engines = open_engines(settings, check=check)
+    try:
+        yield engines
+    finally:
+        engines.dispose()
+
+
+def load_table_modules() -> None:
+    """Import every module that defines tables, so the metadata objects are complete."""
+    import toolbox_cli.storage.tables  # noqa: F401
+    import toolbox_cli.tasks  # noqa: F401  (task modules import their table modules)
+
+
+def init_schema(engines: Engines) -> list[str]:
+    """Create every missing table; return the names created. Idempotent."""
+    from toolbox_cli.storage.tables import datamart_metadata, source_metadata
+
+    load_table_modules()
+    created: list[str] = []
+    for metadata, engine in ((source_metadata, engines.source), (datamart_metadata, engines.datamart)):
+        existing = set(inspect(engine).get_table_names())
+        metadata.create_all(engine, checkfirst=True)
+        created += [t for t in metadata.tables if t not in existing]
+    return created

@@ -1,0 +1,1 @@
+"""Task modules. Importing this package registers every task."""
