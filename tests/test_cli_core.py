@@ -1,0 +1,105 @@
+"""Core CLI behaviour: config, errors and exit codes, status and list."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from typer.testing import CliRunner
+
+from toolbox_cli.cli import app
+from toolbox_cli.cli.common import reset_settings
+
+SECRET = "s3cr3t-Pa55"
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    def invoke(*args: str, **env: str):
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        reset_settings()
+        result = CliRunner().invoke(app, list(args))
+        reset_settings()
+        return result
+
+    return invoke
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_config_masks_the_password(cli, toolbox_env):
+    result = cli("config", "--json",
+                 TOOLBOX_DATABASE_URL=f"mysql+pymysql://u:{SECRET}@127.0.0.1:3306/db",
+                 TOOLBOX_SOURCE_PASSWORD=SECRET)
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output
+    data = json.loads(result.stdout)
+    assert data["database_url"] == "mysql+pymysql://u:***@127.0.0.1:3306/db"
+    assert data["source_password"] == "********"
+    assert data["timezone"] == "America/Lima"
+
+
+def test_unreachable_database_exits_4_naming_host_and_port_not_password(cli, toolbox_env):
+    port = _free_port()
+    result = cli("status",
+                 TOOLBOX_DATABASE_URL=f"mysql+pymysql://u:{SECRET}@127.0.0.1:{port}/db")
+    assert result.exit_code == 4
+    assert f"127.0.0.1:{port}" in result.stderr
+    assert SECRET not in result.output
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"TOOLBOX_DATABASE_URL": "postgresql://u@localhost/db"}, "unsupported scheme"),
+        ({"TOOLBOX_DATABASE_URL": "not a url"}, "not a database URL"),
+        ({"TOOLBOX_TIMEZONE": "Mars/Olympus"}, "TOOLBOX_TIMEZONE"),
+        ({"TOOLBOX_TASA_FONDEO_PEN": "abc"}, "TOOLBOX_TASA_FONDEO_PEN"),
+    ],
+)
+def test_bad_configuration_exits_2_with_one_line(cli, toolbox_env, env, needle):
+    result = cli("status", **env)
+    assert result.exit_code == 2, result.output
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_env_file_readable_by_others_is_refused(cli, toolbox_env, tmp_path):
+    env_file = tmp_path / "toolbox.env"
+    env_file.write_text(f"TOOLBOX_DATABASE_PASSWORD={SECRET}\n")
+    env_file.chmod(0o644)
+    result = cli("--env-file", str(env_file), "config")
+    assert result.exit_code == 2 and "chmod 600" in result.stderr
+    env_file.chmod(0o600)
+    result = cli("--env-file", str(env_file), "config")
+    assert result.exit_code == 0 and SECRET not in result.output
+
+
+def test_status_of_unknown_run_exits_2(cli, toolbox_env):
+    result = cli("status", "999")
+    assert result.exit_code == 2 and "no run with id 999" in result.stderr
+
+
+def test_db_init_is_idempotent(cli, toolbox_env):
+    first = cli("db", "init", "--json")
+    assert first.exit_code == 0, first.output
+    assert "toolbox_runs" in json.loads(first.stdout)["created"]
+    second = cli("db", "init", "--json")
+    assert json.loads(second.stdout)["created"] == []
+
+
+def test_list_shows_every_registered_task(cli, toolbox_env):
+    from toolbox_cli.registry import all_tasks
+
+    result = cli("list", "--json")
+    assert result.exit_code == 0, result.output
+    names = [t["task"] for t in json.loads(result.stdout)]
+    assert names == sorted(all_tasks())
