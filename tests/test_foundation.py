@@ -180,3 +180,37 @@ def test_dead_pid_and_stale_heartbeat_are_reaped_as_crashed(engines):
                                  started_at=ledger.utcnow(), rows={}, warnings_count=0,
                                  warnings=[])
     assert ledger.get_run(engines.datamart, dead).status == "crashed"
+
+
+@pytest.mark.production
+def test_run_stops_when_the_lock_connection_is_killed(mysql_url, monkeypatch, tmp_path):
+    """The server drops the lock's connection mid-run: the run fails, it does not go on unlocked."""
+    import time
+
+    from toolbox_cli.settings import load_settings
+    from toolbox_cli.storage.engine import open_engines
+
+    monkeypatch.setenv("TOOLBOX_DATABASE_URL", mysql_url)
+    monkeypatch.setenv("TOOLBOX_HEARTBEAT_SECONDS", "0.2")
+    settings = load_settings()
+    engines = open_engines(settings)
+    killed = threading.Event()
+
+    def task(ctx: TaskContext) -> None:
+        lock_name = f"toolbox:{engines.datamart.url.database}:selftest"
+        with engines.datamart.connect() as conn:
+            holder = conn.execute(text("SELECT IS_USED_LOCK(:n)"), {"n": lock_name}).scalar()
+            conn.execute(text(f"KILL {int(holder)}"))
+        killed.set()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            ctx.check_alive()
+            time.sleep(0.1)
+        ctx.replace_tables({"selftest_items": _items(2)})
+
+    try:
+        outcome = run_task(_spec(task), settings, {}, engines=engines)
+    finally:
+        engines.dispose()
+    assert killed.is_set()
+    assert (outcome.status, outcome.error_type) == ("failed", "LockLost")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Protocol
@@ -38,6 +39,9 @@ class MySQLLock:
         # GET_LOCK names are limited to 64 characters.
         self.name = raw if len(raw) <= 64 else "toolbox:" + hashlib.sha1(raw.encode()).hexdigest()
         self.conn: Connection | None = None
+        # The heartbeat thread and the task thread both ask whether the lock is still held;
+        # a PyMySQL connection must not be used by two threads at once.
+        self._mutex = threading.Lock()
 
     def acquire(self, wait: bool) -> bool:
         self.conn = self.engine.connect()
@@ -55,17 +59,22 @@ class MySQLLock:
                 return False
 
     def still_held(self) -> bool:
-        if self.conn is None:
-            return False
-        try:
-            row = self.conn.exec_driver_sql(
-                "SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", (self.name,)
-            ).scalar()
-        except Exception:
-            return False
-        return row == 1
+        with self._mutex:
+            if self.conn is None:
+                return False
+            try:
+                row = self.conn.exec_driver_sql(
+                    "SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", (self.name,)
+                ).scalar()
+            except Exception:
+                return False
+            return row == 1
 
     def release(self) -> None:
+        with self._mutex:
+            self._release()
+
+    def _release(self) -> None:
         if self.conn is None:
             return
         try:
