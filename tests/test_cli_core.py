@@ -103,3 +103,26 @@ def test_list_shows_every_registered_task(cli, toolbox_env):
     assert result.exit_code == 0, result.output
     names = [t["task"] for t in json.loads(result.stdout)]
     assert names == sorted(all_tasks())
+
+
+@pytest.mark.production
+def test_wrong_password_exits_2_without_echoing_it(cli, tmp_path):
+    from tests.conftest import MYSQL_URL
+    from sqlalchemy.engine import make_url
+
+    url = make_url(MYSQL_URL).set(password=SECRET).render_as_string(hide_password=False)
+    result = cli("status", TOOLBOX_DATABASE_URL=url, TOOLBOX_DATA_DIR=str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert "refused the login" in result.stderr and SECRET not in result.output
+
+
+@pytest.mark.production
+def test_missing_database_exits_2_naming_it(cli, tmp_path):
+    from tests.conftest import MYSQL_URL
+    from sqlalchemy.engine import make_url
+
+    url = make_url(MYSQL_URL).set(database="no_such_db_q7").render_as_string(
+        hide_password=False)
+    result = cli("status", TOOLBOX_DATABASE_URL=url, TOOLBOX_DATA_DIR=str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert "no_such_db_q7" in result.stderr and "does not exist" in result.stderr
