@@ -71,3 +71,16 @@ def engines(toolbox_env: Settings) -> Iterator[Engines]:
         yield engines
     finally:
         engines.dispose()
+
+
+@pytest.fixture
+def mysql_engines(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mysql_url: str) -> Iterator[Engines]:
+    """Engines on a fresh MariaDB database only (for MySQL-specific tests)."""
+    monkeypatch.setenv("TOOLBOX_DATABASE_URL", mysql_url)
+    monkeypatch.setenv("TOOLBOX_DATA_DIR", str(tmp_path / "data"))
+    engines = open_engines(load_settings())
+    init_schema(engines)
+    try:
+        yield engines
+    finally:
+        engines.dispose()

@@ -107,8 +107,9 @@ def test_list_shows_every_registered_task(cli, toolbox_env):
 
 @pytest.mark.production
 def test_wrong_password_exits_2_without_echoing_it(cli, tmp_path):
-    from tests.conftest import MYSQL_URL
     from sqlalchemy.engine import make_url
+
+    from tests.conftest import MYSQL_URL
 
     url = make_url(MYSQL_URL).set(password=SECRET).render_as_string(hide_password=False)
     result = cli("status", TOOLBOX_DATABASE_URL=url, TOOLBOX_DATA_DIR=str(tmp_path))
@@ -118,8 +119,9 @@ def test_wrong_password_exits_2_without_echoing_it(cli, tmp_path):
 
 @pytest.mark.production
 def test_missing_database_exits_2_naming_it(cli, tmp_path):
-    from tests.conftest import MYSQL_URL
     from sqlalchemy.engine import make_url
+
+    from tests.conftest import MYSQL_URL
 
     url = make_url(MYSQL_URL).set(database="no_such_db_q7").render_as_string(
         hide_password=False)

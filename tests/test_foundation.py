@@ -214,3 +214,39 @@ def test_run_stops_when_the_lock_connection_is_killed(mysql_url, monkeypatch, tm
         engines.dispose()
     assert killed.is_set()
     assert (outcome.status, outcome.error_type) == ("failed", "LockLost")
+
+
+tricky_text = Table(
+    "selftest_text",
+    datamart_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("label", String(40)),
+    Column("day", __import__("sqlalchemy").Date),
+    Column("amount", Money),
+)
+
+
+def test_values_round_trip_through_the_bulk_path(engines):
+    import datetime as dt
+
+    rows = [
+        {"label": "tab\there", "day": dt.date(2024, 3, 4), "amount": Decimal("12345.675")},
+        {"label": "new\nline \\ back", "day": None, "amount": None},
+        {"label": "Año ñandú \\N", "day": dt.date(2019, 7, 1), "amount": -0.005},
+        {"label": None, "day": dt.date(2026, 11, 28), "amount": 1234567.891},
+    ]
+    _write(engines, {"selftest_text": rows}, chunk_size=2)
+    with engines.datamart.connect() as conn:
+        got = conn.execute(select(tricky_text).order_by(tricky_text.c.id)).all()
+    assert [tuple(r)[1:] for r in got] == [
+        ("tab\there", dt.date(2024, 3, 4), Decimal("12345.68")),
+        ("new\nline \\ back", None, None),
+        ("Año ñandú \\N", dt.date(2019, 7, 1), Decimal("-0.01")),
+        (None, dt.date(2026, 11, 28), Decimal("1234567.89")),
+    ]
+
+
+@pytest.mark.production
+def test_bulk_load_refuses_a_value_that_does_not_fit(mysql_engines):
+    with pytest.raises(TaskFailed, match="selftest_text"):
+        _write(mysql_engines, {"selftest_text": [{"label": "x" * 41}]})

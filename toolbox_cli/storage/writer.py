@@ -11,7 +11,10 @@ by ``drop_staging_tables``).
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import math
+import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import islice
@@ -19,12 +22,21 @@ from typing import Any
 
 from sqlalchemy import MetaData, Numeric, Table, inspect
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli.errors import TaskFailed
 from toolbox_cli.storage.engine import is_mysql, load_table_modules
 from toolbox_cli.storage.tables import datamart_metadata
 
 Row = Mapping[str, Any]
+
+log = logging.getLogger("toolbox")
+
+# MySQL/MariaDB answers that mean "LOAD DATA LOCAL is not allowed here": fall back.
+_LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 3950}
+# Rows per LOAD DATA file: big enough to amortise the statement, small enough for flat memory.
+LOAD_DATA_ROWS = 50_000
+_NO_LOCAL_INFILE: set[str] = set()  # servers that refused LOAD DATA LOCAL in this process
 
 
 def staging_name(table: str, tag: str) -> str:
@@ -68,6 +80,7 @@ class _RowEncoder:
             self.steps.append((col.name, quantum, col.type.bind_processor(dialect)))
 
     def encode(self, row: Row) -> tuple[Any, ...]:
+        """Values ready for the driver's executemany."""
         out = []
         for name, quantum, process in self.steps:
             value = row.get(name)
@@ -78,6 +91,16 @@ class _RowEncoder:
             out.append(value)
         return tuple(out)
 
+    def encode_tsv(self, row: Row) -> str:
+        """One line of a LOAD DATA file (tab-separated, backslash escapes, \\N for NULL)."""
+        out = []
+        for name, quantum, _process in self.steps:
+            value = row.get(name)
+            if value is not None and quantum is not None:
+                value = self._round(name, value, quantum)
+            out.append(_tsv(value))
+        return "\t".join(out) + "\n"
+
     def _round(self, name: str, value: Any, quantum: Decimal) -> Decimal:
         if isinstance(value, float):
             if math.isnan(value) or math.isinf(value):
@@ -86,6 +109,25 @@ class _RowEncoder:
         elif not isinstance(value, Decimal):
             value = Decimal(value)
         return value.quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
+
+
+def _tsv(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        return value.translate(_TSV_ESCAPES)
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            raise TaskFailed(f"{value} cannot be stored")
+        return repr(value)
+    return str(value)
 
 
 def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -119,13 +161,51 @@ def build_staging(
     with engine.connect() as conn:
         encoder = _RowEncoder(table, conn)
         sql = _insert_sql(conn, staging.name, encoder.names)
-        for chunk in _chunks(rows, chunk_size):
+        use_load_data = is_mysql(engine) and str(engine.url) not in _NO_LOCAL_INFILE
+        size = max(chunk_size, LOAD_DATA_ROWS) if use_load_data else chunk_size
+        for chunk in _chunks(rows, size):
             check_alive()
-            params = [encoder.encode(r) for r in chunk]
-            with conn.begin():
-                conn.exec_driver_sql(sql, params)
-            count += len(params)
+            if use_load_data:
+                try:
+                    count += _load_data(conn, staging.name, encoder, chunk)
+                    continue
+                except DBAPIError as exc:
+                    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+                    if code not in _LOCAL_INFILE_REFUSED:
+                        raise
+                    log.info("LOAD DATA LOCAL refused (%s); using multi-row INSERT", code)
+                    _NO_LOCAL_INFILE.add(str(engine.url))
+                    use_load_data = False
+            for part in _chunks(chunk, chunk_size):
+                params = [encoder.encode(r) for r in part]
+                with conn.begin():
+                    conn.exec_driver_sql(sql, params)
+                count += len(params)
     return count
+
+
+def _load_data(conn: Connection, table_name: str, encoder: _RowEncoder, rows: list[Row]) -> int:
+    """The server's bulk path: write a TSV file and LOAD DATA LOCAL INFILE it."""
+    q = conn.dialect.identifier_preparer.quote
+    cols = ", ".join(q(n) for n in encoder.names)
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", suffix=".tsv") as fh:
+        fh.writelines(encoder.encode_tsv(r) for r in rows)
+        fh.flush()
+        with conn.begin():
+            result = conn.exec_driver_sql(
+                f"LOAD DATA LOCAL INFILE %s INTO TABLE {q(table_name)} CHARACTER SET utf8mb4 "
+                "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+                f"({cols})",
+                (fh.name,),
+            )
+            loaded = result.rowcount
+            # LOCAL turns data errors into warnings; a warning means a value did not fit.
+            warning = conn.exec_driver_sql("SHOW WARNINGS LIMIT 1").first()
+        if warning is not None:
+            raise TaskFailed(f"{table_name}: bulk load rejected a value: {warning[2]}")
+        if loaded != len(rows):
+            raise TaskFailed(f"{table_name}: bulk load wrote {loaded} of {len(rows)} rows")
+    return len(rows)
 
 
 def swap_in(engine: Engine, names: list[str], *, tag: str, check_alive=lambda: None) -> None:
