@@ -250,3 +250,11 @@ def test_values_round_trip_through_the_bulk_path(engines):
 def test_bulk_load_refuses_a_value_that_does_not_fit(mysql_engines):
     with pytest.raises(TaskFailed, match="selftest_text"):
         _write(mysql_engines, {"selftest_text": [{"label": "x" * 41}]})
+
+
+@pytest.mark.production
+def test_insert_fallback_when_the_server_refuses_local_infile(mysql_engines, monkeypatch):
+    monkeypatch.setattr(writer, "_NO_LOCAL_INFILE", {str(mysql_engines.datamart.url)})
+    counts = _write(mysql_engines, {"selftest_items": _items(7)})
+    assert counts == {"selftest_items": 7}
+    assert _names(mysql_engines.datamart) == [f"new{i}" for i in range(7)]

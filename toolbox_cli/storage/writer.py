@@ -14,7 +14,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import os
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import islice
@@ -160,27 +163,32 @@ def build_staging(
     count = 0
     with engine.connect() as conn:
         encoder = _RowEncoder(table, conn)
-        sql = _insert_sql(conn, staging.name, encoder.names)
-        use_load_data = is_mysql(engine) and str(engine.url) not in _NO_LOCAL_INFILE
-        size = max(chunk_size, LOAD_DATA_ROWS) if use_load_data else chunk_size
+        size = max(chunk_size, LOAD_DATA_ROWS) if is_mysql(engine) else chunk_size
         for chunk in _chunks(rows, size):
             check_alive()
-            if use_load_data:
-                try:
-                    count += _load_data(conn, staging.name, encoder, chunk)
-                    continue
-                except DBAPIError as exc:
-                    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-                    if code not in _LOCAL_INFILE_REFUSED:
-                        raise
-                    log.info("LOAD DATA LOCAL refused (%s); using multi-row INSERT", code)
-                    _NO_LOCAL_INFILE.add(str(engine.url))
-                    use_load_data = False
-            for part in _chunks(chunk, chunk_size):
-                params = [encoder.encode(r) for r in part]
-                with conn.begin():
-                    conn.exec_driver_sql(sql, params)
-                count += len(params)
+            count += _write_chunk(engine, conn, staging.name, encoder, chunk, chunk_size)
+            pause_point("staging")
+    return count
+
+
+def _write_chunk(engine: Engine, conn: Connection, name: str, encoder: _RowEncoder,
+                 chunk: list[Row], chunk_size: int) -> int:
+    if is_mysql(engine) and str(engine.url) not in _NO_LOCAL_INFILE:
+        try:
+            return _load_data(conn, name, encoder, chunk)
+        except DBAPIError as exc:
+            code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+            if code not in _LOCAL_INFILE_REFUSED:
+                raise
+            log.info("LOAD DATA LOCAL refused (%s); using multi-row INSERT", code)
+            _NO_LOCAL_INFILE.add(str(engine.url))
+    sql = _insert_sql(conn, name, encoder.names)
+    count = 0
+    for part in _chunks(chunk, chunk_size):
+        params = [encoder.encode(r) for r in part]
+        with conn.begin():
+            conn.exec_driver_sql(sql, params)
+        count += len(params)
     return count
 
 
@@ -208,10 +216,24 @@ def _load_data(conn: Connection, table_name: str, encoder: _RowEncoder, rows: li
     return len(rows)
 
 
+def pause_point(phase: str) -> None:
+    """Fault-injection hook for the crash tests: TOOLBOX_PAUSE_AT=<phase>:<seconds>.
+
+    Announces the phase on stderr and sleeps, so a test can kill the process at an exact
+    point of the write (staging, before_swap, after_swap). Does nothing when unset.
+    """
+    wanted = os.environ.get("TOOLBOX_PAUSE_AT", "")
+    name, _, seconds = wanted.partition(":")
+    if name == phase:
+        print(f"toolbox-pause: {phase}", file=sys.stderr, flush=True)
+        time.sleep(float(seconds or 30))
+
+
 def swap_in(engine: Engine, names: list[str], *, tag: str, check_alive=lambda: None) -> None:
     """Swap every staging table in at once."""
     existing = set(inspect(engine).get_table_names())
     check_alive()
+    pause_point("before_swap")
     if is_mysql(engine):
         q = engine.dialect.identifier_preparer.quote
         pairs: list[str] = []
@@ -255,6 +277,7 @@ def replace_tables(
     except BaseException:
         drop_staging_tables(engine, tag, only=list(tables))
         raise
+    pause_point("after_swap")
     return counts
 
 
