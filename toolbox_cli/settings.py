@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     tipo_cambio_pause_seconds: float = Field(default=0.2, ge=0)
     tipo_cambio_timeout_seconds: float = Field(default=30.0, gt=0)
     tipo_cambio_attempts: int = Field(default=3, ge=1, le=10)
+    tipo_cambio_backoff_seconds: float = Field(default=2.0, ge=0)
     missed_grace_minutes: int = Field(default=15, ge=1)
     schedule_slots: dict[str, list[str]] = Field(
         default_factory=dict,

@@ -12,12 +12,12 @@ DATE_FORMATS = ["%Y-%m-%d"]
 DesdeOpt = Annotated[
     datetime | None,
     typer.Option("--desde", formats=DATE_FORMATS,
-                 help="First operation date (Lima), YYYY-MM-DD. Default 2019-07-01."),
+                 help="First date (Lima), YYYY-MM-DD. Default 2019-07-01."),
 ]
 HastaOpt = Annotated[
     datetime | None,
     typer.Option("--hasta", formats=DATE_FORMATS,
-                 help="Last operation date (Lima), YYYY-MM-DD. Default today in Lima."),
+                 help="Last date (Lima), YYYY-MM-DD. Default today in Lima."),
 ]
 FechaCorteOpt = Annotated[
     datetime | None,

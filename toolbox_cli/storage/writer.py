@@ -160,60 +160,87 @@ def build_staging(
     staging = _staging_copy(table, staging_name(table.name, tag))
     staging.drop(engine, checkfirst=True)
     staging.create(engine)
-    count = 0
     with engine.connect() as conn:
         encoder = _RowEncoder(table, conn)
-        size = max(chunk_size, LOAD_DATA_ROWS) if is_mysql(engine) else chunk_size
-        for chunk in _chunks(rows, size):
+        if is_mysql(engine) and _local_infile_allowed(engine, conn, staging.name, encoder):
+            return _load_data_stream(conn, staging.name, encoder, rows, check_alive)
+        sql = _insert_sql(conn, staging.name, encoder.names)
+        count = 0
+        for chunk in _chunks(rows, chunk_size):
             check_alive()
-            count += _write_chunk(engine, conn, staging.name, encoder, chunk, chunk_size)
+            params = [encoder.encode(r) for r in chunk]
+            with conn.begin():
+                conn.exec_driver_sql(sql, params)
+            count += len(params)
             pause_point("staging")
     return count
 
 
-def _write_chunk(engine: Engine, conn: Connection, name: str, encoder: _RowEncoder,
-                 chunk: list[Row], chunk_size: int) -> int:
-    if is_mysql(engine) and str(engine.url) not in _NO_LOCAL_INFILE:
-        try:
-            return _load_data(conn, name, encoder, chunk)
-        except DBAPIError as exc:
-            code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-            if code not in _LOCAL_INFILE_REFUSED:
-                raise
-            log.info("LOAD DATA LOCAL refused (%s); using multi-row INSERT", code)
-            _NO_LOCAL_INFILE.add(str(engine.url))
-    sql = _insert_sql(conn, name, encoder.names)
-    count = 0
-    for part in _chunks(chunk, chunk_size):
-        params = [encoder.encode(r) for r in part]
-        with conn.begin():
-            conn.exec_driver_sql(sql, params)
-        count += len(params)
+def _local_infile_allowed(engine: Engine, conn: Connection, name: str, encoder: _RowEncoder) -> bool:
+    """Probe LOAD DATA LOCAL with an empty file before any row is consumed."""
+    key = str(engine.url)
+    if key in _NO_LOCAL_INFILE:
+        return False
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".tsv") as empty:
+            _load_file(conn, name, encoder, empty.name, 0)
+    except DBAPIError as exc:
+        code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+        if code not in _LOCAL_INFILE_REFUSED:
+            raise
+        log.info("LOAD DATA LOCAL refused (%s); using multi-row INSERT", code)
+        _NO_LOCAL_INFILE.add(key)
+        return False
+    return True
+
+
+def _load_data_stream(conn: Connection, name: str, encoder: _RowEncoder, rows: Iterable[Row],
+                      check_alive: Callable[[], None]) -> int:
+    """The server's bulk path: rows go to a TSV file as they come, loaded every N rows.
+
+    Only the file grows, never a list of rows, so memory stays flat whatever the table size.
+    """
+    count = pending = 0
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", suffix=".tsv") as fh:
+
+        def load() -> None:
+            nonlocal count, pending
+            fh.flush()
+            check_alive()
+            _load_file(conn, name, encoder, fh.name, pending)
+            fh.seek(0)
+            fh.truncate()
+            count += pending
+            pending = 0
+            pause_point("staging")
+
+        for row in rows:
+            fh.write(encoder.encode_tsv(row))
+            pending += 1
+            if pending >= LOAD_DATA_ROWS:
+                load()
+        if pending:
+            load()
     return count
 
 
-def _load_data(conn: Connection, table_name: str, encoder: _RowEncoder, rows: list[Row]) -> int:
-    """The server's bulk path: write a TSV file and LOAD DATA LOCAL INFILE it."""
+def _load_file(conn: Connection, table_name: str, encoder: _RowEncoder, path: str, expected: int) -> None:
     q = conn.dialect.identifier_preparer.quote
     cols = ", ".join(q(n) for n in encoder.names)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", suffix=".tsv") as fh:
-        fh.writelines(encoder.encode_tsv(r) for r in rows)
-        fh.flush()
-        with conn.begin():
-            result = conn.exec_driver_sql(
-                f"LOAD DATA LOCAL INFILE %s INTO TABLE {q(table_name)} CHARACTER SET utf8mb4 "
-                "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
-                f"({cols})",
-                (fh.name,),
-            )
-            loaded = result.rowcount
-            # LOCAL turns data errors into warnings; a warning means a value did not fit.
-            warning = conn.exec_driver_sql("SHOW WARNINGS LIMIT 1").first()
-        if warning is not None:
-            raise TaskFailed(f"{table_name}: bulk load rejected a value: {warning[2]}")
-        if loaded != len(rows):
-            raise TaskFailed(f"{table_name}: bulk load wrote {loaded} of {len(rows)} rows")
-    return len(rows)
+    with conn.begin():
+        result = conn.exec_driver_sql(
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE {q(table_name)} CHARACTER SET utf8mb4 "
+            "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+            f"({cols})",
+            (path,),
+        )
+        loaded = result.rowcount
+        # LOCAL turns data errors into warnings; a warning means a value did not fit.
+        warning = conn.exec_driver_sql("SHOW WARNINGS LIMIT 1").first() if expected else None
+    if warning is not None:
+        raise TaskFailed(f"{table_name}: bulk load rejected a value: {warning[2]}")
+    if loaded != expected:
+        raise TaskFailed(f"{table_name}: bulk load wrote {loaded} of {expected} rows")
 
 
 def pause_point(phase: str) -> None:
