@@ -1,1 +1,101 @@
-"""(stub: filled in by its owner)."""
+"""``toolbox import KIND FILE``: load an analysts' spreadsheet export into a source table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from toolbox_cli.cli.app import app
+from toolbox_cli.cli.common import err, fmt_duration, handle_errors, out, print_json, settings_from_cli
+from toolbox_cli.cli.options import DryRunOpt, JsonOpt, WaitOpt
+from toolbox_cli.imports import KINDS, ImportOutcome, run_import
+
+
+def _headers(name: str) -> str:
+    if name == "fuera-sistema":
+        return "the headers of reportes §2.4, as in examples/fuera_sistema_pen.csv"
+    return ", ".join(f.header for f in KINDS[name].fields)
+
+
+_KINDS_HELP = "\n\n".join(
+    f"[bold]{name}[/]: {kind.description}; headers: {_headers(name)}"
+    for name, kind in KINDS.items()
+)
+
+
+@app.command(
+    "import",
+    help=(
+        "Load a CSV export (UTF-8, comma or semicolon) into a source table, all or nothing.\n\n"
+        "Any bad row rejects the whole file with FILE:LINE: column: reason (exit 2) and the "
+        "table keeps its previous content; otherwise the table (for fuera-sistema only that "
+        "sheet's rows) is replaced in one transaction. tipo-cambio only adds missing dates.\n\n"
+        f"{_KINDS_HELP}\n\n"
+        "Example: toolbox import sectores pagadores.csv --dry-run"
+    ),
+)
+def import_command(
+    kind: Annotated[str, typer.Argument(help=f"What the file holds: {', '.join(KINDS)}.",
+                                        show_default=False)],
+    file: Annotated[Path, typer.Argument(help="The CSV file.", show_default=False)],
+    hoja: Annotated[
+        str | None,
+        typer.Option("--hoja", help="fuera-sistema only: the sheet, PEN or USD "
+                     "(default: the file's Moneda column when every row has the same)."),
+    ] = None,
+    dry_run: DryRunOpt = False,
+    wait: WaitOpt = False,
+    json_output: JsonOpt = False,
+) -> None:
+    with handle_errors():
+        done = run_import(settings_from_cli(), kind, file, hoja=hoja, dry_run=dry_run, wait=wait)
+    if json_output:
+        print_json(_as_json(done))
+    else:
+        _render(done)
+    raise typer.Exit(done.exit_code)
+
+
+def _as_json(done: ImportOutcome) -> dict[str, object]:
+    return {
+        "run": done.outcome.as_dict(),
+        "import": done.result.as_dict() if done.result else None,
+        "exit_code": done.exit_code,
+        "errors": done.errors,
+    }
+
+
+def _render(done: ImportOutcome) -> None:
+    outcome, result = done.outcome, done.result
+    run = f"run {outcome.run_id}" if outcome.run_id else "run"
+    if result is None:
+        err.print(f"[bold red]error:[/] {escape(outcome.error_message or outcome.status)}")
+        for line in done.errors[1:]:
+            err.print(f"  {escape(line)}")
+        if outcome.status == "failed":
+            err.print(f"{outcome.task}: rejected ({run}); the table was not changed")
+        return
+    verb = "would write" if result.dry_run else "wrote"
+    where = result.table + (f" (sheet {result.hoja})" if result.hoja else "")
+    parts = [f"{result.rows_read} rows read", f"{verb} {result.inserted} to {where}"]
+    if result.kind == "tipo-cambio":
+        parts.append(f"{result.unchanged} already stored")
+        if result.conflicts:
+            parts.append(f"[yellow]{result.conflicts} differ from stored rates (kept)[/]")
+    else:
+        parts.append(f"{'would replace' if result.dry_run else 'replaced'} "
+                     f"{result.replaced} previous rows")
+    if result.duplicates:
+        parts.append(f"{result.duplicates} duplicates (last wins)")
+    if result.skipped:
+        parts.append(f"{result.skipped} skipped")
+    out.print(f"[green]{outcome.task}[/] ({run}, {fmt_duration(outcome.duration_s)}"
+              f"{', dry run' if result.dry_run else ''}): " + ", ".join(parts))
+    if result.warnings:
+        # Each warning was already logged on stderr as it was recorded on the run.
+        out.print(f"[yellow]{len(result.warnings)} warning(s)[/] "
+                  f"(toolbox status {outcome.run_id} lists them)")
+
