@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TOOLBOX := $(BIN)/toolbox
 DEMO_OPERATIONS ?= 2000
-MYSQL_TEST_URL ?= mysql+pymysql://toolbox:toolbox@127.0.0.1:3306/test
+MYSQL_TEST_URL ?= mysql+pymysql://toolbox:tbx-test-pw@127.0.0.1:3306/test
 
 .PHONY: help install demo test test-sqlite test-mysql test-cron db-up lint bench clean \
         kpi kpi-acumulado tablas-reportes tablas-cxc tipo-cambio status list

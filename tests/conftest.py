@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 from toolbox_cli.settings import Settings, load_settings
 from toolbox_cli.storage.engine import Engines, init_schema, open_engines
 
-DEFAULT_MYSQL_URL = "mysql+pymysql://toolbox:toolbox@127.0.0.1:3306/test"
+DEFAULT_MYSQL_URL = "mysql+pymysql://toolbox:tbx-test-pw@127.0.0.1:3306/test"
 MYSQL_URL = os.environ.get("TOOLBOX_TEST_MYSQL_URL", DEFAULT_MYSQL_URL)
 
 
