@@ -1,0 +1,172 @@
+"""Readers of the source contract (decisions.md "Where the inputs come from").
+
+``colocaciones`` can be large, so it is streamed: keyset chunks ordered by IdLiquidacionDet,
+each with the payments and refunds of its own documents, one short connection per chunk (no
+transaction held open while the writer fills the datamart, which may be the same SQLite
+file). The other tables are small reference data and are read whole.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Float, Numeric, Table, bindparam, cast, func, select, type_coerce
+from sqlalchemy.engine import Engine
+from sqlalchemy.types import LargeBinary
+
+from toolbox_cli.storage.engine import is_mysql
+from toolbox_cli.storage.tables import (
+    colocaciones,
+    colocaciones_devoluciones,
+    colocaciones_pagos,
+    operaciones_fuera_sistema,
+    referidos,
+    referidos_alias,
+    sector_pagadores,
+    tipo_cambio,
+)
+
+Row = dict[str, Any]
+
+
+@dataclass
+class ColocacionChunk:
+    """One keyset chunk of documents with their payments and refunds grouped by document."""
+
+    rows: list[Row]
+    pagos: dict[int, list[Row]] = field(default_factory=dict)
+    devoluciones: dict[int, list[Row]] = field(default_factory=dict)
+
+
+def _float_columns(table: Table) -> list[Any]:
+    """Every column, DECIMAL ones read as floats.
+
+    The KPI computes in binary floats anyway (decisions 12: the writer rounds half-up once
+    before storing); building a Decimal per cell only to convert it back costs more than
+    the rest of the computation on SQLite.
+    """
+    return [
+        type_coerce(c, Float).label(c.name) if isinstance(c.type, Numeric) else c
+        for c in table.columns
+    ]
+
+
+def _in_range(desde: date, hasta: date):  # type: ignore[no-untyped-def]
+    return colocaciones.c.FechaOperacion.between(desde, hasta)
+
+
+def iter_colocacion_chunks(
+    engine: Engine, *, desde: date, hasta: date, fecha_corte: date, chunk_size: int
+) -> Iterator[ColocacionChunk]:
+    """Documents with FechaOperacion in [desde, hasta], ``chunk_size`` at a time.
+
+    Payments and refunds dated after ``fecha_corte`` are left out: the cut-off is the as-of
+    date of the report (reportes.md §1.3), so a re-run of a past day sees that day's state.
+    Undated ones are kept (their date is unknown, not later).
+    """
+    base = (
+        select(*_float_columns(colocaciones))
+        .where(_in_range(desde, hasta), colocaciones.c.IdLiquidacionDet > bindparam("last"))
+        .order_by(colocaciones.c.IdLiquidacionDet)
+        .limit(chunk_size)
+    )
+    pagos_q = (
+        select(*_float_columns(colocaciones_pagos))
+        .where(
+            colocaciones_pagos.c.IdLiquidacionDet.in_(bindparam("ids", expanding=True)),
+            (colocaciones_pagos.c.FechaPago <= fecha_corte)
+            | colocaciones_pagos.c.FechaPago.is_(None),
+        )
+        .order_by(colocaciones_pagos.c.IdLiquidacionDet, colocaciones_pagos.c.IdLiquidacionPago)
+    )
+    dev = colocaciones_devoluciones
+    devoluciones_q = (
+        select(*_float_columns(dev))
+        .where(
+            dev.c.IdLiquidacionDet.in_(bindparam("ids", expanding=True)),
+            (dev.c.FechaDesembolso <= fecha_corte) | dev.c.FechaDesembolso.is_(None),
+        )
+        .order_by(dev.c.IdLiquidacionDet, dev.c.IdLiquidacionDevolucion)
+    )
+    last = -(2**62)
+    while True:
+        with engine.connect() as conn:
+            rows = _dicts(conn.execute(base, {"last": last}))
+            if not rows:
+                return
+            ids = [r["IdLiquidacionDet"] for r in rows]
+            chunk = ColocacionChunk(
+                rows,
+                _group(_dicts(conn.execute(pagos_q, {"ids": ids}))),
+                _group(_dicts(conn.execute(devoluciones_q, {"ids": ids}))),
+            )
+        last = ids[-1]
+        yield chunk
+        if len(rows) < chunk_size:
+            return
+
+
+def _dicts(result: Any) -> list[Row]:
+    # zip over plain tuples: several times cheaper than RowMapping objects per row.
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
+def _group(rows: list[Row]) -> dict[int, list[Row]]:
+    grouped: dict[int, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[row["IdLiquidacionDet"]].append(row)
+    return dict(grouped)
+
+
+def read_executives(engine: Engine, *, desde: date, hasta: date) -> list[str]:
+    """Distinct in-system executive spellings in the range, in order of first appearance.
+
+    Grouping is byte-exact: MariaDB's default collation is case-insensitive and would fold
+    ``Perez, Ana`` and ``PEREZ, ANA`` into one group with an arbitrary spelling.
+    """
+    col = colocaciones.c.Ejecutivo
+    key = cast(col, LargeBinary) if is_mysql(engine) else col
+    first_id = func.min(colocaciones.c.IdLiquidacionDet).label("first_id")
+    query = (
+        select(func.min(col).label("Ejecutivo"), first_id)
+        .where(_in_range(desde, hasta), col.is_not(None))
+        .group_by(key)
+        .order_by(first_id)
+    )
+    with engine.connect() as conn:
+        return [r.Ejecutivo for r in conn.execute(query)]
+
+
+def _read_all(engine: Engine, query: Any) -> list[Row]:
+    with engine.connect() as conn:
+        return _dicts(conn.execute(query))
+
+
+def read_tipo_cambio(engine: Engine) -> list[Row]:
+    return _read_all(engine, select(tipo_cambio).order_by(tipo_cambio.c.TipoCambioFecha))
+
+
+def read_sector_pagadores(engine: Engine) -> list[Row]:
+    return _read_all(engine, select(sector_pagadores).order_by(sector_pagadores.c.RUCPagador))
+
+
+def read_operaciones_fuera_sistema(engine: Engine) -> list[Row]:
+    """Off-system rows in legacy order: the PEN sheet first, then USD, each by row number."""
+    t = operaciones_fuera_sistema
+    sheet_order = (t.c.Hoja != "PEN")  # False (0) sorts first: PEN, then everything else
+    return _read_all(engine, select(t).order_by(sheet_order, t.c.Hoja, t.c.Fila, t.c.id))
+
+
+def read_referidos(engine: Engine) -> list[Row]:
+    return _read_all(engine, select(referidos).order_by(referidos.c.CodigoLiquidacion))
+
+
+def read_referidos_alias(engine: Engine) -> dict[str, str]:
+    """Alias key → canonical name, in alias order (the order breaks fuzzy-match ties)."""
+    rows = _read_all(engine, select(referidos_alias).order_by(referidos_alias.c.Alias))
+    return {r["Alias"]: r["Canonico"] for r in rows}

@@ -1,0 +1,22 @@
+"""Task `kpi-acumulado`: refresh `kpi_acumulado` (reportes.md §4.2; decisions 3–4).
+
+The same computation as `kpi` (``build_kpi_rows``) with the reporte-0 columns: one row per
+document whose payment detail comes from its last payment and whose MontoPago is the sum.
+"""
+
+from __future__ import annotations
+
+from toolbox_cli.compute.kpi import REPORTE_ACUMULADO
+from toolbox_cli.context import TaskContext
+from toolbox_cli.registry import task
+from toolbox_cli.tasks.kpi import build_kpi_rows
+
+
+@task(
+    "kpi-acumulado",
+    description="Refresh the kpi_acumulado table (operations with payment detail, reporte 0)",
+    tables=("kpi_acumulado",),
+    schedule=("30 7 * * *", "30 12 * * *"),
+)
+def run(ctx: TaskContext) -> None:
+    ctx.replace_tables({"kpi_acumulado": build_kpi_rows(ctx, reporte=REPORTE_ACUMULADO)})
