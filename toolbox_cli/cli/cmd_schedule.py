@@ -1,1 +1,293 @@
-"""(stub: filled in by its owner)."""
+"""`toolbox schedule install|show|remove`: the crontab entries that fire the tasks."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+
+from toolbox_cli import schedule
+from toolbox_cli.cli import state
+from toolbox_cli.cli.app import app
+from toolbox_cli.cli.common import err, handle_errors, out, print_json, settings_from_cli
+from toolbox_cli.cli.options import JsonOpt
+from toolbox_cli.errors import ConfigError, ToolboxError
+from toolbox_cli.settings import Settings, check_env_file
+
+schedule_app = typer.Typer(
+    help="Crontab entries that run the tasks at their Lima times (converted to host time).\n\n"
+    "Example: toolbox schedule install --dry-run",
+    no_args_is_help=True,
+)
+app.add_typer(schedule_app, name="schedule")
+
+FileOpt = Annotated[
+    Path | None,
+    typer.Option("--file", help="A cron.d style file (with the user column) instead of the "
+                 "user's crontab, e.g. /etc/cron.d/toolbox."),
+]
+HostTzOpt = Annotated[
+    str | None,
+    typer.Option("--host-tz", help="Zone the cron daemon fires in (default: the system zone "
+                 "from /etc/localtime), e.g. UTC."),
+]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the crontab; write nothing.")]
+
+
+def _host_zone(host_tz: str | None):  # type: ignore[no-untyped-def]
+    return schedule.parse_zone(host_tz) if host_tz else schedule.host_zone()
+
+
+def _check_tz_env(host_tz: str | None, host) -> None:  # type: ignore[no-untyped-def]
+    tz = os.environ.get("TZ", "").lstrip(":")
+    if tz and not host_tz and tz != schedule.zone_name(host):
+        err.print(f"[yellow]note:[/] TZ={tz} is set in this shell, but the cron daemon fires in "
+                  f"the system zone {schedule.zone_name(host)}; pass --host-tz if the daemon "
+                  "runs with TZ")
+
+
+def _env_file() -> Path | None:
+    if state.env_file is None:
+        return None
+    return check_env_file(state.env_file)
+
+
+def _warn_unseen_env(env_file: Path | None) -> None:
+    """TOOLBOX_* variables of this shell do not reach cron; only an env file does."""
+    if env_file is not None:
+        return
+    names = sorted(k for k in os.environ
+                   if k.startswith("TOOLBOX_") and not k.startswith("TOOLBOX_TEST_"))
+    if names:
+        err.print(f"[yellow]warning:[/] cron will not see {', '.join(names)} from this shell; "
+                  "put them in an env file (chmod 600) and install with --env-file /abs/path")
+
+
+def _open(file: Path | None, *, dry_run: bool) -> Any:
+    if file is not None:
+        schedule.check_cron_d_path(file)
+        return schedule.open_crontab(file, system_format=True)
+    try:
+        return schedule.open_crontab(None)
+    except ToolboxError:
+        if not dry_run:
+            raise
+        err.print("[yellow]note:[/] no crontab program here; showing what an empty crontab "
+                  "would become")
+        return schedule.CronTab(tab="")
+
+
+@schedule_app.command("install")
+def install(
+    dry_run: DryRunOpt = False,
+    file: FileOpt = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Install even if the host zone has daylight saving (the entries are "
+        "then right only until the next clock change).")] = False,
+    user: Annotated[str | None, typer.Option(
+        "--user", help="With --file: the user the entries run as (default: you).")] = None,
+    host_tz: HostTzOpt = None,
+    project_dir: Annotated[Path | None, typer.Option(
+        "--project-dir", help="Toolbox checkout the entries run (default: this one); for "
+        "writing a crontab meant for another machine.")] = None,
+) -> None:
+    """Write the crontab entries of every scheduled slot (idempotent).
+
+    Each slot becomes one entry in host time, calling scripts/toolbox-cron with the slot's
+    Lima time; entries that are not the toolbox's are left alone.
+
+    Example: toolbox --env-file /etc/toolbox/toolbox.env schedule install
+    """
+    with handle_errors():
+        settings = settings_from_cli()
+        env_file = _env_file()
+        host = _host_zone(host_tz)
+        _check_tz_env(host_tz, host)
+        plan = schedule.build_plan(
+            schedule.scheduled_slots(settings), business=settings.zone, host=host,
+            now=schedule.utc_now(), project_dir=(project_dir or schedule.PROJECT_DIR).absolute(),
+            env_file=env_file, force=force,
+            run_as=(user or pwd.getpwuid(os.getuid()).pw_name) if file else None,
+        )
+        tab = _open(file, dry_run=dry_run)
+        schedule.apply_plan(tab, plan)
+        for warning in plan.warnings:
+            err.print(f"[yellow]warning:[/] {warning}")
+        if dry_run:
+            _warn_unseen_env(env_file)
+            out.file.write(tab.render())
+            out.file.flush()
+            return
+        if project_dir is None:
+            _check_checkout()
+        schedule.write_crontab(tab, file)
+    where = str(file) if file else "the user's crontab"
+    out.print(f"installed {len(plan.entries)} entr{'y' if len(plan.entries) == 1 else 'ies'} "
+              f"in {where} (host time {plan.host_zone}):")
+    for entry in plan.entries:
+        out.print(f"  {entry.slot.task} {entry.slot.label} Lima -> {entry.host.label} host "
+                  f"[dim]({entry.host.expr})[/]")
+    _warn_unseen_env(env_file)
+
+
+def _check_checkout() -> None:
+    wrapper = schedule.PROJECT_DIR / schedule.WRAPPER
+    if not os.access(wrapper, os.X_OK):
+        raise ConfigError(f"{wrapper} is missing or not executable; run chmod +x {wrapper}")
+    if not os.access(schedule.PROJECT_DIR / ".venv" / "bin" / "toolbox", os.X_OK):
+        err.print(f"[yellow]warning:[/] {schedule.PROJECT_DIR}/.venv/bin/toolbox is missing; "
+                  "the wrapper runs that one: python3 -m venv .venv && .venv/bin/pip install -e .")
+
+
+@schedule_app.command("remove")
+def remove(dry_run: DryRunOpt = False, file: FileOpt = None) -> None:
+    """Delete the toolbox's entries (and only those) from the crontab.
+
+    Example: toolbox schedule remove
+    """
+    with handle_errors():
+        if file is not None and not file.exists():
+            out.print(f"{file} does not exist; nothing to remove")
+            return
+        tab = _open(file, dry_run=dry_run)
+        count = schedule.remove_entries(tab)
+        if dry_run:
+            out.file.write(tab.render())
+            out.file.flush()
+            return
+        if count:
+            schedule.write_crontab(tab, file)
+    out.print(f"removed {count} toolbox entr{'y' if count == 1 else 'ies'}")
+
+
+def _last_cron_runs(settings: Settings, slots: list[schedule.Slot]) -> dict[str, Any]:
+    """marker -> newest cron run of that slot; empty (with a note) if the ledger is out of reach."""
+    from toolbox_cli.ledger import Run
+    from toolbox_cli.storage.engine import engines_for
+    from toolbox_cli.storage.tables import runs
+
+    found: dict[str, Run] = {}
+    try:
+        with engines_for(settings) as engines, engines.datamart.connect() as conn:
+            for slot in slots:
+                row = conn.execute(
+                    select(runs).where(runs.c.task == slot.task, runs.c.trigger == "cron",
+                                       runs.c.slot == slot.label)
+                    .order_by(runs.c.id.desc()).limit(1)
+                ).first()
+                if row is not None:
+                    found[slot.marker] = Run.from_row(row)
+    except (ToolboxError, DBAPIError) as exc:
+        message = str(exc) if isinstance(exc, ToolboxError) else type(exc).__name__
+        if "no such table" in str(exc) or "doesn't exist" in str(exc):
+            message = "the ledger table does not exist yet (toolbox db init)"
+        err.print(f"[yellow]note:[/] last runs unknown: {message}")
+    return found
+
+
+def _local(moment: datetime | None, settings: Settings) -> str | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC).astimezone(settings.zone).isoformat()
+
+
+def show_records(settings: Settings, host, tab: Any, now: datetime) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    slots = schedule.scheduled_slots(settings)
+    warnings = schedule.check_zones(settings.zone, host, now, force=True)
+    for warning in warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    installed = schedule.installed_entries(tab) if tab is not None else {}
+    last = _last_cron_runs(settings, slots)
+    records = []
+    for slot in slots:
+        host_time = schedule.to_host(slot, settings.zone, host, now)
+        entry = installed.get(slot.marker)
+        run = last.get(slot.marker)
+        upcoming = schedule.next_runs(slot.expr, settings.zone, now)
+        records.append({
+            "task_name": slot.task,
+            "schedule_info": schedule.describe(slot.expr),
+            "next_run": upcoming[0].isoformat(),
+            "enabled": bool(entry and entry.enabled),
+            "timezone": schedule.zone_name(settings.zone),
+            "cron": slot.expr,
+            "lima_time": slot.label,
+            "host_time": host_time.label,
+            "host_cron": host_time.expr,
+            "host_timezone": schedule.zone_name(host),
+            "next_runs": [t.isoformat() for t in upcoming],
+            "installed": entry is not None,
+            "installed_cron": entry.host_expr if entry else None,
+            "up_to_date": bool(entry and entry.host_expr == host_time.expr),
+            "configured": True,
+            "last_run": None if run is None else {
+                "id": run.id, "status": run.status, "started_at": _local(run.started_at, settings),
+                "log_path": run.log_path,
+            },
+        })
+    configured = {s.marker for s in slots}
+    for marker, entry in sorted(installed.items()):
+        if marker not in configured:
+            records.append({
+                "task_name": entry.task, "schedule_info": None, "next_run": None,
+                "enabled": entry.enabled, "timezone": schedule.zone_name(settings.zone),
+                "cron": None, "lima_time": entry.label, "host_time": None,
+                "host_cron": None, "host_timezone": schedule.zone_name(host),
+                "next_runs": [], "installed": True, "installed_cron": entry.host_expr,
+                "up_to_date": False, "configured": False, "last_run": None,
+            })
+    return records
+
+
+@schedule_app.command("show")
+def show(json_output: JsonOpt = False, file: FileOpt = None, host_tz: HostTzOpt = None) -> None:
+    """Each slot: task, Lima and host time, description, next runs, installed, last run.
+
+    Example: toolbox schedule show --json
+    """
+    with handle_errors():
+        settings = settings_from_cli()
+        host = _host_zone(host_tz)
+        _check_tz_env(host_tz, host)
+        tab = None
+        try:
+            if file is None or file.exists():
+                tab = schedule.open_crontab(file, system_format=file is not None)
+        except ToolboxError as exc:
+            err.print(f"[yellow]note:[/] {exc}")
+        records = show_records(settings, host, tab, schedule.utc_now())
+    if json_output:
+        print_json(records)
+        return
+    table = Table(title=f"schedule (Lima = {settings.timezone}, host = "
+                  f"{schedule.zone_name(host)})")
+    for column in ("task", "Lima", "host", "cron (Lima)", "descripción", "next run (Lima)",
+                   "installed", "last cron run"):
+        table.add_column(column)
+    for r in records:
+        if not r["configured"]:
+            installed = "[red]not configured: reinstall[/]"
+        elif not r["installed"]:
+            installed = "[yellow]no[/]"
+        elif not r["enabled"]:
+            installed = "[yellow]commented out[/]"
+        elif not r["up_to_date"]:
+            installed = f"[yellow]stale ({r['installed_cron']}): reinstall[/]"
+        else:
+            installed = "[green]yes[/]"
+        last = r["last_run"]
+        last_text = "-" if last is None else (
+            f"{last['id']} {last['status']} {last['started_at'][:16].replace('T', ' ')}")
+        table.add_row(
+            r["task_name"], r["lima_time"], r["host_time"] or "-", r["cron"] or "-",
+            r["schedule_info"] or "-",
+            (r["next_run"] or "-")[:16].replace("T", " "), installed, last_text,
+        )
+    out.print(table)
