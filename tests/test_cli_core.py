@@ -128,3 +128,29 @@ def test_missing_database_exits_2_naming_it(cli, tmp_path):
     result = cli("status", TOOLBOX_DATABASE_URL=url, TOOLBOX_DATA_DIR=str(tmp_path))
     assert result.exit_code == 2, result.output
     assert "no_such_db_q7" in result.stderr and "does not exist" in result.stderr
+
+
+def test_status_check_fails_until_the_failed_task_succeeds_again(cli, toolbox_env, engines):
+    from toolbox_cli.registry import TaskSpec
+    from toolbox_cli.runner import run_task
+
+    def boom(ctx):
+        raise RuntimeError("source table colocaciones is empty")
+
+    assert cli("status", "--check").exit_code == 0
+    run_task(TaskSpec("selftest", "test", boom), toolbox_env, {}, engines=engines)
+    result = cli("status", "--check", "--json")
+    assert result.exit_code == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert [(p["kind"], p["task"]) for p in problems] == [("failed", "selftest")]
+    assert "colocaciones is empty" in problems[0]["message"]
+    run_task(TaskSpec("selftest", "test", lambda ctx: None), toolbox_env, {}, engines=engines)
+    assert cli("status", "--check").exit_code == 0
+
+
+def test_list_json_gives_lima_schedule_and_next_run(cli, toolbox_env):
+    result = cli("list", "--json")
+    tasks = {t["task"]: t for t in json.loads(result.stdout)}
+    assert tasks["tablas-reportes"]["schedule"] == ["07:00", "18:00"]
+    assert tasks["tablas-reportes"]["next_run"].endswith("-05:00")
+    assert tasks["kpi"]["schedule"] == [] and tasks["kpi"]["next_run"] is None

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from toolbox_cli import ledger
+from toolbox_cli import ledger, monitor, schedule
 from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import (
     fail,
     fmt_duration,
     fmt_time,
     handle_errors,
+    local_time,
     out,
     print_json,
     settings_from_cli,
 )
 from toolbox_cli.cli.options import JsonOpt
+from toolbox_cli.errors import EXIT_FAILED
 from toolbox_cli.registry import all_tasks
 from toolbox_cli.runner import ensure_ledger, reap
 from toolbox_cli.settings import render_url
@@ -47,10 +50,16 @@ def _run_dict(run: ledger.Run, settings) -> dict:  # type: ignore[no-untyped-def
     return data
 
 
-def _schedule_by_task(settings, tasks) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
-    return {
-        name: list(settings.schedule_slots.get(name, spec.schedule)) for name, spec in tasks.items()
-    }
+def _watch(engines, settings, now):  # type: ignore[no-untyped-def]
+    """Slots, missed slots and late runs, derived from the schedule and the ledger now."""
+    slots = schedule.scheduled_slots(settings)
+    recent = monitor.load_monitor_runs(engines.datamart, now)
+    missed = monitor.missed_slots(
+        slots, recent, now, timedelta(minutes=settings.missed_grace_minutes),
+        zone=settings.zone, active_since=monitor.first_cron_runs(engines.datamart),
+    )
+    late = monitor.late_runs(recent, now, durations=monitor.recent_durations(engines.datamart))
+    return slots, missed, late
 
 
 @app.command("list")
@@ -62,38 +71,62 @@ def list_tasks(json_output: JsonOpt = False) -> None:
     with handle_errors():
         settings = settings_from_cli()
         tasks = all_tasks()
+        now = datetime.now(UTC)
         with engines_for(settings) as engines:
             ensure_ledger(engines)
             reap(engines, settings)
             last = ledger.last_run_per_task(engines.datamart)
-        slots = _schedule_by_task(settings, tasks)
+            slots, missed, late = _watch(engines, settings, now)
     records = []
     for name, spec in tasks.items():
         run = last.get(name)
+        own = [s for s in slots if s.task == name]
+        upcoming = sorted(t for s in own for t in schedule.next_runs(s.expr, settings.zone, now, 1))
         records.append({
             "task": name,
             "description": spec.description,
             "tables": list(spec.tables),
-            "schedule": slots.get(name, []),
+            "schedule": [s.label for s in own],
+            "next_run": upcoming[0].isoformat() if upcoming else None,
             "timezone": settings.timezone,
             "last_run": _run_dict(run, settings) if run else None,
+            "missed": [m.describe(settings.zone) for m in missed if m.task == name],
+            "late": [lr.describe() for lr in late if lr.run.task == name],
         })
     if json_output:
         print_json(records)
         return
-    table = Table(title="toolbox tasks", show_lines=False)
-    for col in ("task", "description", "schedule (Lima)", "last run", "when", "took", "rows"):
-        table.add_column(col)
-    for rec, (name, _spec) in zip(records, tasks.items(), strict=True):
-        run = last.get(name)
+    table = Table(title=f"toolbox tasks (times in {settings.timezone})")
+    table.add_column("task → refreshes")
+    table.add_column("schedule")
+    table.add_column("next run", no_wrap=True)
+    table.add_column("last run")
+    for rec in records:
+        run = last.get(rec["task"])
+        if run:
+            local = local_time(run.started_at, settings)
+            rows = f", {run.total_rows():,} rows" if run.rows_written else ""
+            last_text = (f"{_styled(run.status)} {local:%m-%d %H:%M}\n"
+                         f"[dim]{fmt_duration(run.duration_s)}{rows}[/]")
+        else:
+            last_text = "never"
         table.add_row(
-            name, rec["description"], ", ".join(rec["schedule"]) or "-",
-            _styled(run.status) if run else "never",
-            fmt_time(run.started_at, settings) if run else "-",
-            fmt_duration(run.duration_s) if run else "-",
-            _rows_text(run) if run else "-",
+            f"[bold]{rec['task']}[/]\n[dim]{', '.join(rec['tables'])}[/]",
+            ", ".join(rec["schedule"]) or "-",
+            rec["next_run"][5:16].replace("T", " ") if rec["next_run"] else "-",
+            last_text,
         )
     out.print(table)
+    _print_flags(missed, late, settings)
+    out.print("toolbox TASK --help describes a task; toolbox list --json has the details.",
+              style="dim")
+
+
+def _print_flags(missed, late, settings) -> None:  # type: ignore[no-untyped-def]
+    for m in missed:
+        out.print(f"[bold red]missed[/] {m.describe(settings.zone)}")
+    for lr in late:
+        out.print(f"[yellow]late[/] {lr.describe()}")
 
 
 @app.command("status")
@@ -104,17 +137,30 @@ def status(
         str | None, typer.Option("--status", "-s", help="Only runs in this state.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Exit 1 if anything is missed, failed or crashed since each task's "
+        "last success (for monitors).")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Recent runs from the ledger, or one run in full; dead runs are marked crashed.
+    """Recent runs from the ledger, or one run in full; dead runs are marked crashed,
+    missed slots and late runs are flagged.
 
-    Examples: toolbox status · toolbox status 1842 · toolbox status --task kpi --status failed
+    Examples: toolbox status · toolbox status 1842 · toolbox status --task kpi --status failed ·
+    toolbox status --check --json
     """
     with handle_errors():
         settings = settings_from_cli()
+        now = datetime.now(UTC)
         with engines_for(settings) as engines:
             ensure_ledger(engines)
             reap(engines, settings)
+            if check:
+                problems = monitor.check_problems(
+                    engines.datamart, schedule.scheduled_slots(settings), now,
+                    timedelta(minutes=settings.missed_grace_minutes), zone=settings.zone,
+                )
+                _report_problems(problems, settings, json_output)
+            _slots, missed, late = _watch(engines, settings, now)
             if run_id is not None:
                 run = ledger.get_run(engines.datamart, run_id)
                 if run is None:
@@ -123,23 +169,50 @@ def status(
             else:
                 runs = ledger.recent_runs(engines.datamart, task=task, status=status_filter,
                                           limit=limit)
+    late_ids = {lr.run.id for lr in late}
     if json_output:
-        data = [_run_dict(r, settings) for r in runs]
+        data = [{**_run_dict(r, settings), "late": r.id in late_ids} for r in runs]
         print_json(data[0] if run_id is not None else data)
         return
     if run_id is not None:
         _print_run(runs[0], settings)
         return
     table = Table(title=f"recent runs (times in {settings.timezone})")
-    for col in ("id", "task", "status", "trigger", "started", "took", "rows", "warn", "error"):
-        table.add_column(col, overflow="fold")
+    table.add_column("id", justify="right", min_width=3, no_wrap=True)
+    table.add_column("task", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("trigger", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("took", justify="right", no_wrap=True)
+    table.add_column("rows", justify="right", min_width=4, no_wrap=True)
+    table.add_column("warn", justify="right", min_width=4, no_wrap=True)
+    table.add_column("error", overflow="ellipsis", no_wrap=True, max_width=50)
     for r in runs:
+        local = local_time(r.started_at, settings)
         table.add_row(
             str(r.id), r.task, _styled(r.status), r.trigger + (f"@{r.slot}" if r.slot else ""),
-            fmt_time(r.started_at, settings), fmt_duration(r.duration_s), _rows_text(r),
-            str(r.warnings_count or ""), (r.error_message or "")[:80],
+            local.strftime("%m-%d %H:%M") if local else "-", fmt_duration(r.duration_s),
+            f"{r.total_rows():,}" if r.rows_written else "-",
+            str(r.warnings_count or ""), r.error_message or "",
         )
     out.print(table)
+    _print_flags(missed, late, settings)
+    out.print("toolbox status RUN_ID shows one run in full (rows per table, warnings, error).",
+              style="dim")
+
+
+def _report_problems(problems, settings, json_output: bool) -> None:  # type: ignore[no-untyped-def]
+    """Print what --check found and exit: 0 when all is well, 1 otherwise."""
+    if json_output:
+        print_json({"ok": not problems, "problems": [
+            {"kind": p.kind, "task": p.task, "at": fmt_time(p.at, settings),
+             "message": p.message, "run_id": p.run_id} for p in problems]})
+    elif problems:
+        for p in problems:
+            out.print(f"[bold red]{p.kind}[/] {fmt_time(p.at, settings)} {p.message}")
+    else:
+        out.print("[green]ok[/]: nothing missed, failed or crashed since the last successes")
+    raise typer.Exit(EXIT_FAILED if problems else 0)
 
 
 def _print_run(run: ledger.Run, settings) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,156 @@
+"""Whole-process behaviour of `toolbox kpi`: kill -9 at each phase, concurrent starts.
+
+These run the real console entry point in subprocesses against a seeded database, on
+SQLite and (``-m production``) MariaDB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+
+TOOLBOX = [sys.executable, "-m", "toolbox_cli"]
+
+
+@pytest.fixture
+def seeded(db_url: str, tmp_path: Path) -> dict[str, str]:
+    """Environment of a database with demo data and one successful kpi refresh."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLBOX_")}
+    env.update(TOOLBOX_DATABASE_URL=db_url, TOOLBOX_DATA_DIR=str(tmp_path / "data"),
+               TOOLBOX_HEARTBEAT_SECONDS="0.5")
+    for args in (["db", "init"], ["demo", "--operations", "1500", "--seed", "3"], ["kpi"]):
+        proc = subprocess.run([*TOOLBOX, *args], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    return env
+
+
+def kpi_fingerprint(url: str) -> tuple[int, str]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT CodigoLiquidacion, NroDocumento, ColocacionSoles, Utilidad FROM kpi "
+            "ORDER BY CodigoLiquidacion, NroDocumento, ColocacionSoles, Utilidad")).all()
+    engine.dispose()
+    digest = hashlib.sha256(repr([tuple(map(str, r)) for r in rows]).encode()).hexdigest()
+    return len(rows), digest
+
+
+def leftover_staging(url: str) -> list[str]:
+    engine = create_engine(url)
+    names = [t for t in inspect(engine).get_table_names() if "__stg_" in t or "__old_" in t]
+    engine.dispose()
+    return names
+
+
+def toolbox_json(env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
+    proc = subprocess.run([*TOOLBOX, *args, "--json"], env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def start_kpi(env: dict[str, str], pause_at: str | None = None, *, watch: bool = True,
+              **extra: str) -> subprocess.Popen:
+    env = {**env, **extra}
+    if pause_at:
+        env["TOOLBOX_PAUSE_AT"] = f"{pause_at}:60"
+    return subprocess.Popen([*TOOLBOX, "kpi"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE if watch else subprocess.DEVNULL, text=True)
+
+
+def wait_for_line(proc: subprocess.Popen, needle: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if needle in line:
+            return
+        if not line and proc.poll() is not None:
+            raise AssertionError(f"process ended before {needle!r}")
+    raise AssertionError(f"no {needle!r} within {timeout}s")
+
+
+def wait_for_running_row(env: dict[str, str], timeout: float = 60) -> int:
+    engine = create_engine(env["TOOLBOX_DATABASE_URL"])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                run_id = conn.execute(text(
+                    "SELECT MAX(id) FROM toolbox_runs WHERE task='kpi' AND status='running'")).scalar()
+            if run_id:
+                return int(run_id)
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    raise AssertionError("the run never showed up as running")
+
+
+@pytest.mark.parametrize("phase", ["reading", "staging", "before_swap", "after_swap"])
+def test_kill_9_at_any_phase_leaves_complete_old_or_new_table(seeded, phase):
+    url = seeded["TOOLBOX_DATABASE_URL"]
+    before = kpi_fingerprint(url)
+    if phase == "reading":
+        proc = start_kpi(seeded)
+        wait_for_running_row(seeded)
+    else:
+        proc = start_kpi(seeded, pause_at=phase, TOOLBOX_CHUNK_SIZE="200")
+        wait_for_line(proc, f"toolbox-pause: {phase}")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    after = kpi_fingerprint(url)
+    # Same demo seed: the old and the new content are the same rows, so "complete old or
+    # complete new" means exactly the same fingerprint; a partial table would differ.
+    assert after == before
+    runs = toolbox_json(seeded, "status", "--task", "kpi")
+    assert runs[0]["status"] == "crashed"
+    assert "gone" in runs[0]["error_message"]
+    # The next run cleans up after the crashed one and succeeds.
+    proc = subprocess.run([*TOOLBOX, "kpi"], env=seeded, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert kpi_fingerprint(url) == before
+    assert leftover_staging(url) == []
+
+
+def test_sigterm_marks_the_run_failed_interrupted(seeded):
+    before = kpi_fingerprint(seeded["TOOLBOX_DATABASE_URL"])
+    proc = start_kpi(seeded, pause_at="staging", TOOLBOX_CHUNK_SIZE="200")
+    wait_for_line(proc, "toolbox-pause: staging")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 1
+    run = toolbox_json(seeded, "status", "--task", "kpi")[0]
+    assert (run["status"], run["error_type"]) == ("failed", "Interrupted")
+    assert kpi_fingerprint(seeded["TOOLBOX_DATABASE_URL"]) == before
+    assert leftover_staging(seeded["TOOLBOX_DATABASE_URL"]) == []
+
+
+def test_two_runs_started_together_one_succeeds_one_is_skipped(seeded):
+    procs = [start_kpi(seeded, pause_at="before_swap", watch=False) for _ in range(2)]
+    # Whichever got the lock pauses before its swap; the other must already be gone.
+    codes = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not codes:
+        codes = [p.returncode for p in procs if p.poll() is not None]
+        time.sleep(0.05)
+    assert codes == [3]
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            p.wait(timeout=30)
+    statuses = sorted(r["status"] for r in toolbox_json(seeded, "status", "--task", "kpi")[:2])
+    assert statuses == ["failed", "skipped"]
+    # And without the pause: one success, one skipped, exit codes 0 and 3.
+    procs = [start_kpi(seeded, watch=False, TOOLBOX_PAUSE_AT="staging:1", TOOLBOX_CHUNK_SIZE="2000")
+             for _ in range(2)]
+    assert sorted(p.wait(timeout=120) for p in procs) == [0, 3]
+    statuses = sorted(r["status"] for r in toolbox_json(seeded, "status", "--task", "kpi")[:2])
+    assert statuses == ["skipped", "success"]
