@@ -139,7 +139,9 @@ def _finish_with_retries(engines: Engines, run_id: int, **kwargs: Any) -> bool:
     for attempt in range(3):
         try:
             return ledger.finish_run(engines.datamart, run_id, **kwargs)
-        except DBAPIError:
+        except DBAPIError as exc:
+            log.error("could not record the end of run %s (attempt %d): %s",
+                      run_id, attempt + 1, exc.orig)
             time.sleep(1.0 * (attempt + 1))
     return False
 
@@ -234,8 +236,9 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
     error_message = scrub(error_message, secrets)
     tb = scrub(tb, secrets)
     ctx_warnings = [scrub(w, secrets) or "" for w in ctx.warnings]
+    duration = time.monotonic() - t0
     recorded = _finish_with_retries(
-        engines, run_id, status=status, started_at=started_at, rows=ctx.rows,
+        engines, run_id, status=status, started_at=started_at, duration_s=duration, rows=ctx.rows,
         warnings_count=ctx.warnings_count, warnings=ctx_warnings,
         error_type=error_type, error_message=error_message,
     )
@@ -247,5 +250,5 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
     return RunOutcome(
         spec.name, status, exit_code, run_id=run_id, rows=dict(ctx.rows),
         warnings_count=ctx.warnings_count, warnings=ctx_warnings, error_type=error_type,
-        error_message=error_message, duration_s=round(time.monotonic() - t0, 3), traceback=tb,
+        error_message=error_message, duration_s=round(duration, 3), traceback=tb,
     )

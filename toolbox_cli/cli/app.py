@@ -46,7 +46,19 @@ def root(
 ) -> None:
     state.env_file = env_file
     state.debug = debug
-    logging.basicConfig(
-        level=logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING),
-        format="%(levelname)s %(message)s",
-    )
+    configure_logging(debug=debug, quiet=quiet)
+
+
+def configure_logging(*, debug: bool, quiet: bool) -> None:
+    """Our own warnings on stderr; libraries' logs (tracebacks included) only with --debug."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    ours = logging.getLogger("toolbox")
+    ours.handlers = [handler]
+    ours.propagate = False
+    ours.setLevel(logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING))
+    root = logging.getLogger()
+    # A NullHandler keeps Python's last-resort handler from printing library errors
+    # (e.g. SQLAlchemy's pool reset after a lost connection) with their tracebacks.
+    root.handlers = [handler] if debug else [logging.NullHandler()]
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)

@@ -146,8 +146,15 @@ def engines_for(settings: Settings, *, check: bool = True) -> Iterator[Engines]:
 
 def load_table_modules() -> None:
     """Import every module that defines tables, so the metadata objects are complete."""
-    import toolbox_cli.storage.tables  # noqa: F401
+    from toolbox_cli.storage.tables import datamart_metadata, source_metadata
     import toolbox_cli.tasks  # noqa: F401  (task modules import their table modules)
+
+    # Names such as Año, ñ in legal names and arrows in warnings need utf8mb4 whatever the
+    # server's default character set is (a stock MariaDB defaults to latin1).
+    for metadata in (source_metadata, datamart_metadata):
+        for table in metadata.tables.values():
+            table.kwargs.setdefault("mysql_charset", "utf8mb4")
+            table.kwargs.setdefault("mysql_collate", "utf8mb4_unicode_ci")
 
 
 def init_schema(engines: Engines) -> list[str]:
