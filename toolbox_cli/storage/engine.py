@@ -146,8 +146,8 @@ def engines_for(settings: Settings, *, check: bool = True) -> Iterator[Engines]:
 
 def load_table_modules() -> None:
     """Import every module that defines tables, so the metadata objects are complete."""
-    from toolbox_cli.storage.tables import datamart_metadata, source_metadata
     import toolbox_cli.tasks  # noqa: F401  (task modules import their table modules)
+    from toolbox_cli.storage.tables import datamart_metadata, source_metadata
 
     # Names such as Año, ñ in legal names and arrows in warnings need utf8mb4 whatever the
     # server's default character set is (a stock MariaDB defaults to latin1).
