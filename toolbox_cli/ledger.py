@@ -138,9 +138,12 @@ def finish_run(
     warnings: list[str],
     error_type: str | None = None,
     error_message: str | None = None,
+    duration_s: float | None = None,
 ) -> bool:
     """Write the final state; False if the run was no longer ``running`` (declared crashed)."""
     now = utcnow()
+    if duration_s is None:
+        duration_s = max((now - started_at).total_seconds(), 0.0)
     if error_message and len(error_message) > ERROR_MESSAGE_MAX:
         error_message = error_message[: ERROR_MESSAGE_MAX - 1] + "…"
     with engine.begin() as conn:
@@ -149,7 +152,7 @@ def finish_run(
             .where(and_(runs.c.id == run_id, runs.c.status == RUNNING))
             .values(
                 status=status, finished_at=now, heartbeat_at=now,
-                duration_s=max((now - started_at).total_seconds(), 0.0),
+                duration_s=round(duration_s, 3),
                 rows_written=_json(rows), warnings_count=warnings_count,
                 warnings=_json(warnings), error_type=error_type, error_message=error_message,
             )
