@@ -15,12 +15,12 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli import ledger
+from toolbox_cli.business import business_today
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import (
     EXIT_FAILED,
@@ -78,10 +78,6 @@ def scrub(text: str | None, secrets: list[str]) -> str | None:
     for secret in secrets:
         text = text.replace(secret, "********")
     return text
-
-
-def business_today(settings: Settings) -> Any:
-    return datetime.now(settings.zone).date()
 
 
 def reap(engines: Engines, settings: Settings) -> list[int]:

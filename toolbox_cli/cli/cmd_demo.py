@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from toolbox_cli.business import business_today
 from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import handle_errors, out, print_json, settings_from_cli
 from toolbox_cli.cli.options import JsonOpt
 from toolbox_cli.demo import seed_demo
-from toolbox_cli.runner import business_today
 from toolbox_cli.settings import render_url
 from toolbox_cli.storage.engine import engines_for, init_schema
 

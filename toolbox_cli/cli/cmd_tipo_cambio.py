@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from toolbox_cli.business import business_today
 from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import fail, handle_errors, run_task_command, settings_from_cli
 from toolbox_cli.cli.options import DesdeOpt, DryRunOpt, HastaOpt, JsonOpt, WaitOpt, as_date
-from toolbox_cli.runner import business_today
 
 
 @app.command(

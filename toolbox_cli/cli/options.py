@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from datetime import date, datetime
+from typing import Annotated, Any
 
 import typer
+
+from toolbox_cli.business import HISTORY_START
 
 DATE_FORMATS = ["%Y-%m-%d"]
 
@@ -36,3 +38,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output o
 def as_date(value: datetime | None):  # type: ignore[no-untyped-def]
     """Typer parses dates as datetimes; tasks take dates."""
     return value.date() if value is not None else None
+
+
+def report_range_params(desde: datetime | None, hasta: datetime | None,
+                        fecha_corte: datetime | None, dry_run: bool) -> dict[str, Any]:
+    """Parameters of the report jobs; None for hasta / fecha_corte means today in Lima
+    (the runner fills in the run's business date, never the host's UTC date)."""
+    first: date = as_date(desde) or HISTORY_START
+    last = as_date(hasta)
+    if last is not None and last < first:
+        raise typer.BadParameter(f"--hasta {last} is before --desde {first}; swap them")
+    return {"desde": first, "hasta": last, "fecha_corte": as_date(fecha_corte), "dry_run": dry_run}

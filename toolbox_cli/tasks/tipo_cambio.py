@@ -40,6 +40,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
 from toolbox_cli import __version__
+from toolbox_cli.business import HISTORY_START
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import InputError, TaskFailed
 from toolbox_cli.imports import parse_date
@@ -48,7 +49,6 @@ from toolbox_cli.storage.tables import tipo_cambio
 
 log = logging.getLogger("toolbox")
 
-DEFAULT_DESDE = date(2019, 7, 1)
 MAX_BACKOFF_SECONDS = 10.0
 RATE_QUANTUM = Decimal("0.000001")
 
@@ -253,7 +253,7 @@ def fetcher_from(settings: Any) -> RateFetcher:
 
 
 def date_range(params: dict[str, Any], today: date) -> tuple[date, date]:
-    desde = params.get("desde") or DEFAULT_DESDE
+    desde = params.get("desde") or HISTORY_START
     hasta = params.get("hasta") or today
     if desde > hasta:
         raise InputError(f"--desde {desde} is after --hasta {hasta}")
