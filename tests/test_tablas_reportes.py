@@ -233,14 +233,13 @@ def test_dry_run_counts_and_writes_nothing(engines, toolbox_env) -> None:  # typ
     assert _actualizaciones(engines) == []
 
 
+# SQLite keeps any text in a DATE column, as a permissive source might; MariaDB refuses it.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_bad_balance_row_fails_the_run_and_logs_error(engines, toolbox_env) -> None:  # type: ignore[no-untyped-def]
     load_worked_example(engines)
     assert run_tablas_reportes(toolbox_env, engines).status == "success"
     before = _fingerprint(engines)
-    # A day the sheet typed in the wrong format, stored as text by a permissive source
-    # (SQLite keeps any text in a DATE column; MariaDB refuses it, hence the dialect check).
-    if engines.source.dialect.name != "sqlite":
-        pytest.skip("a DATE column on MariaDB cannot hold a malformed day")
+    # A day the sheet typed in the wrong format, stored as text by a permissive source.
     with engines.source.begin() as conn:
         conn.execute(text("INSERT INTO saldos_caja (FechaOperacion, SaldoTotalCaja) "
                           "VALUES ('31/02/2024', 1)"))
