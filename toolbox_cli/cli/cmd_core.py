@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.table import Table
 
 from toolbox_cli import ledger, monitor, schedule
@@ -96,7 +97,7 @@ def list_tasks(json_output: JsonOpt = False) -> None:
     if json_output:
         print_json(records)
         return
-    table = Table(title=f"toolbox tasks (times in {settings.timezone})")
+    table = Table(title=f"toolbox tasks (times in {settings.timezone})", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("task → refreshes")
     table.add_column("schedule")
     table.add_column("next run", no_wrap=True)
@@ -177,14 +178,14 @@ def status(
     if run_id is not None:
         _print_run(runs[0], settings)
         return
-    table = Table(title=f"recent runs (times in {settings.timezone})")
+    table = Table(title=f"recent runs (times in {settings.timezone})", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("id", justify="right", min_width=3, no_wrap=True)
     table.add_column("task", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    table.add_column("trigger", no_wrap=True)
-    table.add_column("started", no_wrap=True)
-    table.add_column("took", justify="right", no_wrap=True)
-    table.add_column("rows", justify="right", min_width=4, no_wrap=True)
+    table.add_column("status", no_wrap=True, min_width=7)
+    table.add_column("trigger", no_wrap=True, min_width=6)
+    table.add_column("started", no_wrap=True, min_width=11)
+    table.add_column("took", justify="right", no_wrap=True, min_width=5)
+    table.add_column("rows", justify="right", min_width=6, no_wrap=True)
     table.add_column("warn", justify="right", min_width=4, no_wrap=True)
     table.add_column("error", overflow="ellipsis", no_wrap=True, max_width=50)
     for r in runs:
