@@ -31,6 +31,12 @@ Row = dict[str, Any]
 DOCUMENT_COLUMNS = [c for c in colocaciones.columns if c.name not in ("Anticipo", "TramoAnticipo")]
 
 
+def _dicts(result: Any) -> list[Row]:
+    # zip over plain tuples: several times cheaper than a RowMapping per row.
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
+
+
 def _keyset_chunks(engine: Engine, table: Table, key: str, chunk_size: int,
                    columns: Iterable[Any] | None = None) -> Iterator[list[Row]]:
     key_col = table.c[key]
@@ -41,7 +47,7 @@ def _keyset_chunks(engine: Engine, table: Table, key: str, chunk_size: int,
         if last is not None:
             query = query.where(key_col > last)
         with engine.connect() as conn:
-            rows = [dict(r) for r in conn.execute(query).mappings()]
+            rows = _dicts(conn.execute(query))
         if not rows:
             return
         yield rows
@@ -83,7 +89,7 @@ def iter_document_chunks(engine: Engine, chunk_size: int) -> Iterator[DocumentCh
         det = colocaciones_pagos.c.IdLiquidacionDet
         query = select(colocaciones_pagos).where(det >= first, det <= last)
         with engine.connect() as conn:
-            pagos = [dict(r) for r in conn.execute(query).mappings()]
+            pagos = _dicts(conn.execute(query))
         yield DocumentChunk(docs, pagos)
 
 
@@ -98,7 +104,7 @@ def read_rate_candidates(engine: Engine, fecha_corte: date) -> list[Row]:
         .limit(1)
     )
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+        return _dicts(conn.execute(query))
 
 
 def read_codigos_especiales(engine: Engine) -> list[Row]:
@@ -121,7 +127,7 @@ def read_sectores_for(engine: Engine, rucs: Iterable[str]) -> list[Row]:
     ruc = func.replace(func.replace(func.trim(sector_pagadores.c.RUCPagador), ":", ""), " ", "")
     query = select(sector_pagadores).where(ruc.in_(wanted))
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(query).mappings()]
+        return _dicts(conn.execute(query))
 
 
 def orphan_pagos(engine: Engine, limit: int = 5) -> tuple[int, list[int]]:

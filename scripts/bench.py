@@ -1,0 +1,282 @@
+#!/usr/bin/env python3
+"""`make bench`: refresh speed and memory against the bulk-load limit and a pandas peer.
+
+For each backend (SQLite, MariaDB) and size (100 000 and 1 000 000 operations by default):
+
+* seeds demo source data (`toolbox demo`),
+* measures `toolbox kpi` and `toolbox tablas-cxc` end to end (seconds, rows/s, peak RSS of
+  the process, from wait4),
+* baseline (a): the same kpi rows, same width, inserted into an identical table with plain
+  DB-API ``executemany`` in batches of 5 000 (no computation; only the inserts are timed),
+* baseline (b), MariaDB only: the same rows written to a CSV with Python's csv module and
+  loaded with ``LOAD DATA LOCAL INFILE`` (CSV writing + load timed),
+* the peer: the kpi computation the obvious pandas way (scripts/bench_pandas_peer.py),
+
+then prints rows/s for each, the ratios of the refresh to each baseline and to the peer,
+and the 1M/100k ratio of peak memory. Nothing here is asserted: tests check correctness,
+this script reports figures.
+
+    python scripts/bench.py [--sizes 100000 1000000] [--backends sqlite mysql]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+TOOLBOX = [PYTHON, "-m", "toolbox_cli"]
+MYSQL_SERVER = os.environ.get("TOOLBOX_BENCH_MYSQL_URL",
+                              "mysql+pymysql://toolbox:tbx-test-pw@127.0.0.1:3306/test")
+BATCH = 5000
+
+
+@dataclass
+class Measure:
+    seconds: float
+    peak_rss_mb: float
+    rows: int = 0
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class Result:
+    backend: str
+    size: int
+    figures: dict[str, Measure] = field(default_factory=dict)
+
+
+def run_measured(args: list[str], env: dict[str, str]) -> tuple[Measure, str]:
+    """Run a command; wall time and the child's own peak RSS (wait4, not the whole tree)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(args, env=env, stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode()
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: {' '.join(args[2:])} failed ({proc.returncode}): {stderr.strip()}")
+    return Measure(seconds, usage.ru_maxrss / 1024), stdout
+
+
+def fresh_database(backend: str, workdir: Path) -> str:
+    if backend == "sqlite":
+        path = workdir / "bench.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    server = make_url(MYSQL_SERVER)
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS toolbox_bench"))
+        conn.execute(text("CREATE DATABASE toolbox_bench CHARACTER SET utf8mb4"))
+    admin.dispose()
+    return server.set(database="toolbox_bench").render_as_string(hide_password=False)
+
+
+def count_rows(url: str, table: str) -> int:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        n = conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+    engine.dispose()
+    return int(n)
+
+
+def _raw_connections(url: str):  # type: ignore[no-untyped-def]
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite":
+        import sqlite3
+
+        return sqlite3.connect(u.database), sqlite3.connect(u.database), "?"
+    import pymysql
+    import pymysql.cursors
+
+    kw = dict(host=u.host, port=u.port or 3306, user=u.username, password=u.password or "",
+              database=u.database, charset="utf8mb4", local_infile=True)
+    reader = pymysql.connect(cursorclass=pymysql.cursors.SSCursor, **kw)
+    return reader, pymysql.connect(**kw), "%s"
+
+
+def _copy_table_like_kpi(url: str, name: str) -> list[str]:
+    """An empty table identical to kpi; returns its insertable columns."""
+    from sqlalchemy import MetaData, Table
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP TABLE IF EXISTS {name}"))
+        if engine.dialect.name == "sqlite":
+            kpi = Table("kpi", MetaData(), autoload_with=conn)
+            copy = kpi.to_metadata(MetaData(), name=name)
+            copy.create(conn)
+        else:
+            conn.execute(text(f"CREATE TABLE {name} LIKE kpi"))
+        cols = [c for c in Table(name, MetaData(), autoload_with=conn).columns.keys() if c != "id"]
+    engine.dispose()
+    return cols
+
+
+def _kpi_batches(reader, cols: list[str]):  # type: ignore[no-untyped-def]
+    cur = reader.cursor()
+    quoted = ", ".join(f"`{c}`" for c in cols)
+    cur.execute(f"SELECT {quoted} FROM kpi")
+    while batch := cur.fetchmany(BATCH):
+        yield batch
+    cur.close()
+
+
+def baseline_executemany(url: str) -> Measure:
+    cols = _copy_table_like_kpi(url, "bench_copy")
+    reader, writer, mark = _raw_connections(url)
+    quoted = ", ".join(f"`{c}`" for c in cols)
+    sql = f"INSERT INTO bench_copy ({quoted}) VALUES ({', '.join([mark] * len(cols))})"
+    rows, spent = 0, 0.0
+    for batch in _kpi_batches(reader, cols):
+        t0 = time.perf_counter()
+        cur = writer.cursor()
+        cur.executemany(sql, batch)
+        writer.commit()
+        spent += time.perf_counter() - t0
+        rows += len(batch)
+    reader.close()
+    writer.close()
+    return Measure(spent, 0.0, rows)
+
+
+def baseline_load_data(url: str) -> Measure:
+    cols = _copy_table_like_kpi(url, "bench_copy")
+    reader, writer, _ = _raw_connections(url)
+    rows, spent = 0, 0.0
+    with tempfile.NamedTemporaryFile("w", newline="", encoding="utf-8", suffix=".csv") as fh:
+        out = csv.writer(fh)
+        for batch in _kpi_batches(reader, cols):
+            t0 = time.perf_counter()
+            # With ESCAPED BY '' an unquoted NULL field is read as SQL NULL.
+            out.writerows([["NULL" if v is None else v for v in row] for row in batch])
+            spent += time.perf_counter() - t0
+            rows += len(batch)
+        fh.flush()
+        t0 = time.perf_counter()
+        cur = writer.cursor()
+        quoted = ", ".join(f"`{c}`" for c in cols)
+        cur.execute(
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE bench_copy CHARACTER SET utf8mb4 "
+            f"FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
+            f"LINES TERMINATED BY '\\r\\n' ({quoted})",
+            (fh.name,),
+        )
+        writer.commit()
+        spent += time.perf_counter() - t0
+    reader.close()
+    writer.close()
+    return Measure(spent, 0.0, rows)
+
+
+def bench_one(backend: str, size: int, workdir: Path, today: str) -> Result:
+    url = fresh_database(backend, workdir)
+    env = {**os.environ, "TOOLBOX_DATABASE_URL": url, "TOOLBOX_DATA_DIR": str(workdir),
+           "TOOLBOX_TRIGGER": "manual"}
+    env.pop("TOOLBOX_ENV_FILE", None)
+    res = Result(backend, size)
+    print(f"\n== {backend}, {size:,} operations", flush=True)
+    run_measured([*TOOLBOX, "db", "init"], env)
+    seed, _ = run_measured([*TOOLBOX, "demo", "--operations", str(size), "--seed", "1"], env)
+    seed.rows = size
+    res.figures["demo seed"] = seed
+    kpi, _ = run_measured([*TOOLBOX, "kpi", "--fecha-corte", today, "--hasta", today], env)
+    kpi.rows = count_rows(url, "kpi")
+    res.figures["toolbox kpi"] = kpi
+    cxc, _ = run_measured([*TOOLBOX, "tablas-cxc", "--fecha-corte", today], env)
+    cxc.rows = sum(count_rows(url, t) for t in ("cxc_pagos_fact", "cxc_dev_fact", "cxc_acumulado_dim"))
+    res.figures["toolbox tablas-cxc"] = cxc
+    res.figures["baseline (a) executemany"] = baseline_executemany(url)
+    if backend == "mysql":
+        res.figures["baseline (b) LOAD DATA"] = baseline_load_data(url)
+    peer, out = run_measured([PYTHON, str(ROOT / "scripts" / "bench_pandas_peer.py"), url], env)
+    peer.rows = int(out.strip().splitlines()[-1])
+    res.figures["pandas peer"] = peer
+    for name, m in res.figures.items():
+        rss = f"{m.peak_rss_mb:8.0f} MB" if m.peak_rss_mb else "       -   "
+        print(f"  {name:<26} {m.seconds:9.2f} s  {m.rows:>10,} rows  {m.rows_per_s:>10,.0f} rows/s  "
+              f"peak {rss}", flush=True)
+    return res
+
+
+def print_ratios(results: list[Result]) -> None:
+    print("\n== ratios (higher is better for the toolbox)")
+    for r in results:
+        f = r.figures
+        kpi = f["toolbox kpi"]
+        line = [f"{r.backend:<6} {r.size:>9,}:"]
+        line.append(f"kpi/baseline(a) {kpi.rows_per_s / f['baseline (a) executemany'].rows_per_s:5.2f}x")
+        if "baseline (b) LOAD DATA" in f:
+            line.append(f"kpi/baseline(b) {kpi.rows_per_s / f['baseline (b) LOAD DATA'].rows_per_s:5.2f}x")
+        line.append(f"pandas/kpi time {f['pandas peer'].seconds / kpi.seconds:5.2f}x")
+        print("  " + "  ".join(line))
+    by_backend: dict[str, dict[int, Result]] = {}
+    for r in results:
+        by_backend.setdefault(r.backend, {})[r.size] = r
+    for backend, sizes in by_backend.items():
+        if len(sizes) < 2:
+            continue
+        small, large = sizes[min(sizes)], sizes[max(sizes)]
+        for task in ("toolbox kpi", "toolbox tablas-cxc", "pandas peer"):
+            ratio = large.figures[task].peak_rss_mb / small.figures[task].peak_rss_mb
+            print(f"  {backend:<6} peak memory {max(sizes):,}/{min(sizes):,} {task:<20} {ratio:5.2f}x "
+                  f"({small.figures[task].peak_rss_mb:.0f} MB -> {large.figures[task].peak_rss_mb:.0f} MB)")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def memory_gb() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        return 0.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--backends", nargs="+", default=["sqlite", "mysql"], choices=["sqlite", "mysql"])
+    parser.add_argument("--today", default=time.strftime("%Y-%m-%d"))
+    args = parser.parse_args()
+    print(f"machine: {platform.node()} {platform.machine()}, {cpu_model()}, {os.cpu_count()} cores, "
+          f"{memory_gb():.0f} GB RAM, Python {platform.python_version()}, {platform.platform()}")
+    results = []
+    with tempfile.TemporaryDirectory(prefix="toolbox-bench-") as tmp:
+        for backend in args.backends:
+            for size in args.sizes:
+                results.append(bench_one(backend, size, Path(tmp), args.today))
+    print_ratios(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
