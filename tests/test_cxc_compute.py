@@ -403,6 +403,9 @@ def test_currency_is_matched_case_insensitively_and_unknown_ones_rejected() -> N
     docs[1]["Moneda"] = " usd "
     d2 = dim_by_det(cxc.build_acumulado(docs, pagos, inputs()))[1002]
     assert (d2["Moneda"], money(d2["SaldoTotalPen"])) == ("USD", Decimal("18300.00"))
+    docs[1]["Moneda"] = "US$"  # the KPI's alias table: one reading of a currency everywhere
+    d2 = dim_by_det(cxc.build_acumulado(docs, pagos, inputs()))[1002]
+    assert (d2["Moneda"], money(d2["SaldoTotalPen"])) == ("USD", Decimal("18300.00"))
     docs[1]["Moneda"] = "EUR"
     with pytest.raises(InputError, match="IdLiquidacionDet=1002.*Moneda"):
         cxc.build_acumulado(docs, pagos, inputs())

@@ -36,10 +36,11 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Engine
 
+from toolbox_cli.business import HISTORY_START
 from toolbox_cli.errors import InputError
 from toolbox_cli.storage import tables as t
 
-START = date(2019, 7, 1)
+START = HISTORY_START  # the demo book begins when the reports' history does
 NEW_CODE_STYLE_FROM = date(2022, 9, 1)  # LIQyymm###### replaced LIQ###-yyyy
 CHUNK = 5000
 

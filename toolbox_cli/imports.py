@@ -45,6 +45,7 @@ from typing import Any
 from sqlalchemy import Integer, Numeric, String, Table, delete, func, insert, select
 from sqlalchemy.engine import Connection, Engine
 
+from toolbox_cli.compute.normalize import moneda_code
 from toolbox_cli.errors import InputError
 from toolbox_cli.storage import tables as source_tables
 
@@ -221,21 +222,14 @@ def parse_lista(text: str) -> str:
     return key
 
 
-# The spellings the KPI accepts (compute.kpi.MONEDA_ALIASES); stored in canonical form.
-MONEDA_ALIASES = {
-    "PEN": "PEN", "S/": "PEN", "S/.": "PEN", "SOLES": "PEN",
-    "USD": "USD", "US$": "USD", "DOLARES": "USD", "DÓLARES": "USD",
-}
-
-
 def parse_moneda(text: str) -> str | None:
     """PEN or USD; blank → None (the KPI then takes the currency of the sheet, ``Hoja``)."""
-    value = text.strip().upper()
-    if not value:
+    if not text.strip():
         return None
-    if value not in MONEDA_ALIASES:
+    code = moneda_code(text)
+    if code is None:
         raise ValueError(f"{text.strip()!r} is not a currency; use PEN or USD")
-    return MONEDA_ALIASES[value]
+    return code
 
 
 # ----------------------------------------------------------------------------- kinds

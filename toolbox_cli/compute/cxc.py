@@ -22,6 +22,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from toolbox_cli.compute.normalize import moneda_code, ruc_pagador_key
 from toolbox_cli.errors import InputError, TaskFailed
 
 # Canonical spellings (decisions 10: matching is trimmed and case-insensitive, outputs keep
@@ -34,7 +35,6 @@ LABEL_COBRANZA_ESPECIAL = "COBRANZA ESPECIAL"
 VENCIDO = "VENCIDO"
 VIGENTE = "VIGENTE"
 SIN_CLASIFICAR = "SIN CLASIFICAR"
-MONEDAS = ("PEN", "USD")
 
 # Aging buckets of decisions 14: (upper bound in days, label), checked in order.
 TRAMOS: tuple[tuple[int, str], ...] = (
@@ -88,7 +88,7 @@ DOC_TEXT_FIELDS: dict[str, tuple[int, bool, bool]] = {
     "CodigoSolicitud": (20, True, True),
     "RUCCliente": (11, True, True),
     "RazonSocialCliente": (200, True, False),
-    "RUCPagador": (11, True, True),  # also loses ':' and inner spaces, see clean_ruc_pagador
+    "RUCPagador": (11, True, True),  # also loses ':' and inner spaces, see normalize.ruc_pagador_key
     "RazonSocialPagador": (200, True, False),
     "FlagPagoInteresConfirming": (20, True, True),
     "TipoOperacion": (100, True, False),
@@ -198,6 +198,8 @@ def to_id(value: Any, fieldname: str, where: str, log: CoercionLog | None = None
 
     A truncated fraction (``"12.7"`` → 12) is accepted like the legacy did, but noted.
     """
+    if value.__class__ is int:  # what the database returns: no check needed
+        return value
     if isinstance(value, bool) or is_missing(value):
         raise RowError(where, fieldname, "is missing")
     if isinstance(value, int):
@@ -222,6 +224,8 @@ def to_strict_amount(value: Any, fieldname: str, where: str) -> Decimal:
 
     Null, blank and strings with thousands separators (``"1,000.50"``) are errors (cxc 3.1).
     """
+    if value.__class__ is Decimal and value.is_finite():  # what the database returns
+        return value
     if isinstance(value, bool) or is_missing(value):
         raise RowError(where, fieldname, "is missing")
     try:
@@ -244,6 +248,8 @@ def to_lenient_amount(
 
     The legacy turned unparsable text into 0 silently; we keep the value but note it.
     """
+    if value.__class__ is Decimal and value.is_finite():  # what the database returns
+        return value
     if isinstance(value, bool) or is_missing(value):
         return ZERO
     try:
@@ -259,6 +265,8 @@ def to_lenient_amount(
 
 def to_lenient_int(value: Any, fieldname: str, where: str, log: CoercionLog | None = None) -> int:
     """``DiasMora`` / ``EstadoDevolucion``: null → 0, numbers truncated, unparsable → 0."""
+    if value.__class__ is int:
+        return value
     if isinstance(value, bool) or is_missing(value):
         return 0
     if isinstance(value, int):
@@ -276,6 +284,8 @@ def to_lenient_int(value: Any, fieldname: str, where: str, log: CoercionLog | No
 
 def to_integer_like(value: Any, fieldname: str, where: str) -> int:
     """``DiasEfectivo``: ``30``, ``"30"`` and ``30.0`` are fine; ``"30.5"`` and null are errors."""
+    if value.__class__ is int:
+        return value
     if isinstance(value, bool) or is_missing(value):
         raise RowError(where, fieldname, "is missing")
     if isinstance(value, int):
@@ -296,6 +306,9 @@ def to_integer_like(value: Any, fieldname: str, where: str) -> int:
 
 def to_text(value: Any) -> str:
     """Payment/refund text: null spellings → ``""``, strings trimmed, other types as text."""
+    if value.__class__ is str:  # the common case, same rule as is_missing's for text
+        text = value.strip()
+        return "" if text.lower() in ("", "null", "nan") else text
     if is_missing(value):
         return ""
     return value.strip() if isinstance(value, str) else str(value)
@@ -389,11 +402,12 @@ def canonical_tipo_pago(value: Any) -> str:
 
 
 def canonical_moneda(value: Any, where: str) -> str:
-    """``PEN``/``USD`` whatever the case or padding; anything else is an error (cxc 6.2)."""
+    """``PEN``/``USD`` whatever the case, padding or known alias (``S/``, ``US$``: the same
+    spellings the KPI reads); anything else is an error (cxc 6.2)."""
     if is_missing(value):
         raise RowError(where, "Moneda", "is missing")
-    moneda = str(value).strip().upper()
-    if moneda not in MONEDAS:
+    moneda = moneda_code(str(value))
+    if moneda is None:
         raise RowError(where, "Moneda", f"is {value!r}, expected PEN or USD")
     return moneda
 
@@ -404,17 +418,9 @@ def normalize_code(code: Any) -> str:
     return "" if code is None else str(code).strip().upper()
 
 
-def clean_ruc_pagador(ruc: Any) -> str:
-    """Payer RUCs arrive as ``20100000001:`` or ``2010000 0001``; the KPI job's rule (reportes
-    §3.2) drops every ``:`` and whitespace, and the sector lookup needs the same key."""
-    if ruc is None:
-        return ""
-    return "".join(str(ruc).replace(":", "").split())
-
-
 def normalize_ruc(ruc: Any) -> str:
-    """Key for the sector lookup, applied to both sides."""
-    return clean_ruc_pagador(ruc)
+    """Key for the sector lookup, applied to both sides: the KPI's payer-RUC rule."""
+    return "" if ruc is None else ruc_pagador_key(str(ruc))
 
 
 # ---------------------------------------------------------------- 3.1 pagos, 3.2 devoluciones
@@ -488,7 +494,7 @@ def _doc_text(value: Any, fieldname: str, where: str, log: CoercionLog | None) -
         raise RowError(where, fieldname, f"must be text, got {type(value).__name__} {value!r}")
     text = value.strip() if trimmed else value
     if fieldname == "RUCPagador":
-        cleaned = clean_ruc_pagador(text)
+        cleaned = ruc_pagador_key(text)
         if cleaned != text:
             _note(log, "RUCPagador cleaned of ':' and spaces", where)
         text = cleaned

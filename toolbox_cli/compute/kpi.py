@@ -18,10 +18,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from rapidfuzz import fuzz
 
+from toolbox_cli.compute.normalize import moneda_code, ruc_pagador_key
 from toolbox_cli.errors import InputError
 
 Row = Mapping[str, Any]
@@ -106,10 +108,6 @@ REQUIRED_TEXT = (
     "Mes", "Año", "MesAño", "MesSemana",
 )
 
-MONEDA_ALIASES = {
-    "PEN": "PEN", "S/": "PEN", "S/.": "PEN", "SOLES": "PEN",
-    "USD": "USD", "US$": "USD", "DOLARES": "USD", "DÓLARES": "USD",
-}
 TIPO_OPERACION_CANONICAL = {
     "factoring": "Factoring", "confirming": "Confirming", "capital de trabajo": "Capital de Trabajo",
 }
@@ -221,12 +219,13 @@ def normalize_ruc_cliente(value: Any) -> str | None:
 def normalize_ruc_pagador(value: Any) -> str | None:
     """RUCPagador loses every ``:`` and whitespace (``2022222 2222`` → ``20222222222``)."""
     text = as_text(value)
-    return re.sub(r"[\s:]", "", text) if text is not None else None
+    return ruc_pagador_key(text) if text is not None else None
 
 
 def normalize_nro_documento(value: Any) -> str | None:
     text = as_text(value)
-    return re.sub(r"\s", "", text) if text is not None else None
+    # str.split() splits on exactly the characters the regex \s matches (str.isspace).
+    return "".join(text.split()) if text is not None else None
 
 
 def normalize_tasa(value: Any) -> float:
@@ -241,7 +240,7 @@ def normalize_moneda(value: Any) -> str | None:
     """``PEN`` or ``USD`` (trimmed, case-insensitive, known aliases); None if unknown."""
     if is_blank(value):
         return None
-    return MONEDA_ALIASES.get(str(value).strip().upper())
+    return moneda_code(str(value))
 
 
 def normalize_tipo_operacion(value: Any) -> str | None:
@@ -270,6 +269,13 @@ def anio(d: date) -> str:
 def mes_anio(d: date) -> str:
     """``marzo-2024``: explicit Spanish month names, never the process locale (§6.13)."""
     return f"{MESES[d.month - 1]}-{d.year:04d}"
+
+
+@lru_cache(maxsize=8192)
+def calendar_labels(d: date) -> tuple[str, str, str, str]:
+    """``Mes``, ``Año``, ``MesAño`` and ``MesSemana`` of a date, cached: a book of any size
+    has only a few thousand distinct operation dates, so each is formatted once."""
+    return mes(d), anio(d), mes_anio(d), mes_semana(d)
 
 
 def mes_semana(d: date | None) -> str:
@@ -742,12 +748,15 @@ class KpiBuilder:
         fecha = dates["FechaOperacion"]
         if fecha is None:
             raise InputError(f"kpi: row {identity} has no FechaOperacion; fix the source row")
-        out["Mes"], out["Año"], out["MesAño"] = mes(fecha), anio(fecha), mes_anio(fecha)
-        out["MesSemana"] = mes_semana(fecha)
+        out["Mes"], out["Año"], out["MesAño"], out["MesSemana"] = calendar_labels(fecha)
 
         for name in ZERO_IF_NULL_SOURCE:
-            out[name] = self._zero_if_null(row, name, identity,
-                                           count=not (fuera_sistema and name in NOT_IN_SHEETS))
+            value = row.get(name)
+            if value.__class__ is float and value == value:  # the common case: a number
+                out[name] = value
+            else:
+                out[name] = self._zero_if_null(row, name, identity,
+                                               count=not (fuera_sistema and name in NOT_IN_SHEETS))
         for name in ZERO_IF_NULL_DETAIL + (ZERO_IF_NULL_DETAIL_ACUMULADO if acumulado else ()):
             out[name] = to_number(row.get(name)) or 0.0
         out["DiasEfectivo"] = self._dias_efectivo(row, identity)
@@ -765,7 +774,8 @@ class KpiBuilder:
         self._referencia_and_sector(out)
         out["FueraSistema"] = "si" if fuera_sistema else "no"
         self._check_required(out, identity)
-        return {name: out.get(name) for name in self.config.columns}
+        columns = self.config.columns
+        return dict(zip(columns, map(out.get, columns), strict=True))
 
     def _moneda(self, row: Row, identity: str, fuera_sistema: bool) -> str:
         raw = row.get("Moneda")
@@ -854,9 +864,8 @@ class KpiBuilder:
             tasa_fondeo_pen=self.config.tasa_fondeo_pen,
             tasa_fondeo_usd=self.config.tasa_fondeo_usd,
         )
-        for name in Metrics.__dataclass_fields__:
-            if name != "factor":
-                out[name] = getattr(metrics, name)
+        out.update(vars(metrics))
+        del out["factor"]
 
     def _referencia_and_sector(self, out: dict[str, Any]) -> None:
         referral = self.referrals.lookup(out["CodigoLiquidacion"]) if out["CodigoLiquidacion"] \

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+from toolbox_cli.business import HISTORY_START
 from toolbox_cli.compute.kpi import (
     REPORTE_ACUMULADO,
     REPORTE_KPI,
@@ -33,12 +34,10 @@ from toolbox_cli.storage import (
     tables_reportes,  # noqa: F401  (registers the datamart tables)
 )
 
-DEFAULT_DESDE = date(2019, 7, 1)
-
 
 def report_dates(ctx: TaskContext) -> tuple[date, date, date]:
     """``desde``, ``hasta`` and ``fecha_corte`` of the run (Lima dates, decisions 11)."""
-    desde = ctx.params.get("desde") or DEFAULT_DESDE
+    desde = ctx.params.get("desde") or HISTORY_START
     hasta = ctx.params.get("hasta") or ctx.today
     corte = ctx.params.get("fecha_corte") or ctx.today
     if hasta < desde:
@@ -85,7 +84,7 @@ def build_kpi_rows(ctx: TaskContext, *, reporte: int) -> Iterator[dict[str, Any]
 
     for chunk in sources.iter_colocacion_chunks(
         ctx.source, desde=desde, hasta=hasta, fecha_corte=corte,
-        chunk_size=ctx.settings.chunk_size,
+        chunk_size=ctx.settings.chunk_size, columns=builder.config.columns,
     ):
         ctx.check_alive()
         for row in chunk.rows:
