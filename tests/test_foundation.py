@@ -6,7 +6,7 @@ import os
 import signal
 import threading
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from sqlalchemy import Column, Integer, String, Table, inspect, select, text, update
@@ -244,6 +244,45 @@ def test_values_round_trip_through_the_bulk_path(engines):
         ("Año ñandú \\N", dt.date(2019, 7, 1), Decimal("-0.01")),
         (None, dt.date(2026, 11, 28), Decimal("1234567.89")),
     ]
+
+
+def _tricky_amounts() -> list[float]:
+    import random
+
+    rng = random.Random(12)
+    values = [k + 0.005 for k in range(-50, 50)]  # ties a binary float sits just below
+    values += [k / 1000 for k in range(-3000, 3000, 5)]  # x.xx5 and x.xx0 all around zero
+    values += [round(rng.uniform(-1e7, 1e7), 3) for _ in range(400)]
+    values += [rng.uniform(-1e9, 1e9) for _ in range(200)]  # full-precision floats
+    values += [0.0, -0.0, -0.001, 1e-9, 123456789012.345, -9999999999999.995, 2.675, 1.005]
+    return values
+
+
+def _stored_amounts(engine) -> list[Decimal]:
+    with engine.connect() as conn:
+        return [r[0] for r in conn.execute(select(selftest_items.c.amount).order_by("id"))]
+
+
+def test_every_write_path_rounds_amounts_like_decisions_12(engines, monkeypatch):
+    """Half-up of the float's shortest text, whoever does it: this process (SQLite, the
+    insert fallback, a line with escapes) or the server (MariaDB's bulk path)."""
+    values = _tricky_amounts()
+    rows = [{"name": f"v{i}", "amount": v} for i, v in enumerate(values)]
+    expected = [Decimal(repr(v)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) for v in values]
+    _write(engines, {"selftest_items": rows}, chunk_size=97)
+    assert _stored_amounts(engines.datamart) == expected
+    # The same rows through the other MySQL path (LOAD DATA refused → executemany).
+    monkeypatch.setattr(writer, "_NO_LOCAL_INFILE", {str(engines.datamart.url)})
+    _write(engines, {"selftest_items": rows}, tag="t2", chunk_size=97)
+    assert _stored_amounts(engines.datamart) == expected
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf"), Decimal("NaN"), Decimal("-Infinity")])
+def test_an_amount_that_is_not_finite_fails_the_write_and_keeps_the_table(engines, bad):
+    _write(engines, {"selftest_items": _items(3, "old")})
+    with pytest.raises(TaskFailed, match="selftest_items.amount"):
+        _write(engines, {"selftest_items": [{"name": "x", "amount": bad}]}, tag="t2")
+    assert _names(engines.datamart) == [f"old{i}" for i in range(3)]
 
 
 @pytest.mark.production

@@ -181,6 +181,35 @@ def test_kpi_streams_in_keyset_chunks_with_the_same_result(engines, toolbox_env,
     assert [r["CodigoLiquidacion"] for r in stored(engines.datamart, kpi)] == list(STORED)
 
 
+@pytest.mark.parametrize("chunk_size", [1, 5000])
+def test_reading_ahead_in_a_child_process_gives_the_same_table(engines, toolbox_env, chunk_size):
+    """On MariaDB the chunks come from a child process (TOOLBOX_READ_AHEAD); on SQLite the
+    setting changes nothing. Either way the stored rows are the same."""
+    seed_worked_example(engines.source)
+    tables = {}
+    for read_ahead in (False, True):
+        settings = toolbox_env.model_copy(update={"chunk_size": chunk_size,
+                                                  "read_ahead": read_ahead})
+        outcome = run(settings, engines)
+        assert outcome.status == "success", outcome.error_message
+        tables[read_ahead] = [{k: v for k, v in r.items() if k != "id"}
+                              for r in stored(engines.datamart, kpi)]
+    assert tables[True] == tables[False] and len(tables[True]) == 3
+
+
+def test_a_source_failure_while_reading_ahead_fails_the_run_in_one_line(engines, toolbox_env):
+    seed_worked_example(engines.source)
+    assert run(toolbox_env, engines).status == "success"
+    before = stored(engines.datamart, kpi)
+    with engines.source.begin() as conn:  # the payments table goes away: only chunks read it
+        conn.exec_driver_sql("DROP TABLE colocaciones_pagos")
+    outcome = run(toolbox_env, engines)
+    assert outcome.status == "failed" and outcome.exit_code == 1
+    assert "colocaciones_pagos" in outcome.error_message
+    assert "\n" not in outcome.error_message
+    assert stored(engines.datamart, kpi) == before
+
+
 def test_dry_run_computes_but_writes_nothing(engines, toolbox_env):
     seed_worked_example(engines.source)
     outcome = run(toolbox_env, engines, dry_run=True)
@@ -296,6 +325,12 @@ def test_off_system_rows_are_read_pen_sheet_first(engines):
         ])
     codes = [r["CodigoLiquidacion"] for r in sources.read_operaciones_fuera_sistema(engines.source)]
     assert codes == ["P1", "P2", "U1"]
+    # Streamed in pages of any size, the order and the rows are the same.
+    for size in (1, 2, 3):
+        rows = list(sources.iter_operaciones_fuera_sistema(
+            engines.source, columns=sources.FUERA_SISTEMA_KEYS, chunk_size=size))
+        assert [r["CodigoLiquidacion"] for r in rows] == ["P1", "P2", "U1"]
+        assert set(rows[0]) == set(sources.FUERA_SISTEMA_KEYS)
 
 
 def test_cli_kpi_dry_run_reports_counts_as_json(engines, toolbox_env):

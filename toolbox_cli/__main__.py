@@ -1,3 +1,4 @@
 from toolbox_cli.cli import main
 
-main()
+if __name__ == "__main__":  # not when a child process (multiprocessing spawn) imports it
+    main()

@@ -225,6 +225,9 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
         exit_code = err.exit_code if isinstance(err, DatabaseUnreachable) else EXIT_FAILED
         error_type = type(err).__name__
         error_message = str(err) if isinstance(err, ToolboxError) else f"{type(exc).__name__}: {exc}"
+        # One line: SQLAlchemy appends the statement and a link on lines of their own (the
+        # traceback, shown with --debug, keeps them).
+        error_message = error_message.strip().split("\n", 1)[0]
         tb = traceback.format_exc()
     finally:
         beat.stop_event.set()

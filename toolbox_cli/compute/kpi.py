@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz
 
@@ -189,9 +189,18 @@ def parse_date(value: Any) -> date | None:
 
 def as_datetime(value: date | None) -> datetime | None:
     """Datamart datetime columns hold the date at 00:00:00 (no time part, no tz)."""
+    if value.__class__ is date:
+        cached = _MIDNIGHT.get(value)
+        if cached is None:
+            cached = _MIDNIGHT[value] = datetime(value.year, value.month, value.day)
+        return cached
     if value is None or isinstance(value, datetime):
         return value
     return datetime(value.year, value.month, value.day)
+
+
+# date → its midnight datetime; a book spans a few thousand distinct days at most.
+_MIDNIGHT: dict[date, datetime] = {}
 
 
 # ------------------------------------------------------------------------ §3.2 normalisation
@@ -540,8 +549,9 @@ class SectorIndex:
 # ------------------------------------------------------------------------ §3.5 metrics
 
 
-@dataclass(frozen=True)
-class Metrics:
+class Metrics(NamedTuple):
+    """The metrics of one row; every field but ``factor`` is an output column."""
+
     factor: float | None
     ColocacionSoles: float | None
     MontoDesembolsoSoles: float | None
@@ -555,6 +565,9 @@ class Metrics:
     Utilidad: float | None
     MontoNegociado: float
     MontoNegociadoSoles: float | None
+
+
+_METRIC_COLUMNS = Metrics._fields[1:]
 
 
 def _times(value: float, factor: float | None) -> float | None:
@@ -626,10 +639,10 @@ class _Tally:
     count: int = 0
     examples: list[str] = field(default_factory=list)
 
-    def add(self, identity: str) -> None:
+    def add(self, identity: object) -> None:
         self.count += 1
         if len(self.examples) < EXAMPLES:
-            self.examples.append(identity)
+            self.examples.append(str(identity))
 
 
 @dataclass
@@ -663,6 +676,25 @@ def source_identity(row: Row, fuera_sistema: bool) -> str:
     return f"{code or '<sin código>'} / {doc or '<sin documento>'} ({where})"
 
 
+class _Identity:
+    """``source_identity`` of a row, built only if a warning or an error needs it."""
+
+    __slots__ = ("row", "fuera_sistema", "_text")
+
+    def __init__(self, row: Row, fuera_sistema: bool) -> None:
+        self.row = row
+        self.fuera_sistema = fuera_sistema
+        self._text: str | None = None
+
+    def __str__(self) -> str:
+        if self._text is None:
+            self._text = source_identity(self.row, self.fuera_sistema)
+        return self._text
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
 def is_off_system_operation(row: Row) -> bool:
     """Whether a sheet row is an operation at all: rows without a code (null or exactly ``""``;
     a code of spaces is kept) or without either RUC are dropped (§2.4 step 1, §3.1 step 3),
@@ -692,6 +724,14 @@ class KpiBuilder:
         self.executives = executives
         self.off_system_keys = {k for k in (codigo_key(c) for c in off_system_codes) if k}
         self.stats = KpiStats()
+        acumulado = config.reporte == REPORTE_ACUMULADO
+        self._text_names = PASSTHROUGH_TEXT + (PASSTHROUGH_TEXT_ACUMULADO if acumulado else ())
+        self._detail_names = ZERO_IF_NULL_DETAIL + (
+            ZERO_IF_NULL_DETAIL_ACUMULADO if acumulado else ())
+        self._date_names = ("FechaConfirmado", "FechaOperacion", "FechaPago", "FechaDesembolso")
+        if acumulado:
+            self._date_names += (
+                "FechaInteresConfirming", "FechaPagoCreacion", "FechaPagoModificacion")
 
     # -- merge (§3.1)
 
@@ -723,12 +763,14 @@ class KpiBuilder:
     # -- one row
 
     def _build(self, row: Row, *, fuera_sistema: bool) -> dict[str, Any]:
-        identity = source_identity(row, fuera_sistema)
+        identity = _Identity(row, fuera_sistema)
         acumulado = self.config.reporte == REPORTE_ACUMULADO
-        out: dict[str, Any] = {}
-
-        for name in PASSTHROUGH_TEXT + (PASSTHROUGH_TEXT_ACUMULADO if acumulado else ()):
-            out[name] = as_text(row.get(name))
+        get = row.get
+        # Text cells are nearly always str already: as_text only for the others.
+        out: dict[str, Any] = {
+            name: value if value.__class__ is str else as_text(value)
+            for name, value in zip(self._text_names, map(get, self._text_names), strict=True)
+        }
 
         out["CodigoLiquidacion"] = normalize_codigo(row.get("CodigoLiquidacion"))
         out["RUCCliente"] = normalize_ruc_cliente(row.get("RUCCliente"))
@@ -743,22 +785,25 @@ class KpiBuilder:
             self.stats.suspicious_rate.add(identity)
         out["TasaNominalMensualPorc"] = tasa
 
-        dates = self._dates(row, identity, acumulado)
-        out.update({k: as_datetime(v) for k, v in dates.items()})
+        dates = self._dates(row, identity)
+        out.update(zip(dates, map(as_datetime, dates.values()), strict=True))
         fecha = dates["FechaOperacion"]
         if fecha is None:
             raise InputError(f"kpi: row {identity} has no FechaOperacion; fix the source row")
         out["Mes"], out["Año"], out["MesAño"], out["MesSemana"] = calendar_labels(fecha)
 
-        for name in ZERO_IF_NULL_SOURCE:
-            value = row.get(name)
-            if value.__class__ is float and value == value:  # the common case: a number
+        for name, value in zip(ZERO_IF_NULL_SOURCE, map(get, ZERO_IF_NULL_SOURCE), strict=True):
+            kind = value.__class__
+            if kind is float and value == value:  # the common case: a number
                 out[name] = value
+            elif kind is int:  # SQLite hands back whole amounts as integers
+                out[name] = float(value)
             else:
                 out[name] = self._zero_if_null(row, name, identity,
                                                count=not (fuera_sistema and name in NOT_IN_SHEETS))
-        for name in ZERO_IF_NULL_DETAIL + (ZERO_IF_NULL_DETAIL_ACUMULADO if acumulado else ()):
-            out[name] = to_number(row.get(name)) or 0.0
+        for name, value in zip(self._detail_names, map(get, self._detail_names), strict=True):
+            out[name] = value if value.__class__ is float and value == value \
+                else to_number(value) or 0.0
         out["DiasEfectivo"] = self._dias_efectivo(row, identity)
         if acumulado:
             out["DiasMora"] = self._dias_mora(row.get("DiasMora"))
@@ -790,13 +835,13 @@ class KpiBuilder:
             )
         return moneda
 
-    def _dates(self, row: Row, identity: str, acumulado: bool) -> dict[str, date | None]:
-        names = ["FechaConfirmado", "FechaOperacion", "FechaPago", "FechaDesembolso"]
-        if acumulado:
-            names += ["FechaInteresConfirming", "FechaPagoCreacion", "FechaPagoModificacion"]
+    def _dates(self, row: Row, identity: object) -> dict[str, date | None]:
         out: dict[str, date | None] = {}
-        for name in names:
+        for name in self._date_names:
             value = row.get(name)
+            if value.__class__ is date:  # the common case: a DATE column
+                out[name] = value
+                continue
             try:
                 # Payment timestamps keep their time of day; every other date is a calendar day.
                 if isinstance(value, datetime) and name.startswith("FechaPago") and name != "FechaPago":
@@ -813,9 +858,9 @@ class KpiBuilder:
             if not count:
                 return 0.0
             self.stats.nulls_as_zero[name] += 1
-            if len(self.stats.nulls_as_zero_examples) < EXAMPLES \
-                    and identity not in self.stats.nulls_as_zero_examples:
-                self.stats.nulls_as_zero_examples.append(identity)
+            examples = self.stats.nulls_as_zero_examples
+            if len(examples) < EXAMPLES and str(identity) not in examples:
+                examples.append(str(identity))
             return 0.0
         return number
 
@@ -864,8 +909,7 @@ class KpiBuilder:
             tasa_fondeo_pen=self.config.tasa_fondeo_pen,
             tasa_fondeo_usd=self.config.tasa_fondeo_usd,
         )
-        out.update(vars(metrics))
-        del out["factor"]
+        out.update(zip(_METRIC_COLUMNS, metrics[1:], strict=True))
 
     def _referencia_and_sector(self, out: dict[str, Any]) -> None:
         referral = self.referrals.lookup(out["CodigoLiquidacion"]) if out["CodigoLiquidacion"] \

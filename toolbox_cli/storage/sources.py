@@ -29,6 +29,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.types import LargeBinary
 
 from toolbox_cli.storage.engine import is_mysql
+from toolbox_cli.storage.prefetch import prefetched
 from toolbox_cli.storage.tables import (
     colocaciones,
     colocaciones_devoluciones,
@@ -97,12 +98,29 @@ def _in_range(desde: date, hasta: date):  # type: ignore[no-untyped-def]
 
 def iter_colocacion_chunks(
     engine: Engine, *, desde: date, hasta: date, fecha_corte: date, chunk_size: int,
-    columns: Collection[str] | None = None,
+    columns: Collection[str] | None = None, read_ahead: bool = False,
 ) -> Iterator[ColocacionChunk]:
     """Documents with FechaOperacion in [desde, hasta], ``chunk_size`` at a time.
 
     ``columns``: the column names the caller uses (None: all). The keys that tie documents,
     payments and refunds together and order them are always read.
+
+    ``read_ahead`` (MySQL/MariaDB only): the chunks are read by a child process while the
+    caller works on the previous ones (see ``prefetch``); same chunks, same order. SQLite
+    reads in C already, and a second process on the same file would contend for its lock.
+    """
+    kwargs = dict(desde=desde, hasta=hasta, fecha_corte=fecha_corte, chunk_size=chunk_size,
+                  columns=None if columns is None else tuple(columns))
+    if read_ahead and is_mysql(engine):
+        return prefetched(_read_colocacion_chunks, engine, **kwargs)
+    return _read_colocacion_chunks(engine, **kwargs)
+
+
+def _read_colocacion_chunks(
+    engine: Engine, *, desde: date, hasta: date, fecha_corte: date, chunk_size: int,
+    columns: Collection[str] | None,
+) -> Iterator[ColocacionChunk]:
+    """The reader behind ``iter_colocacion_chunks``, in whichever process runs it.
 
     Payments and refunds dated after ``fecha_corte`` are left out: the cut-off is the as-of
     date of the report (reportes.md §1.3), so a re-run of a past day sees that day's state.
@@ -213,11 +231,38 @@ def read_sector_pagadores(engine: Engine) -> list[Row]:
     return _read_all(engine, select(sector_pagadores).order_by(sector_pagadores.c.RUCPagador))
 
 
-def read_operaciones_fuera_sistema(engine: Engine) -> list[Row]:
+def _fuera_sistema_query(*columns: Any) -> Any:
     """Off-system rows in legacy order: the PEN sheet first, then USD, each by row number."""
     t = operaciones_fuera_sistema
     sheet_order = (t.c.Hoja != "PEN")  # False (0) sorts first: PEN, then everything else
-    return _read_all(engine, select(t).order_by(sheet_order, t.c.Hoja, t.c.Fila, t.c.id))
+    return select(*columns).order_by(sheet_order, t.c.Hoja, t.c.Fila, t.c.id)
+
+
+def read_operaciones_fuera_sistema(engine: Engine) -> list[Row]:
+    return list(iter_operaciones_fuera_sistema(engine))
+
+
+# What the KPI needs of every off-system row before the first row is computed.
+FUERA_SISTEMA_KEYS = ("CodigoLiquidacion", "RUCCliente", "RUCPagador", "Ejecutivo")
+
+
+def iter_operaciones_fuera_sistema(
+    engine: Engine, *, columns: Collection[str] | None = None, chunk_size: int = 5000,
+) -> Iterator[Row]:
+    """Off-system rows in legacy order, ``chunk_size`` at a time (only ``columns`` if given).
+
+    The sheets grow with the book; reading them whole would make memory grow with it.
+    """
+    t = operaciones_fuera_sistema
+    cols = [c for c in t.columns if columns is None or c.name in columns]
+    query = _fuera_sistema_query(*cols).limit(chunk_size).offset(bindparam("skip"))
+    skip = 0
+    while True:
+        rows = _read_all(engine, query.params(skip=skip))
+        yield from rows
+        if len(rows) < chunk_size:
+            return
+        skip += chunk_size
 
 
 def read_referidos(engine: Engine) -> list[Row]:

@@ -45,12 +45,20 @@ def report_dates(ctx: TaskContext) -> tuple[date, date, date]:
     return desde, hasta, corte
 
 
-def make_builder(ctx: TaskContext, *, reporte: int, desde: date, hasta: date,
-                 off_system: list[dict[str, Any]]) -> KpiBuilder:
-    """Everything the per-row computation needs, from the small source tables."""
+def make_builder(ctx: TaskContext, *, reporte: int, desde: date, hasta: date) -> KpiBuilder:
+    """Everything the per-row computation needs, from the small source tables and the keys
+    of the off-system rows (their executives and the codes they supersede)."""
     source = ctx.source
     aliases = sources.read_referidos_alias(source)
-    off_names = [r["Ejecutivo"] for r in off_system if r.get("Ejecutivo") is not None]
+    off_names: list[str] = []
+    off_codes: list[str] = []
+    for r in sources.iter_operaciones_fuera_sistema(
+            source, columns=sources.FUERA_SISTEMA_KEYS, chunk_size=ctx.settings.chunk_size):
+        if r["Ejecutivo"] is not None:
+            off_names.append(r["Ejecutivo"])
+        # Rows that are not operations are dropped later and must not supersede anything.
+        if is_off_system_operation(r):
+            off_codes.append(r["CodigoLiquidacion"])
     return KpiBuilder(
         KpiConfig(
             reporte=reporte,
@@ -63,9 +71,7 @@ def make_builder(ctx: TaskContext, *, reporte: int, desde: date, hasta: date,
         executives=map_executives(
             off_names, sources.read_executives(source, desde=desde, hasta=hasta)
         ),
-        # Rows that are not operations are dropped later and must not supersede anything.
-        off_system_codes=[r["CodigoLiquidacion"] for r in off_system
-                          if is_off_system_operation(r)],
+        off_system_codes=off_codes,
     )
 
 
@@ -78,13 +84,12 @@ def build_kpi_rows(ctx: TaskContext, *, reporte: int) -> Iterator[dict[str, Any]
     if reporte not in (REPORTE_KPI, REPORTE_ACUMULADO):
         raise ValueError(f"reporte must be 0 or 2, not {reporte}")
     desde, hasta, corte = report_dates(ctx)
-    # Off-system rows are not filtered by the date range (legacy, reportes.md §2.4 step 7).
-    off_system = sources.read_operaciones_fuera_sistema(ctx.source)
-    builder = make_builder(ctx, reporte=reporte, desde=desde, hasta=hasta, off_system=off_system)
+    builder = make_builder(ctx, reporte=reporte, desde=desde, hasta=hasta)
 
     for chunk in sources.iter_colocacion_chunks(
         ctx.source, desde=desde, hasta=hasta, fecha_corte=corte,
         chunk_size=ctx.settings.chunk_size, columns=builder.config.columns,
+        read_ahead=ctx.settings.read_ahead,
     ):
         ctx.check_alive()
         for row in chunk.rows:
@@ -95,7 +100,9 @@ def build_kpi_rows(ctx: TaskContext, *, reporte: int) -> Iterator[dict[str, Any]
             if out is not None:
                 yield out
     ctx.check_alive()
-    for row in off_system:
+    # Off-system rows are not filtered by the date range (legacy, reportes.md §2.4 step 7).
+    for row in sources.iter_operaciones_fuera_sistema(ctx.source,
+                                                      chunk_size=ctx.settings.chunk_size):
         out = builder.off_system_row(row)
         if out is not None:
             yield out
