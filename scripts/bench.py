@@ -87,7 +87,7 @@ def _tree_rss_kb(pid: int) -> int:
 
 class _TreePeak(threading.Thread):
     """Samples the summed RSS of a process tree every 50 ms, so a run that reads in a child
-    process (TOOLBOX_READ_AHEAD) is charged for both processes, not only the larger one."""
+    process (TOOLBOX_WORKERS) is charged for both processes, not only the larger one."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)

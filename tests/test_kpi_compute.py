@@ -548,3 +548,23 @@ def test_off_system_rows_have_no_deuda_anterior_and_that_is_not_a_coercion():
     row = builder.off_system_row({k: v for k, v in ROW_C.items() if k != "DeudaAnterior"})
     assert row["DeudaAnterior"] == 0.0
     assert builder.stats.nulls_as_zero == {}
+
+
+def test_stats_of_later_rows_merge_into_exact_totals_and_first_examples() -> None:
+    from toolbox_cli.compute.kpi import EXAMPLES, KpiStats
+
+    first, later = KpiStats(in_system=3, superseded=1), KpiStats(in_system=4, off_system=2)
+    for i in range(EXAMPLES - 1):
+        first.usd_without_rate.add(f"a{i}")
+    for i in range(3):
+        later.usd_without_rate.add(f"b{i}")
+    first.nulls_as_zero["Interes"] = 2
+    later.nulls_as_zero.update({"Interes": 1, "GastosContrato": 5})
+    first.nulls_as_zero_examples[:] = ["x"]
+    later.nulls_as_zero_examples[:] = ["x", "y"]
+    first.merge(later)
+    assert (first.in_system, first.superseded, first.off_system) == (7, 1, 2)
+    assert first.usd_without_rate.count == EXAMPLES + 2
+    assert first.usd_without_rate.examples == [f"a{i}" for i in range(EXAMPLES - 1)] + ["b0"]
+    assert first.nulls_as_zero == {"Interes": 3, "GastosContrato": 5}
+    assert first.nulls_as_zero_examples == ["x", "y"]

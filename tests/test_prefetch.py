@@ -1,4 +1,4 @@
-"""The read-ahead child process: same chunks in order, one-line errors, no orphans."""
+"""Worker child processes (storage/prefetch.py): items in order, one-line errors, no orphans."""
 
 from __future__ import annotations
 

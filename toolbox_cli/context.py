@@ -55,7 +55,8 @@ class TaskContext:
         every table is built. With --dry-run the rows are consumed and counted, nothing written.
         """
         if self.dry_run:
-            counts = {name: sum(1 for _ in rows) for name, rows in tables.items()}
+            counts = {name: sum(r.count if r.__class__ is writer.EncodedRows else 1
+                                for r in rows) for name, rows in tables.items()}
         else:
             counts = writer.replace_tables(
                 self.datamart,

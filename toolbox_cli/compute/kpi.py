@@ -15,7 +15,7 @@ import re
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -658,6 +658,23 @@ class KpiStats:
     nulls_as_zero: Counter[str] = field(default_factory=Counter)
     nulls_as_zero_examples: list[str] = field(default_factory=list)
     moneda_from_sheet: _Tally = field(default_factory=_Tally)
+
+    def merge(self, other: KpiStats) -> None:
+        """Add the counts of ``other`` (the stats of later rows, computed elsewhere):
+        totals are exact, examples stay the first few in order."""
+        for f in fields(self):
+            mine, theirs = getattr(self, f.name), getattr(other, f.name)
+            if isinstance(mine, int):
+                setattr(self, f.name, mine + theirs)
+            elif isinstance(mine, _Tally):
+                mine.count += theirs.count
+                mine.examples.extend(theirs.examples[:EXAMPLES - len(mine.examples)])
+            elif isinstance(mine, Counter):
+                mine.update(theirs)
+            else:  # nulls_as_zero_examples: the first few distinct identities
+                for example in theirs:
+                    if len(mine) < EXAMPLES and example not in mine:
+                        mine.append(example)
 
 
 def _examples(tally: _Tally) -> str:

@@ -8,6 +8,7 @@ file). The other tables are small reference data and are read whole.
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,6 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.types import LargeBinary
 
 from toolbox_cli.storage.engine import is_mysql
-from toolbox_cli.storage.prefetch import prefetched
 from toolbox_cli.storage.tables import (
     colocaciones,
     colocaciones_devoluciones,
@@ -98,29 +98,16 @@ def _in_range(desde: date, hasta: date):  # type: ignore[no-untyped-def]
 
 def iter_colocacion_chunks(
     engine: Engine, *, desde: date, hasta: date, fecha_corte: date, chunk_size: int,
-    columns: Collection[str] | None = None, read_ahead: bool = False,
+    columns: Collection[str] | None = None, part: int = 0, parts: int = 1,
 ) -> Iterator[ColocacionChunk]:
     """Documents with FechaOperacion in [desde, hasta], ``chunk_size`` at a time.
 
     ``columns``: the column names the caller uses (None: all). The keys that tie documents,
     payments and refunds together and order them are always read.
 
-    ``read_ahead`` (MySQL/MariaDB only): the chunks are read by a child process while the
-    caller works on the previous ones (see ``prefetch``); same chunks, same order. SQLite
-    reads in C already, and a second process on the same file would contend for its lock.
-    """
-    kwargs = dict(desde=desde, hasta=hasta, fecha_corte=fecha_corte, chunk_size=chunk_size,
-                  columns=None if columns is None else tuple(columns))
-    if read_ahead and is_mysql(engine):
-        return prefetched(_read_colocacion_chunks, engine, **kwargs)
-    return _read_colocacion_chunks(engine, **kwargs)
-
-
-def _read_colocacion_chunks(
-    engine: Engine, *, desde: date, hasta: date, fecha_corte: date, chunk_size: int,
-    columns: Collection[str] | None,
-) -> Iterator[ColocacionChunk]:
-    """The reader behind ``iter_colocacion_chunks``, in whichever process runs it.
+    ``part``/``parts``: only chunks number ``part``, ``part + parts``, ... are read, so that
+    ``parts`` processes can share the work. Chunk boundaries are the same for every part:
+    a skipped chunk costs one query that returns its size and last id.
 
     Payments and refunds dated after ``fecha_corte`` are left out: the cut-off is the as-of
     date of the report (reportes.md §1.3), so a re-run of a past day sees that day's state.
@@ -153,8 +140,23 @@ def _read_colocacion_chunks(
         )
         .order_by(dev.c.IdLiquidacionDet, dev.c.IdLiquidacionDevolucion)
     )
+    window = (
+        select(colocaciones.c.IdLiquidacionDet)
+        .where(_in_range(desde, hasta), colocaciones.c.IdLiquidacionDet > bindparam("last"))
+        .order_by(colocaciones.c.IdLiquidacionDet)
+        .limit(chunk_size)
+        .subquery()
+    )
+    skip = select(func.count(), func.max(window.c.IdLiquidacionDet))
     last = -(2**62)
-    while True:
+    for index in itertools.count():
+        if index % parts != part:
+            with engine.connect() as conn:
+                size, last_id = conn.execute(skip, {"last": last}).one()
+            if size < chunk_size:
+                return
+            last = last_id
+            continue
         with engine.connect() as conn:
             rows = dicts(conn.execute(base, {"last": last}))
             if not rows:

@@ -25,10 +25,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from itertools import islice
 from math import copysign
 from operator import itemgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import MetaData, Numeric, Table, inspect
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.engine.processors import to_float
 from sqlalchemy.exc import DBAPIError
 
@@ -46,6 +46,7 @@ _LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 3950}
 # load (the only one not overlapped with computing rows) is short.
 LOAD_DATA_ROWS = 25_000
 _NO_LOCAL_INFILE: set[str] = set()  # servers that refused LOAD DATA LOCAL in this process
+_LOCAL_INFILE_OK: set[str] = set()  # servers that took it
 
 
 def staging_name(table: str, tag: str) -> str:
@@ -110,12 +111,11 @@ class _RowEncoder:
     Decimal route.
     """
 
-    def __init__(self, table: Table, conn: Connection) -> None:
+    def __init__(self, table: Table, dialect: Dialect) -> None:
         # The surrogate autoincrement key is left to the database.
         self.columns = [c for c in table.columns if c is not table.autoincrement_column]
         self.names = [c.name for c in self.columns]
         self.table_name = table.name
-        dialect = conn.dialect
         self.steps: list[tuple[str, Decimal | None, Callable[[Any], Any] | None]] = []
         self._params: list[Callable[[Any], Any] | None] = []
         self._texts: list[Callable[[Any], str]] = []
@@ -317,13 +317,16 @@ def build_staging(
     staging.drop(engine, checkfirst=True)
     staging.create(engine)
     with engine.connect() as conn:
-        encoder = _RowEncoder(table, conn)
-        if is_mysql(engine) and _local_infile_allowed(engine, conn, staging.name, encoder):
+        encoder = _RowEncoder(table, conn.dialect)
+        if bulk_load_available(engine):
             return _load_data_stream(conn, staging.name, encoder, rows, check_alive)
         sql = _insert_sql(conn, staging.name, encoder.names)
         count = 0
         for chunk in _chunks(rows, chunk_size):
             check_alive()
+            if any(r.__class__ is EncodedRows for r in chunk):
+                raise TaskFailed(f"{table.name}: rows encoded for LOAD DATA reached the INSERT "
+                                 "path; ask bulk_load_available() before encoding")
             params = [encoder.encode(r) for r in chunk]
             with conn.begin():
                 conn.exec_driver_sql(sql, params)
@@ -332,14 +335,39 @@ def build_staging(
     return count
 
 
-def _local_infile_allowed(engine: Engine, conn: Connection, name: str, encoder: _RowEncoder) -> bool:
-    """Probe LOAD DATA LOCAL with an empty file before any row is consumed."""
+class EncodedRows(NamedTuple):
+    """Rows already encoded as LOAD DATA lines (by ``tsv_encoder``), ``count`` of them.
+
+    A row stream may carry these blocks instead of row dicts when ``bulk_load_available``
+    said yes: worker processes encode in parallel and the writer only copies the text.
+    """
+
+    text: str
+    count: int
+
+
+def tsv_encoder(table_name: str, dialect: Dialect) -> Callable[[Row], str]:
+    """The LOAD DATA line of one row of a datamart table (what the bulk path writes)."""
+    return _RowEncoder(datamart_table(table_name), dialect).encode_tsv
+
+
+def bulk_load_available(engine: Engine) -> bool:
+    """Whether the writer will use LOAD DATA LOCAL on this database (MySQL/MariaDB that
+    allow it). Probed once per server and process, with an empty file into a temporary
+    table, before any row is consumed."""
+    if not is_mysql(engine):
+        return False
     key = str(engine.url)
     if key in _NO_LOCAL_INFILE:
         return False
+    if key in _LOCAL_INFILE_OK:
+        return True
     try:
-        with tempfile.NamedTemporaryFile("w", suffix=".tsv") as empty:
-            _load_file(conn, name, encoder, empty.name, 0)
+        with engine.connect() as conn, tempfile.NamedTemporaryFile("w", suffix=".tsv") as empty:
+            conn.exec_driver_sql("CREATE TEMPORARY TABLE toolbox_probe (x INT)")
+            conn.exec_driver_sql(
+                "LOAD DATA LOCAL INFILE %s INTO TABLE toolbox_probe (x)", (empty.name,))
+            conn.exec_driver_sql("DROP TEMPORARY TABLE toolbox_probe")
     except DBAPIError as exc:
         code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
         if code not in _LOCAL_INFILE_REFUSED:
@@ -347,6 +375,7 @@ def _local_infile_allowed(engine: Engine, conn: Connection, name: str, encoder: 
         log.info("LOAD DATA LOCAL refused (%s); using multi-row INSERT", code)
         _NO_LOCAL_INFILE.add(key)
         return False
+    _LOCAL_INFILE_OK.add(key)
     return True
 
 
@@ -396,8 +425,12 @@ def _load_data_stream(conn: Connection, name: str, encoder: _RowEncoder, rows: I
         write = files[current].file.write  # the file itself, not the wrapper's __getattr__
         encode = encoder.encode_tsv
         for row in rows:
-            write(encode(row))
-            pending += 1
+            if row.__class__ is EncodedRows:
+                write(row.text)
+                pending += row.count
+            else:
+                write(encode(row))
+                pending += 1
             if pending >= LOAD_DATA_ROWS:
                 load()
                 write = files[current].file.write

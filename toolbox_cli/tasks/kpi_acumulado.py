@@ -19,4 +19,5 @@ from toolbox_cli.tasks.kpi import build_kpi_rows
     schedule=("30 7 * * *", "30 12 * * *"),
 )
 def run(ctx: TaskContext) -> None:
-    ctx.replace_tables({"kpi_acumulado": build_kpi_rows(ctx, reporte=REPORTE_ACUMULADO)})
+    rows = build_kpi_rows(ctx, reporte=REPORTE_ACUMULADO, for_writer=True)
+    ctx.replace_tables({"kpi_acumulado": rows})
