@@ -44,7 +44,7 @@ from toolbox_cli.storage import (
     writer,
 )
 from toolbox_cli.storage.engine import is_mysql
-from toolbox_cli.storage.prefetch import prefetched
+from toolbox_cli.storage.prefetch import ChildStream, prefetched
 from toolbox_cli.storage.writer import EncodedRows
 
 TABLE_OF_REPORTE = {REPORTE_KPI: "kpi", REPORTE_ACUMULADO: "kpi_acumulado"}
@@ -121,24 +121,30 @@ def build_kpi_rows(ctx: TaskContext, *, reporte: int,
         tasa_fondeo_pen=ctx.settings.tasa_fondeo_pen,
         tasa_fondeo_usd=ctx.settings.tasa_fondeo_usd, chunk_size=ctx.settings.chunk_size,
     )
-    builder = make_builder(ctx.source, spec)
-
     workers = ctx.settings.workers if is_mysql(ctx.source) else 0
-    if workers:
-        encode_for = None
-        if for_writer and not ctx.dry_run and is_mysql(ctx.datamart) \
-                and writer.bulk_load_available(ctx.datamart):
-            encode_for = TABLE_OF_REPORTE[reporte]
-        for block in _from_workers(ctx, spec, workers, builder, encode_for):
-            if encode_for:
-                yield block
-            else:
-                yield from block
-    else:
-        for kind, payload in compute_in_system(ctx.source, spec=spec, builder=builder):
-            ctx.check_alive()
-            if kind == "rows":
-                yield from payload
+    encode_for = None
+    if workers and for_writer and not ctx.dry_run and writer.bulk_load_available(ctx.datamart):
+        encode_for = TABLE_OF_REPORTE[reporte]
+    # Workers start first: they get going while this process builds its own builder.
+    streams = [prefetched(compute_in_system, ctx.source, spec=spec, part=i, parts=workers,
+                          encode_for=encode_for)
+               for i in range(workers)]
+    try:
+        builder = make_builder(ctx.source, spec)
+        if streams:
+            for block in _from_workers(ctx, streams, builder):
+                if encode_for:
+                    yield block
+                else:
+                    yield from block
+        else:
+            for kind, payload in compute_in_system(ctx.source, spec=spec, builder=builder):
+                ctx.check_alive()
+                if kind == "rows":
+                    yield from payload
+    finally:
+        for stream in streams:
+            stream.close()
     ctx.check_alive()
     # Off-system rows are not filtered by the date range (legacy, reportes.md §2.4 step 7).
     for row in sources.iter_operaciones_fuera_sistema(ctx.source,
@@ -183,37 +189,31 @@ def compute_in_system(
     yield ("stats", builder.stats)
 
 
-def _from_workers(ctx: TaskContext, spec: BuilderSpec, workers: int, builder: KpiBuilder,
-                  encode_for: str | None) -> Iterator[Any]:
-    """The in-system rows computed by ``workers`` child processes, in chunk order.
+def _from_workers(ctx: TaskContext, streams: list[ChildStream],
+                  builder: KpiBuilder) -> Iterator[Any]:
+    """The in-system rows computed by the worker processes behind ``streams``, in order.
 
-    Worker ``i`` reads and computes chunks ``i``, ``i + workers``, ...; taking one chunk from
-    each in turn restores the order a single process gives. A worker ends with its stats,
-    which are added to ``builder``'s (the off-system rows and the warnings come after).
+    Worker ``i`` of ``n`` reads and computes chunks ``i``, ``i + n``, ...; taking one chunk
+    from each in turn restores the order a single process gives. A worker ends with its
+    stats, which are added to ``builder``'s (the off-system rows and the warnings come after).
     """
-    streams = [prefetched(compute_in_system, ctx.source, spec=spec, part=i, parts=workers,
-                          encode_for=encode_for)
-               for i in range(workers)]
+    workers = len(streams)
     stats: dict[int, Any] = {}
-    try:
-        for turn in itertools.count():
-            if len(stats) == workers:
-                break
-            worker = turn % workers
-            if worker in stats:
-                continue
-            ctx.check_alive()
-            item = next(streams[worker], None)
-            if item is None:
-                raise TaskFailed(f"kpi worker {worker} ended without its totals")
-            kind, payload = item
-            if kind == "stats":
-                stats[worker] = payload
-            else:
-                yield payload
-    finally:
-        for stream in streams:
-            stream.close()
+    for turn in itertools.count():
+        if len(stats) == workers:
+            break
+        worker = turn % workers
+        if worker in stats:
+            continue
+        ctx.check_alive()
+        item = next(streams[worker], None)
+        if item is None:
+            raise TaskFailed(f"kpi worker {worker} ended without its totals")
+        kind, payload = item
+        if kind == "stats":
+            stats[worker] = payload
+        else:
+            yield payload
     for worker in range(workers):
         builder.stats.merge(stats[worker])
 
