@@ -9,16 +9,22 @@ file). The other tables are small reference data and are read whole.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Date,
+    DateTime,
     Float,
+    Integer,
     Numeric,
+    String,
     Table,
+    and_,
     bindparam,
     cast,
     func,
@@ -115,31 +121,37 @@ def iter_colocacion_chunks(
     """
     wanted = None if columns is None else set(columns) | _KEYS
     mysql = is_mysql(engine)
-    dicts = _raw_dicts if mysql else _dicts
-    base = (
-        select(*_float_columns(colocaciones, wanted, mysql))
-        .where(_in_range(desde, hasta), colocaciones.c.IdLiquidacionDet > bindparam("last"))
+    dev = colocaciones_devoluciones
+    doc_id = colocaciones.c.IdLiquidacionDet
+
+    def of_chunk(det: Any) -> Any:
+        # The documents of the chunk are those in range with an id in (last, hi]: saying so
+        # costs the server a key lookup per row, where a list of their ids would cost this
+        # process a bound parameter per document.
+        return and_(det > bindparam("last"), det <= bindparam("hi"), det.in_(
+            select(doc_id).where(_in_range(desde, hasta), doc_id > bindparam("last"),
+                                 doc_id <= bindparam("hi"))))
+
+    base = _ChunkQuery.build(colocaciones, wanted, mysql, lambda q: (
+        q.where(_in_range(desde, hasta), colocaciones.c.IdLiquidacionDet > bindparam("last"))
         .order_by(colocaciones.c.IdLiquidacionDet)
         .limit(chunk_size)
-    )
-    pagos_q = (
-        select(*_float_columns(colocaciones_pagos, wanted, mysql))
-        .where(
-            colocaciones_pagos.c.IdLiquidacionDet.in_(bindparam("ids", expanding=True)),
+    ))
+    pagos_q = _ChunkQuery.build(colocaciones_pagos, wanted, mysql, lambda q: (
+        q.where(
+            of_chunk(colocaciones_pagos.c.IdLiquidacionDet),
             (colocaciones_pagos.c.FechaPago <= fecha_corte)
             | colocaciones_pagos.c.FechaPago.is_(None),
         )
         .order_by(colocaciones_pagos.c.IdLiquidacionDet, colocaciones_pagos.c.IdLiquidacionPago)
-    )
-    dev = colocaciones_devoluciones
-    devoluciones_q = (
-        select(*_float_columns(dev, wanted, mysql))
-        .where(
-            dev.c.IdLiquidacionDet.in_(bindparam("ids", expanding=True)),
+    ))
+    devoluciones_q = _ChunkQuery.build(dev, wanted, mysql, lambda q: (
+        q.where(
+            of_chunk(dev.c.IdLiquidacionDet),
             (dev.c.FechaDesembolso <= fecha_corte) | dev.c.FechaDesembolso.is_(None),
         )
         .order_by(dev.c.IdLiquidacionDet, dev.c.IdLiquidacionDevolucion)
-    )
+    ))
     window = (
         select(colocaciones.c.IdLiquidacionDet)
         .where(_in_range(desde, hasta), colocaciones.c.IdLiquidacionDet > bindparam("last"))
@@ -158,19 +170,121 @@ def iter_colocacion_chunks(
             last = last_id
             continue
         with engine.connect() as conn:
-            rows = dicts(conn.execute(base, {"last": last}))
+            rows = base.fetch(conn, {"last": last})
             if not rows:
                 return
-            ids = [r["IdLiquidacionDet"] for r in rows]
+            bounds = {"last": last, "hi": rows[-1]["IdLiquidacionDet"]}
             chunk = ColocacionChunk(
                 rows,
-                _group(dicts(conn.execute(pagos_q, {"ids": ids}))),
-                _group(dicts(conn.execute(devoluciones_q, {"ids": ids}))),
+                _group(pagos_q.fetch(conn, bounds)),
+                _group(devoluciones_q.fetch(conn, bounds)),
             )
-        last = ids[-1]
+        last = bounds["hi"]
         yield chunk
         if len(rows) < chunk_size:
             return
+
+
+_SEP = "\x1f"  # ASCII unit separator: between the fields of a packed row
+_TEXT = operator.itemgetter(slice(1, None))  # drops the mark that tells '' from NULL
+
+
+class _Packed:
+    """Rows of some columns sent by MySQL/MariaDB as one text field each.
+
+    PyMySQL decodes every field of a result in Python, and on a wide table that is most
+    of a refresh's read time. Here the server joins a row's fields into one string
+    (``CONCAT_WS`` with a unit separator), so the driver decodes one field per row and the
+    split is one C call; the values are then typed by C parsers as the plain read types
+    them: integers, DECIMAL as float (its exact text, read by ``float``: the same double as
+    ``float(Decimal)``), dates and datetimes by ``fromisoformat`` (the server's canonical
+    text parses to what PyMySQL gives). NULL travels as an empty field and text values
+    carry a one-character mark, so ``''`` and NULL stay apart. A text value that holds the
+    separator shows up as a wrong field count, a date such as ``0000-00-00`` as a
+    ValueError: ``decode`` then returns None and the caller reads that chunk the plain way,
+    where PyMySQL returns such dates as text.
+    """
+
+    def __init__(self, table: Table, wanted: Collection[str] | None) -> None:
+        self.names: list[str] = []
+        self.converters: list[Callable[[str], Any]] = []
+        parts: list[str] = []
+        for c in table.columns:
+            if wanted is not None and c.name not in wanted:
+                continue
+            col = f"`{table.name}`.`{c.name.replace('`', '``')}`"
+            if isinstance(c.type, String):
+                parts.append(f"IFNULL(CONCAT('s', {col}), '')")
+                self.converters.append(_TEXT)
+            else:
+                parts.append(f"IFNULL({col}, '')")
+                self.converters.append(self._converter(c))
+            self.names.append(c.name)
+        self.column = literal_column(
+            f"CONCAT_WS(CHAR(31 USING utf8mb4), {', '.join(parts)})", String
+        ).label("packed")
+
+    @staticmethod
+    def _converter(column: Any) -> Callable[[str], Any]:
+        kind = column.type
+        if isinstance(kind, Integer):
+            return int
+        if isinstance(kind, Numeric) and not isinstance(kind, Float):
+            return float
+        if isinstance(kind, DateTime):
+            return datetime.fromisoformat
+        if isinstance(kind, Date):
+            return date.fromisoformat
+        raise TypeError(f"{column} ({kind}) has no packed form")
+
+    def decode(self, result: Any) -> list[Row] | None:
+        try:
+            lines = result.cursor.fetchall()
+        finally:
+            result.close()
+        names, converters, width = self.names, self.converters, len(self.names)
+        rows: list[Row] = []
+        try:
+            for (line,) in lines:
+                fields = line.split(_SEP) if isinstance(line, str) else ()
+                if len(fields) != width:
+                    return None
+                values = [convert(f) if f else None
+                          for convert, f in zip(converters, fields, strict=True)]
+                rows.append(dict(zip(names, values, strict=True)))
+        except ValueError:  # '0000-00-00' and other dates only PyMySQL's parser takes
+            return None
+        return rows
+
+
+@dataclass(frozen=True)
+class _ChunkQuery:
+    """One chunk query, read packed (``_Packed``) where the server and the columns allow."""
+
+    plain: Any
+    raw: bool = False  # the plain rows need no SQLAlchemy processing (``_raw_dicts``)
+    packed: Any = None
+    packer: _Packed | None = None
+
+    @classmethod
+    def build(cls, table: Table, wanted: Collection[str] | None, mysql: bool,
+              shape: Callable[[Any], Any]) -> _ChunkQuery:
+        """``shape`` adds the WHERE, ORDER BY and LIMIT to a SELECT of the columns."""
+        plain = shape(select(*_float_columns(table, wanted, mysql)))
+        if not mysql:
+            return cls(plain)
+        try:
+            packer = _Packed(table, wanted)
+        except TypeError:  # a column type without a packed form: read it the plain way
+            return cls(plain, raw=True)
+        return cls(plain, True, shape(select(packer.column).select_from(table)), packer)
+
+    def fetch(self, conn: Any, params: dict[str, Any]) -> list[Row]:
+        if self.packer is not None:
+            rows = self.packer.decode(conn.execute(self.packed, params))
+            if rows is not None:
+                return rows
+        return (_raw_dicts if self.raw else _dicts)(conn.execute(self.plain, params))
 
 
 def _dicts(result: Any) -> list[Row]:
