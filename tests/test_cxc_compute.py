@@ -480,6 +480,9 @@ def test_document_required_fields() -> None:
         cxc.coerce_documento(documento(1, 1, "L", "PEN", 1, "2025-01-01", 20100000001))
     with pytest.raises(InputError, match="CodigoLiquidacion is missing"):
         cxc.coerce_documento(documento(1, 1, None, "PEN", 1, "2025-01-01", "1"))  # type: ignore[arg-type]
+    # decisions 18: the payer RUC keys the sector lookup, so it cannot be blanked
+    with pytest.raises(InputError, match=r"IdLiquidacionDet=1.*RUCPagador is missing"):
+        cxc.coerce_documento(documento(1, 1, "L", "PEN", 1, "2025-01-01", None))  # type: ignore[arg-type]
 
 
 def test_null_text_in_a_not_null_column_is_stored_empty_and_noted() -> None:

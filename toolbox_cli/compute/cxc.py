@@ -22,7 +22,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from toolbox_cli.compute.normalize import moneda_code, ruc_pagador_key
+from toolbox_cli.compute.normalize import moneda_code, ruc_pagador_key, tipo_pago
 from toolbox_cli.errors import InputError, TaskFailed
 
 # Canonical spellings (decisions 10: matching is trimmed and case-insensitive, outputs keep
@@ -98,7 +98,9 @@ DOC_TEXT_FIELDS: dict[str, tuple[int, bool, bool]] = {
     "FacturasGeneradas": (50, False, False),
     "Ejecutivo": (200, True, False),
 }
-DOC_TEXT_MANDATORY = ("CodigoLiquidacion",)
+# Texts a calculation uses fail the run when missing (decisions 18); a missing descriptive
+# text (CodigoSolicitud, Ejecutivo, ...) is stored as "" and counted.
+DOC_TEXT_MANDATORY = ("CodigoLiquidacion", "RUCPagador")
 DOC_OBSERVATION_FIELDS = ("ObservacionLiquidacion", "ObservacionSolicitud")
 
 PAGO_AMOUNT_FIELDS = (
@@ -393,12 +395,9 @@ def parse_optional_datetime(value: Any, fieldname: str, where: str) -> datetime 
 
 
 def canonical_tipo_pago(value: Any) -> str:
-    """Trimmed and upper-cased (decisions 10), so ``" pago parcial "`` is ``PAGO PARCIAL``.
-
-    The payment-type catalogue is upper-case (``PAGO PARCIAL``, ``PAGO TOTAL``...), so
-    upper-casing every value is the canonical spelling; null spellings become ``""``.
-    """
-    return to_text(value).upper()
+    """The shared canonical spelling (decisions 10 and 20): ``" pago parcial "`` is
+    ``PAGO PARCIAL``; null spellings become ``""`` (cxc 3.1)."""
+    return tipo_pago(to_text(value))
 
 
 def canonical_moneda(value: Any, where: str) -> str:

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from rapidfuzz import fuzz
 
-from toolbox_cli.compute.normalize import moneda_code, ruc_pagador_key
+from toolbox_cli.compute.normalize import moneda_code, ruc_pagador_key, tipo_pago
 from toolbox_cli.errors import InputError
 
 Row = Mapping[str, Any]
@@ -111,7 +111,6 @@ REQUIRED_TEXT = (
 TIPO_OPERACION_CANONICAL = {
     "factoring": "Factoring", "confirming": "Confirming", "capital de trabajo": "Capital de Trabajo",
 }
-TIPO_PAGO_CANONICAL = {"pago parcial": "PAGO PARCIAL"}
 
 # ------------------------------------------------------------------------ scalar helpers
 
@@ -261,10 +260,8 @@ def normalize_tipo_operacion(value: Any) -> str | None:
 
 
 def normalize_tipo_pago(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return TIPO_PAGO_CANONICAL.get(text.casefold(), text)
+    """The shared canonical spelling (decisions 20); a missing payment type stays NULL."""
+    return None if value is None else tipo_pago(str(value))
 
 
 def mes(d: date) -> str:
@@ -824,6 +821,8 @@ class KpiBuilder:
         out["DiasEfectivo"] = self._dias_efectivo(row, identity)
         if acumulado:
             out["DiasMora"] = self._dias_mora(row.get("DiasMora"))
+            if fuera_sistema and out["DiasMora"] is None:
+                out["DiasMora"] = 0  # a blank off-system number is 0 (reportes §2.4 rule 4)
             out["TipoPago"] = normalize_tipo_pago(row.get("TipoPago"))
             out["GastosDiversosSinIGV"] = None  # never written by the legacy (§6.17)
 

@@ -1,4 +1,4 @@
-"""Spellings every task and import agree on: currencies and payer RUCs.
+"""Spellings every task and import agree on: currencies, payment types and payer RUCs.
 
 One home for them so that the KPI, the accounts-receivable tables and the spreadsheet
 imports read the same source value the same way (a payer's sector is looked up by the
@@ -29,3 +29,9 @@ def ruc_pagador_key(text: str) -> str:
     if text.isalnum():  # the common case: nothing to remove
         return text
     return _RUC_NOISE.sub("", text)
+
+
+def tipo_pago(text: str) -> str:
+    """The catalogue spelling of a payment type (decisions 20): trimmed and upper-case, so
+    ``' Pago Total '`` reads ``PAGO TOTAL`` in ``kpi_acumulado`` and in the CXC tables alike."""
+    return text.strip().upper()
