@@ -65,7 +65,7 @@ def toolbox_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) ->
 @pytest.fixture
 def engines(toolbox_env: Settings) -> Iterator[Engines]:
     """Engines on a fresh database with every table created."""
-    engines = open_engines(toolbox_env)
+    engines = open_engines(toolbox_env, create=True)
     init_schema(engines)
     try:
         yield engines
@@ -78,7 +78,7 @@ def mysql_engines(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mysql_url: st
     """Engines on a fresh MariaDB database only (for MySQL-specific tests)."""
     monkeypatch.setenv("TOOLBOX_DATABASE_URL", mysql_url)
     monkeypatch.setenv("TOOLBOX_DATA_DIR", str(tmp_path / "data"))
-    engines = open_engines(load_settings())
+    engines = open_engines(load_settings(), create=True)
     init_schema(engines)
     try:
         yield engines

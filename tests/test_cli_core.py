@@ -83,7 +83,7 @@ def test_env_file_readable_by_others_is_refused(cli, toolbox_env, tmp_path):
     assert result.exit_code == 0 and SECRET not in result.output
 
 
-def test_status_of_unknown_run_exits_2(cli, toolbox_env):
+def test_status_of_unknown_run_exits_2(cli, engines):
     result = cli("status", "999")
     assert result.exit_code == 2 and "no run with id 999" in result.stderr
 
@@ -96,7 +96,7 @@ def test_db_init_is_idempotent(cli, toolbox_env):
     assert json.loads(second.stdout)["created"] == []
 
 
-def test_list_shows_every_registered_task(cli, toolbox_env):
+def test_list_shows_every_registered_task(cli, engines):
     from toolbox_cli.registry import all_tasks
 
     result = cli("list", "--json")
@@ -148,7 +148,7 @@ def test_status_check_fails_until_the_failed_task_succeeds_again(cli, toolbox_en
     assert cli("status", "--check").exit_code == 0
 
 
-def test_list_json_gives_lima_schedule_and_next_run(cli, toolbox_env):
+def test_list_json_gives_lima_schedule_and_next_run(cli, engines):
     result = cli("list", "--json")
     tasks = {t["task"]: t for t in json.loads(result.stdout)}
     assert tasks["tablas-reportes"]["schedule"] == ["07:00", "18:00"]

@@ -89,7 +89,7 @@ def test_cron_fires_an_installed_slot_and_the_ledger_records_it(
 ) -> None:
     target = _next_lima_minute()
     expr = f"{target.minute} {target.hour} * * *"
-    # Only `kpi` is scheduled (it succeeds on an empty database); every other task is off.
+    # Only `kpi` is scheduled (on a small demo book); every other task is off.
     slots = {name: [] for name in all_tasks()} | {"kpi": [expr]}
     db = tmp_path / "toolbox.db"
     logs = tmp_path / "logs"
@@ -100,6 +100,7 @@ def test_cron_fires_an_installed_slot_and_the_ledger_records_it(
     )
     env_file.chmod(0o600)
     assert _toolbox("db", "init", env_file=env_file).returncode == 0
+    assert _toolbox("demo", "--operations", "20", env_file=env_file).returncode == 0
 
     installed = _toolbox("schedule", "install", env_file=env_file)
     try:

@@ -132,7 +132,7 @@ def test_dry_run_counts_but_writes_nothing(engines, toolbox_env):
 
 
 def test_second_run_is_skipped_with_exit_3_while_lock_is_held(engines, toolbox_env):
-    holder = lock_for(engines.datamart, "selftest")
+    holder = lock_for(engines.datamart, ["selftest_items"])
     assert holder.acquire(wait=False)
     try:
         outcome = run_task(_spec(lambda ctx: None), toolbox_env, {}, engines=engines)
@@ -144,7 +144,7 @@ def test_second_run_is_skipped_with_exit_3_while_lock_is_held(engines, toolbox_e
 
 
 def test_wait_queues_behind_the_holder(engines, toolbox_env):
-    holder = lock_for(engines.datamart, "selftest")
+    holder = lock_for(engines.datamart, ["selftest_items"])
     assert holder.acquire(wait=False)
     timer = threading.Timer(1.0, holder.release)
     timer.start()
@@ -188,16 +188,17 @@ def test_run_stops_when_the_lock_connection_is_killed(mysql_url, monkeypatch, tm
     import time
 
     from toolbox_cli.settings import load_settings
-    from toolbox_cli.storage.engine import open_engines
+    from toolbox_cli.storage.engine import init_schema, open_engines
 
     monkeypatch.setenv("TOOLBOX_DATABASE_URL", mysql_url)
     monkeypatch.setenv("TOOLBOX_HEARTBEAT_SECONDS", "0.2")
     settings = load_settings()
-    engines = open_engines(settings)
+    engines = open_engines(settings, create=True)
+    init_schema(engines)
     killed = threading.Event()
 
     def task(ctx: TaskContext) -> None:
-        lock_name = f"toolbox:{engines.datamart.url.database}:selftest"
+        lock_name = f"toolbox:{engines.datamart.url.database}:selftest_items"
         with engines.datamart.connect() as conn:
             holder = conn.execute(text("SELECT IS_USED_LOCK(:n)"), {"n": lock_name}).scalar()
             conn.execute(text(f"KILL {int(holder)}"))

@@ -165,7 +165,7 @@ def test_example_file_of_each_kind_imports(kind: str, engines: Engines, toolbox_
     file, table, count, subset = EXPECTED_EXAMPLES[kind]
     done = do_import(toolbox_env, kind, EXAMPLES / file)
     assert done.exit_code == 0, done.outcome.error_message
-    assert done.result is not None and done.result.inserted == count
+    assert done.result is not None and done.result.written == count
     rows = table_rows(engines, table)
     assert len(rows) == count
     assert any(subset.items() <= row.items() for row in rows), rows
@@ -215,7 +215,7 @@ def test_sector_duplicates_last_row_wins_and_are_counted(
     path = write(tmp_path, "s.csv", "RUC,SECTOR,GRUPO ECO.\n"
                  "20100000001,Minería,A\n20100000002,Pesca,\n20100000001.0,Energía,B\n")
     done = do_import(toolbox_env, "sectores", path)
-    assert done.result.duplicates == 1 and done.result.inserted == 2
+    assert done.result.duplicates == 1 and done.result.written == 2
     rows = {r["RUCPagador"]: r for r in table_rows(engines, "sector_pagadores")}
     assert rows["20100000001"]["Sector"] == "Energía" and rows["20100000001"]["GrupoEco"] == "B"
     assert any(":2: RUC repeated on line 4" in w for w in done.result.warnings)
@@ -227,7 +227,7 @@ def test_referral_codes_last_row_wins(tmp_path: Path, engines: Engines, toolbox_
     path = write(tmp_path, "r.csv", "Referencia,Liquidacion,Ejecutivo,Mes\n"
                  "Leo,LIQ1,Ana,01/03/2024\nCarla,LIQ1,Ana,01/04/2024\n")
     done = do_import(toolbox_env, "referidos", path)
-    assert (done.result.inserted, done.result.duplicates) == (1, 1)
+    assert (done.result.written, done.result.duplicates) == (1, 1)
     assert table_rows(engines, "referidos")[0]["Referencia"] == "Carla"
 
 
@@ -238,7 +238,7 @@ def test_alias_keys_differing_only_in_case_or_accents_are_one_alias(
     path = write(tmp_path, "a.csv", "alias,canónico\nMaría,\"Ruiz, María\"\nMARIA,\"Ruiz, Maria\"\n")
     done = do_import(toolbox_env, "referidos-alias", path)
     assert done.exit_code == 0, done.errors
-    assert (done.result.inserted, done.result.duplicates) == (1, 1)
+    assert (done.result.written, done.result.duplicates) == (1, 1)
     assert table_rows(engines, "referidos_alias") == [{"Alias": "MARIA", "Canonico": "Ruiz, Maria"}]
 
 
@@ -248,7 +248,7 @@ def test_codes_can_be_in_both_lists_and_list_names_are_tolerant(
     path = write(tmp_path, "c.csv", "CODIGO,LISTA\nLIQ1,mora a mayo\nLIQ1,Cobranza-Especial\n"
                  " LIQ2 ME ,COBRANZA_ESPECIAL\nLIQ1,MORA_A_MAYO\n")
     done = do_import(toolbox_env, "codigos-cxc", path)
-    assert (done.result.inserted, done.result.duplicates) == (3, 1)
+    assert (done.result.written, done.result.duplicates) == (3, 1)
     got = sorted((r["codigo"], r["lista"]) for r in table_rows(engines, "cxc_codigos_especiales"))
     assert got == [("LIQ1", "COBRANZA_ESPECIAL"), ("LIQ1", "MORA_A_MAYO"),
                    ("LIQ2 ME", "COBRANZA_ESPECIAL")]
@@ -372,14 +372,36 @@ def test_missing_file_and_unknown_kind_are_usage_errors(tmp_path: Path, toolbox_
 # ----------------------------------------------------------------------------- replace semantics
 
 
-def test_reimport_replaces_the_whole_table_in_one_go(
+def test_reimport_merges_by_key_and_reports_added_replaced_kept(
     tmp_path: Path, engines: Engines, toolbox_env: Settings
 ) -> None:
     do_import(toolbox_env, "codigos-cxc", EXAMPLES / "codigos_cxc.csv")
-    path = write(tmp_path, "c.csv", "codigo,lista\nLIQ9,MORA_A_MAYO\n")
+    before = table_rows(engines, "cxc_codigos_especiales")
+    path = write(tmp_path, "c.csv", "codigo,lista\nLIQ9,MORA_A_MAYO\n"
+                 f"{before[0]['codigo']},{before[0]['lista']}\n")
     done = do_import(toolbox_env, "codigos-cxc", path)
-    assert (done.result.inserted, done.result.replaced) == (1, 5)
+    r = done.result
+    assert (r.mode, r.added, r.replaced, r.kept, r.written) == ("merge", 1, 1, 4, 2)
+    assert len(table_rows(engines, "cxc_codigos_especiales")) == 6
+
+
+def test_replace_mode_replaces_the_whole_table_and_is_guarded(
+    tmp_path: Path, engines: Engines, toolbox_env: Settings
+) -> None:
+    do_import(toolbox_env, "codigos-cxc", EXAMPLES / "codigos_cxc.csv")
+    before = table_rows(engines, "cxc_codigos_especiales")
+    path = write(tmp_path, "c.csv", "codigo,lista\nLIQ9,MORA_A_MAYO\n")
+    refused = do_import(toolbox_env, "codigos-cxc", path, replace=True)
+    assert refused.exit_code == 1 and refused.outcome.error_type == "GuardTripped"
+    assert "5 in the live table" in refused.outcome.error_message
+    assert "--allow-shrink" in refused.outcome.error_message
+    assert table_rows(engines, "cxc_codigos_especiales") == before
+    done = do_import(toolbox_env, "codigos-cxc", path, replace=True, allow_shrink=True)
+    assert (done.result.mode, done.result.written, done.result.replaced) == ("replace", 1, 5)
     assert table_rows(engines, "cxc_codigos_especiales") == [{"codigo": "LIQ9", "lista": "MORA_A_MAYO"}]
+    run = ledger.get_run(engines.datamart, done.outcome.run_id)
+    assert run.params["allow_shrink"] is True and run.params["mode"] == "replace"
+    assert any("--allow-shrink" in w for w in run.warnings)
 
 
 def test_dry_run_validates_and_counts_but_writes_nothing(
@@ -390,8 +412,9 @@ def test_dry_run_validates_and_counts_but_writes_nothing(
     path = write(tmp_path, "c.csv", "codigo,lista\nLIQ9,MORA_A_MAYO\nLIQ8,MORA_A_MAYO\n")
     done = do_import(toolbox_env, "codigos-cxc", path, dry_run=True)
     assert done.exit_code == 0
-    assert (done.result.dry_run, done.result.inserted, done.result.replaced) == (True, 2, 5)
+    assert (done.result.dry_run, done.result.added, done.result.kept) == (True, 2, 5)
     assert table_rows(engines, "cxc_codigos_especiales") == before
+    assert ledger.get_run(engines.datamart, done.outcome.run_id).dry_run
 
 
 def test_fuera_sistema_replaces_only_its_sheet(
@@ -407,8 +430,11 @@ def test_fuera_sistema_replaces_only_its_sheet(
     # A new PEN sheet with one row: the PEN rows are replaced, the USD sheet is untouched.
     lines = (EXAMPLES / "fuera_sistema_pen.csv").read_text(encoding="utf-8").splitlines()
     path = write(tmp_path, "pen.csv", "\n".join([lines[0], lines[2]]) + "\n")
-    done = do_import(toolbox_env, "fuera-sistema", path)
-    assert (done.result.hoja, done.result.inserted, done.result.replaced) == ("PEN", 1, 2)
+    refused = do_import(toolbox_env, "fuera-sistema", path)  # half the sheet: guarded
+    assert refused.outcome.error_type == "GuardTripped"
+    done = do_import(toolbox_env, "fuera-sistema", path, allow_shrink=True)
+    assert (done.result.hoja, done.result.written, done.result.replaced) == ("PEN", 1, 2)
+    assert done.result.kept == 1
     rows = table_rows(engines, "operaciones_fuera_sistema", order_by="id")
     assert [(r["Hoja"], r["Fila"], r["CodigoLiquidacion"]) for r in rows] == [
         ("USD", 1, "LIQ045-2021 ME"), ("PEN", 1, "LIQ100-2020")]
@@ -465,8 +491,9 @@ def test_rate_import_adds_missing_dates_and_never_overwrites(
     done = do_import(toolbox_env, "tipo-cambio", path)
     assert done.exit_code == 0
     r = done.result
-    assert (r.inserted, r.unchanged, r.conflicts, r.duplicates, r.replaced) == (1, 1, 1, 1, 0)
+    assert (r.written, r.unchanged, r.conflicts, r.duplicates, r.replaced) == (1, 1, 1, 1, 0)
     assert any("2024-03-05: stored rates 3.600000/3.610000 kept" in w for w in r.warnings)
+    assert any("--overwrite" in w for w in r.warnings)
     rows = {x["TipoCambioFecha"]: x["TipoCambioVenta"] for x in table_rows(engines, "tipo_cambio")}
     assert rows == {"2024-03-04": Decimal("3.710000"), "2024-03-05": Decimal("3.610000"),
                     "2024-03-06": Decimal("3.706000")}
@@ -487,7 +514,7 @@ def test_cli_import_prints_counts(cli: CliRunner, engines: Engines, tmp_path: Pa
     shutil.copy(EXAMPLES / "sectores.csv", src)
     result = cli.invoke(app, ["import", "sectores", str(src)])
     assert result.exit_code == 0, result.output
-    assert "4 rows read" in result.output and "wrote 4 to sector_pagadores" in result.output
+    assert "4 rows read, added 4, replaced 0, kept 0 in sector_pagadores" in result.output
     result = cli.invoke(app, ["import", "sectores", str(src), "--json"])
     assert result.exit_code == 0
     data = json.loads(result.stdout)

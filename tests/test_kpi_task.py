@@ -221,8 +221,8 @@ def test_a_source_failure_in_a_worker_fails_the_run_in_one_line(engines, toolbox
     seed_worked_example(engines.source)
     assert run(toolbox_env, engines).status == "success"
     before = stored(engines.datamart, kpi)
-    with engines.source.begin() as conn:  # the payments table goes away: only chunks read it
-        conn.exec_driver_sql("DROP TABLE colocaciones_pagos")
+    with engines.source.begin() as conn:  # a payments column goes away: only chunks read it
+        conn.exec_driver_sql("ALTER TABLE colocaciones_pagos RENAME COLUMN MontoPago TO Monto")
     outcome = run(toolbox_env, engines)
     assert outcome.status == "failed" and outcome.exit_code == 1
     assert "colocaciones_pagos" in outcome.error_message

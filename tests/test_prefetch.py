@@ -45,7 +45,9 @@ def endless(engine: Engine, *, pid_file: str) -> Iterator[int]:
 
 @pytest.fixture
 def engine(sqlite_url: str) -> Iterator[Engine]:
-    eng = make_engine(make_url(sqlite_url))
+    eng = make_engine(make_url(sqlite_url), create=True)
+    with eng.connect():  # the file exists from here on, as a real database does
+        pass
     yield eng
     eng.dispose()
 
@@ -81,7 +83,9 @@ def test_the_child_dies_with_a_killed_parent(sqlite_url: str, tmp_path: Path) ->
         "from toolbox_cli.storage.engine import make_engine\n"
         "from toolbox_cli.storage.prefetch import prefetched\n"
         "from tests.test_prefetch import endless\n"
-        f"stream = prefetched(endless, make_engine(make_url({sqlite_url!r})), pid_file={str(pid_file)!r})\n"
+        f"engine = make_engine(make_url({sqlite_url!r}), create=True)\n"
+        "engine.connect().close()\n"
+        f"stream = prefetched(endless, engine, pid_file={str(pid_file)!r})\n"
         "next(stream)\n"
         "print('reading', flush=True)\n"
         "time.sleep(120)\n"

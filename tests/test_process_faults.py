@@ -154,3 +154,71 @@ def test_two_runs_started_together_one_succeeds_one_is_skipped(seeded):
     assert sorted(p.wait(timeout=120) for p in procs) == [0, 3]
     statuses = sorted(r["status"] for r in toolbox_json(seeded, "status", "--task", "kpi")[:2])
     assert statuses == ["skipped", "success"]
+
+
+def _run_dirs(tmp: Path) -> list[Path]:
+    root = tmp / f"toolbox-{os.getuid()}"
+    return sorted(root.iterdir()) if root.is_dir() else []
+
+
+def test_a_killed_run_leaves_no_scratch_file_after_the_next_status(seeded, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**seeded, "TMPDIR": str(tmp)}
+    proc = start_kpi(env, pause_at="staging", TOOLBOX_CHUNK_SIZE="200")
+    wait_for_line(proc, "toolbox-pause: staging")
+    dirs = _run_dirs(tmp)
+    assert [d.name.endswith(f"-pid{proc.pid}") for d in dirs] == [True]
+    if seeded["TOOLBOX_DATABASE_URL"].startswith("mysql"):
+        assert [f for f in dirs[0].iterdir() if f.suffix == ".tsv"]  # the bulk-load files
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert dirs[0].exists()  # nothing could clean up after kill -9 ...
+    toolbox_json(env, "status")
+    assert _run_dirs(tmp) == []  # ... until the next reader on this host
+    assert [p for p in tmp.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.production
+def test_random_kills_of_kpi_leave_nothing_behind(seeded, tmp_path):
+    import random
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = {**seeded, "TMPDIR": str(tmp), "TOOLBOX_CHUNK_SIZE": "300"}
+    rng = random.Random(12)
+    for _ in range(8):
+        proc = start_kpi(env, watch=False)
+        time.sleep(rng.uniform(0.2, 2.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    toolbox_json(env, "status")
+    assert _run_dirs(tmp) == []
+    assert [p for p in tmp.rglob("*") if p.is_file()] == []
+    assert leftover_staging(seeded["TOOLBOX_DATABASE_URL"]) == []
+
+
+def test_kpi_and_tablas_reportes_never_write_kpi_side_by_side(seeded):
+    """Both write kpi: whichever starts second is skipped and told who holds the table."""
+    holder = subprocess.Popen([*TOOLBOX, "tablas-reportes"],
+                              env={**seeded, "TOOLBOX_PAUSE_AT": "before_swap:60"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_line(holder, "toolbox-pause: before_swap")
+        second = subprocess.run([*TOOLBOX, "kpi"], env=seeded, capture_output=True, text=True)
+        assert second.returncode == 3, second.stderr
+        holder_run = toolbox_json(seeded, "status", "--task", "tablas-reportes")[0]
+        assert holder_run["status"] == "running"
+        assert (f"kpi is locked by run {holder_run['id']} (tablas-reportes, host "
+                f"{holder_run['host']}, pid {holder.pid}, started ") in second.stderr
+        assert "-05:00" in second.stderr
+        skipped = toolbox_json(seeded, "status", "--task", "kpi")[0]
+        assert skipped["status"] == "skipped" and f"run {holder_run['id']}" in skipped["error_message"]
+    finally:
+        holder.send_signal(signal.SIGTERM)
+        holder.wait(timeout=30)
+    # Started together: exactly one of them runs.
+    procs = [subprocess.Popen([*TOOLBOX, task], env={**seeded, "TOOLBOX_PAUSE_AT": "staging:1"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for task in ("kpi", "tablas-reportes")]
+    assert sorted(p.wait(timeout=180) for p in procs) == [0, 3]

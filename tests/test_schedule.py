@@ -17,7 +17,7 @@ from crontab import CronTab
 from sqlalchemy import insert
 from typer.testing import CliRunner
 
-from toolbox_cli import monitor, schedule
+from toolbox_cli import ledger, monitor, schedule
 from toolbox_cli.cli import app
 from toolbox_cli.cli.common import reset_settings
 from toolbox_cli.errors import ConfigError
@@ -351,15 +351,24 @@ def test_wrapper_records_a_cron_run_with_its_log_and_prunes_old_logs(tmp_path: P
                  "TOOLBOX_ENV_FILE": str(env_file)}
     wrapper = REPO / "scripts" / "toolbox-cron"
 
-    # No schema yet: the task fails, and the wrapper passes the exit code on.
+    # No database yet: the wrapper passes the exit code (2) on, and nothing is created.
+    missing = subprocess.run([str(wrapper), "07:00", "kpi"], env=clean_env, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 2, missing.stderr
+    assert not (tmp_path / "db.sqlite").exists()
+    assert not old.exists() and recent.exists()
+
+    def toolbox(*args: str) -> None:
+        done = subprocess.run([str(REPO / ".venv/bin/toolbox"), *args], env=clean_env,
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+
+    toolbox("db", "init")
+    # An empty source: the task fails (exit 1, recorded), and the wrapper passes it on.
     failed = subprocess.run([str(wrapper), "07:00", "kpi"], env=clean_env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=120)
     assert failed.returncode == 1, failed.stderr
-    assert not old.exists() and recent.exists()
-
-    init = subprocess.run([str(REPO / ".venv/bin/toolbox"), "db", "init"], env=clean_env,
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert init.returncode == 0, init.stderr
+    toolbox("demo", "--operations", "20")
     ok = subprocess.run([str(wrapper), "07:00", "kpi"], env=clean_env, cwd=tmp_path,
                         capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
@@ -369,8 +378,9 @@ def test_wrapper_records_a_cron_run_with_its_log_and_prunes_old_logs(tmp_path: P
     with engine.connect() as conn:
         rows = conn.execute(select(runs_table).order_by(runs_table.c.id)).all()
     engine.dispose()
-    assert [(r.status, r.trigger, r.slot) for r in rows] == [
-        ("failed", "cron", "07:00"), ("success", "cron", "07:00")]
+    assert [(r.task, r.status, r.trigger, r.slot) for r in rows] == [
+        ("kpi", "failed", "cron", "07:00"), ("demo", "success", "manual", None),
+        ("kpi", "success", "cron", "07:00")]
     log = Path(rows[-1].log_path)
     assert log.parent == logs and log.name.startswith("kpi-") and log.is_file()
     assert "kpi: success" in log.read_text()
@@ -417,7 +427,7 @@ def test_slot_without_a_run_after_its_grace_period_is_missed(engines) -> None:  
     add_run(db, "tablas-reportes", lima(28, 18, 2), trigger="manual")  # does not count
 
     def missed(now: datetime) -> list[tuple[str, datetime]]:
-        runs = monitor.load_monitor_runs(db, now)
+        runs = ledger.runs_for_monitoring(db, monitor.as_utc_naive(now) - monitor.LOOKBACK)
         return [(m.slot, m.due_at) for m in monitor.missed_slots(
             SLOTS, runs, now, GRACE, zone=LIMA, lookback=timedelta(hours=30))]
 
@@ -431,13 +441,13 @@ def test_slot_without_a_run_after_its_grace_period_is_missed(engines) -> None:  
 def test_slots_are_watched_from_the_first_cron_run_on(engines) -> None:  # type: ignore[no-untyped-def]
     db = engines.datamart
     now = lima(28, 19, 0)
-    runs = monitor.load_monitor_runs(db, now)
+    runs = ledger.runs_for_monitoring(db, monitor.as_utc_naive(now) - monitor.LOOKBACK)
     assert monitor.missed_slots(SLOTS, runs, now, GRACE, zone=LIMA,
-                                active_since=monitor.first_cron_runs(db)) == []
+                                active_since=ledger.first_cron_runs(db)) == []
     add_run(db, "tablas-reportes", lima(28, 7, 0, 2), slot="07:00")
-    runs = monitor.load_monitor_runs(db, now)
+    runs = ledger.runs_for_monitoring(db, monitor.as_utc_naive(now) - monitor.LOOKBACK)
     got = monitor.missed_slots(SLOTS, runs, now, GRACE, zone=LIMA,
-                               active_since=monitor.first_cron_runs(db))
+                               active_since=ledger.first_cron_runs(db))
     assert [(m.task, m.slot, m.due_at) for m in got] == [("tablas-reportes", "18:00", lima(28, 18, 0))]
 
 
@@ -447,8 +457,8 @@ def test_run_far_beyond_its_usual_duration_is_late(engines) -> None:  # type: ig
         add_run(db, "tablas-reportes", lima(day, 7, 0), slot="07:00", duration=seconds)
     running = add_run(db, "tablas-reportes", lima(28, 7, 0), slot="07:00", status="running")
     slow = add_run(db, "kpi", lima(28, 7, 0), trigger="manual", status="running")
-    runs = monitor.load_monitor_runs(db, lima(28, 7, 11))
-    durations = monitor.recent_durations(db)
+    runs = ledger.runs_for_monitoring(db, monitor.as_utc_naive(lima(28, 7, 11)) - monitor.LOOKBACK)
+    durations = ledger.recent_durations(db, monitor.DURATION_HISTORY)
     assert sorted(durations["tablas-reportes"]) == [200.0, 240.0, 260.0]
     # median 240 s x 3 = 12 min for tablas-reportes; kpi has no history: 30 min.
     assert monitor.late_runs(runs, lima(28, 7, 11), durations=durations) == []

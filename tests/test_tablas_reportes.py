@@ -183,11 +183,12 @@ def test_failure_while_building_the_third_table_keeps_all_three_old_tables(
                                                  "saldos"))
     before = _fingerprint(engines)
 
-    # Change what the first two tables would become, then break the third one's source:
-    # kpi and nuevos_clientes are built in staging, saldos fails, nothing is swapped in.
+    # Change what the first two tables would become (within the shrink guard's limit), then
+    # break the third one's source: kpi and nuevos_clientes are built in staging, reading
+    # saldos_caja fails, nothing is swapped in.
     with engines.source.begin() as conn:
-        conn.execute(delete(src.colocaciones).where(src.colocaciones.c.IdLiquidacionDet > 300))
-    src.saldos_caja.drop(engines.source)
+        conn.execute(delete(src.colocaciones).where(src.colocaciones.c.IdLiquidacionDet > 900))
+        conn.exec_driver_sql("ALTER TABLE saldos_caja RENAME COLUMN EvolucionCaja TO Evolucion")
 
     second = run_tablas_reportes(toolbox_env, engines)
     assert (second.status, second.exit_code) == ("failed", EXIT_FAILED)

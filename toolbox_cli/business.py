@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 
 from toolbox_cli.settings import Settings
 
@@ -13,3 +13,10 @@ HISTORY_START = date(2019, 7, 1)
 def business_today(settings: Settings) -> date:
     """Today in the business time zone (Lima), whatever the host's zone."""
     return datetime.now(settings.zone).date()
+
+
+def local_text(moment: datetime, zone: tzinfo) -> str:
+    """A ledger time (naive UTC) in business time with its offset: ``2026-12-01 07:00:02 -05:00``."""
+    local = moment.replace(tzinfo=UTC).astimezone(zone)
+    offset = local.isoformat()[-6:]
+    return f"{local:%Y-%m-%d %H:%M:%S} {offset}"

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage import writer
+from toolbox_cli.storage.guard import ShrinkGuard
 
 MAX_STORED_WARNINGS = 20
 
@@ -33,10 +34,21 @@ class TaskContext:
     rows: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     warnings_count: int = 0
+    guard: ShrinkGuard = field(default_factory=ShrinkGuard)
 
     @property
     def dry_run(self) -> bool:
         return bool(self.params.get("dry_run"))
+
+    def check_shrink(self, live: Mapping[str, int], new: Mapping[str, int]) -> None:
+        """The guard for writes that do not go through ``replace_tables`` (imports)."""
+        self.guard.check(live, new, dry_run=self.dry_run)
+        self._record_guard_notes()
+
+    def _record_guard_notes(self) -> None:
+        for note in self.guard.notes:
+            self.warn(note)
+        self.guard.notes.clear()
 
     def warn(self, message: str) -> None:
         """Record a warning on the run (count + the first few messages)."""
@@ -51,12 +63,15 @@ class TaskContext:
     def replace_tables(self, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str, int]:
         """Replace datamart tables atomically, all of them or none.
 
-        Each iterable is consumed in chunks into a staging table; the swap happens only after
-        every table is built. With --dry-run the rows are consumed and counted, nothing written.
+        Each iterable is consumed in chunks into a staging table; the guard compares every
+        new table with the live one, and the swap happens only after every table is built
+        and passed. With --dry-run the rows are consumed and counted and the guard judges
+        them as it would a real run, but nothing is written.
         """
         if self.dry_run:
             counts = {name: sum(r.count if r.__class__ is writer.EncodedRows else 1
                                 for r in rows) for name, rows in tables.items()}
+            self.guard.check(writer.live_counts(self.datamart, counts), counts, dry_run=True)
         else:
             counts = writer.replace_tables(
                 self.datamart,
@@ -64,7 +79,9 @@ class TaskContext:
                 tag=str(self.run_id or "manual"),
                 chunk_size=self.settings.chunk_size,
                 check_alive=self.check_alive,
+                guard=self.guard,
             )
+        self._record_guard_notes()
         for name, count in counts.items():
             self.add_rows(name, count)
         return counts

@@ -47,3 +47,19 @@ class TaskFailed(ToolboxError):
 
 class Interrupted(ToolboxError):
     """SIGTERM or Ctrl-C reached a running task."""
+
+
+class GuardTripped(TaskFailed):
+    """A new table is empty or much smaller than the live one: nothing was swapped in."""
+
+
+class Refused(ToolboxError):
+    """The run refused to do what was asked without an explicit flag (e.g. ``--force``).
+
+    Recorded on the ledger like any failure, but the command exits 2 (a usage matter)."""
+
+    exit_code = EXIT_USAGE
+
+
+class NoDatabase(ConfigError):
+    """The configured database does not exist or holds no toolbox tables."""

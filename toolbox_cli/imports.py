@@ -1,9 +1,18 @@
 """Spreadsheet exports (CSV) loaded into the source-contract tables, all or nothing.
 
-``toolbox import KIND FILE`` reads the whole file, validates every row, and only when no row
-is bad replaces the target table (for ``fuera-sistema`` only the rows of one sheet) inside
-ONE transaction, so readers see the old content or the new one and a rejected file changes
-nothing. Every problem is reported as ``FILE:LINE: column: reason``.
+``toolbox import KIND FILE`` reads the whole file and validates every row; only when no row
+is bad does it write, inside ONE transaction, so readers see the old content or the new one
+and a rejected file changes nothing. Every problem is reported as ``FILE:LINE: column: reason``.
+
+How the file meets the stored rows: each kind has a key (sectores by RUC, referidos by
+liquidation code, referidos-alias by alias, saldos by day, tipo-cambio by date, codigos-cxc
+by code and list). By default an import *merges*: rows with a new key are added, rows with a
+stored key replace the stored ones, every other stored row is kept; the report says how
+many were added, replaced and kept. ``--replace`` replaces the whole table instead, and is
+refused (like a datamart swap) when it would leave far fewer rows, unless ``--allow-shrink``.
+``fuera-sistema`` always replaces the rows of its own sheet (PEN or USD). ``tipo-cambio``
+only adds dates: a stored rate is kept and a different one in the file is reported, unless
+``--overwrite`` (the way to correct a wrong stored rate).
 
 Files: UTF-8 with or without BOM; the delimiter (``,`` or ``;``) is sniffed from the header
 line; headers are matched after trimming, lower-casing, removing accents and punctuation
@@ -23,9 +32,6 @@ saldos              FechaOperacion, EvolucionCaja, … SaldoTotalCaja → saldos
 tipo-cambio         FECHA, COMPRA, VENTA (or TipoCambioFecha/…Compra/…Venta) → tipo_cambio
 codigos-cxc         CODIGO, LISTA (MORA_A_MAYO or COBRANZA_ESPECIAL) → cxc_codigos_especiales
 ==================  =======================================================================
-
-``tipo-cambio`` never overwrites: dates already stored keep their rates; a file row whose
-rates differ from the stored ones is reported as a conflict (a warning), not applied.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, Numeric, String, Table, delete, func, insert, select
+from sqlalchemy import Integer, Numeric, String, Table, delete, func, insert, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 
 from toolbox_cli.compute.normalize import moneda_code
@@ -253,6 +259,11 @@ class Kind:
     ignored: tuple[str, ...] = ()  # headers the spec says to discard silently
     # Rows with any of these cells blank are skipped (and reported) before being parsed.
     skip_if_blank: tuple[str, ...] = ()
+    # What identifies a stored row: an import merges by it (file rows replace the stored
+    # rows with the same key, other stored rows are kept).
+    key: tuple[str, ...] = ()
+    # merge (by key) | add (new keys only: exchange rates) | sheet (the file's own sheet)
+    default_mode: str = "merge"
 
 
 # Off-system sheets (reportes §2.4): numeric rule 3 (blank → null) and rule 4 (blank → 0).
@@ -322,6 +333,7 @@ KINDS: dict[str, Kind] = {
                 Field("GRUPO ECO.", "GrupoEco", optional_text, required=False),
             ),
             "payer sectors and economic groups (reportes §2.3)",
+            key=("RUCPagador",),
         ),
         Kind(
             "fuera-sistema",
@@ -335,6 +347,8 @@ KINDS: dict[str, Kind] = {
             # reportes §2.4 rule 1: rows without client or payer RUC are not operations
             # (totals, notes at the bottom of the sheet).
             skip_if_blank=("RUC Cliente", "RUC DEUDOR"),
+            key=("Hoja",),
+            default_mode="sheet",
         ),
         Kind(
             "referidos",
@@ -346,6 +360,7 @@ KINDS: dict[str, Kind] = {
                 Field("MES", "Mes", required_date),
             ),
             "referrals per liquidation (reportes §2.5)",
+            key=("CodigoLiquidacion",),
         ),
         Kind(
             "referidos-alias",
@@ -355,6 +370,7 @@ KINDS: dict[str, Kind] = {
                 Field("CANONICO", "Canonico", required_text, aliases=("NOMBRE CANONICO",)),
             ),
             "referral alias → canonical name (reportes Appendix A)",
+            key=("Alias",),
         ),
         Kind(
             "saldos",
@@ -370,6 +386,7 @@ KINDS: dict[str, Kind] = {
                 Field("SaldoTotalCaja", "SaldoTotalCaja", _SALDOS_NUMBER),
             ),
             "daily cash balances (reportes §2.6, §3.8)",
+            key=("FechaOperacion",),
         ),
         Kind(
             "tipo-cambio",
@@ -380,6 +397,8 @@ KINDS: dict[str, Kind] = {
                 Field("VENTA", "TipoCambioVenta", exchange_rate, aliases=("TipoCambioVenta",)),
             ),
             "SUNAT exchange rates per date; adds missing dates only (reportes §2.2)",
+            key=("TipoCambioFecha",),
+            default_mode="add",
         ),
         Kind(
             "codigos-cxc",
@@ -389,6 +408,7 @@ KINDS: dict[str, Kind] = {
                 Field("LISTA", "lista", parse_lista),
             ),
             "special liquidation code lists for tablas-cxc (cxc §3.3)",
+            key=("codigo", "lista"),
         ),
     )
 }
@@ -630,8 +650,7 @@ def parse_file(kind_name: str, path: Path, *, hoja: str | None = None,
     errors.raise_if_any()
     if not csv_file.rows:
         raise ImportRejected([
-            f"{csv_file.label}: no data rows after the header; an import replaces the table, "
-            "so an empty file would erase it"
+            f"{csv_file.label}: no data rows after the header; nothing to import"
         ])
     parsed = ParsedFile(kind.name, csv_file.label, kind.table.name, [], len(csv_file.rows),
                         skipped=len(read.skipped), ignored_columns=read.ignored)
@@ -771,19 +790,45 @@ _FINISH: dict[str, Callable[..., None]] = {
 
 # ----------------------------------------------------------------------------- writing
 
+# How an import meets the rows already stored (``toolbox import --help``):
+MERGE = "merge"  # by key: new keys added, same keys replaced, the other stored rows kept
+ADD = "add"  # new keys only: a stored key keeps its values (exchange rates, by default)
+OVERWRITE = "overwrite"  # tipo-cambio --overwrite: a merge that corrects stored rates
+SHEET = "sheet"  # fuera-sistema: the file's sheet (PEN or USD) replaced, the other kept
+REPLACE = "replace"  # --replace: the whole table, guarded like a datamart swap
+
+
+def import_mode(kind: Kind, *, replace: bool = False, overwrite: bool = False) -> str:
+    if replace and overwrite:
+        raise InputError("--replace and --overwrite exclude each other; pick one")
+    if overwrite:
+        if kind.name != "tipo-cambio":
+            raise InputError("--overwrite only applies to: toolbox import tipo-cambio FILE "
+                             f"(a {kind.name} import already replaces rows with the same key)")
+        return OVERWRITE
+    if replace:
+        if kind.default_mode == SHEET:
+            raise InputError("--replace does not apply to fuera-sistema: an import always "
+                             "replaces its own sheet (PEN or USD) and keeps the other")
+        return REPLACE
+    return kind.default_mode
+
 
 @dataclass
 class ImportResult:
     kind: str
     file: str
     table: str
+    mode: str
     rows_read: int  # data rows in the file
-    inserted: int  # rows written
-    replaced: int  # previous rows removed (the whole table, or the sheet's rows)
-    duplicates: int  # file rows superseded by a later row with the same key
+    written: int = 0  # rows written to the table
+    added: int = 0  # file rows whose key was not stored
+    replaced: int = 0  # stored rows replaced (same key; or every previous row with --replace)
+    kept: int = 0  # stored rows left as they were
+    duplicates: int = 0  # file rows superseded by a later row with the same key
     skipped: int = 0  # rows dropped by a spec rule (fuera-sistema without RUC)
-    unchanged: int = 0  # tipo-cambio: dates already stored with the same rates
-    conflicts: int = 0  # tipo-cambio: dates stored with other rates (kept, not overwritten)
+    unchanged: int = 0  # add mode: keys already stored with the same values
+    conflicts: int = 0  # add mode: keys stored with other values (kept, not overwritten)
     hoja: str | None = None
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
@@ -793,7 +838,7 @@ class ImportResult:
         return asdict(self)
 
 
-def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+def _chunks(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
     it = iter(rows)
     while chunk := list(islice(it, size)):
         yield chunk
@@ -814,79 +859,109 @@ def _rounded(table: Table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _replace(conn: Connection, table: Table, rows: list[dict[str, Any]], *, where: Any,
-             chunk_size: int, dry_run: bool) -> tuple[int, int]:
-    count_q = select(func.count()).select_from(table)
-    if where is not None:
-        count_q = count_q.where(where)
-    previous = conn.execute(count_q).scalar_one()
+def _key(kind: Kind, row: Any) -> tuple[Any, ...]:
+    """A row's key as the database compares it: texts folded (MySQL's collation ignores
+    case and accents), so two spellings of one key are one key on both backends."""
+    return tuple(fold(v) if isinstance(v, str) else v for v in (row[c] for c in kind.key))
+
+
+def _insert(conn: Connection, table: Table, rows: list[dict[str, Any]], chunk_size: int) -> None:
+    for chunk in _chunks(_rounded(table, rows), chunk_size):
+        conn.execute(insert(table), chunk)
+
+
+def _delete_rows(conn: Connection, table: Table, pks: list[tuple[Any, ...]]) -> None:
+    """Delete stored rows by primary key (as read, so the match is exact on both backends)."""
+    pk_cols = list(table.primary_key.columns)
+    for chunk in _chunks(pks, 500):
+        if len(pk_cols) == 1:
+            conn.execute(delete(table).where(pk_cols[0].in_([pk[0] for pk in chunk])))
+        else:
+            conn.execute(delete(table).where(tuple_(*pk_cols).in_(chunk)))
+
+
+def _merge(conn: Connection, kind: Kind, parsed: ParsedFile, result: ImportResult, *,
+           chunk_size: int, dry_run: bool) -> None:
+    """Merge (or, in add mode, only add) the file's rows by the kind's key."""
+    table = kind.table
+    pk_cols = list(table.primary_key.columns)
+    stored: dict[tuple[Any, ...], list[Any]] = {}
+    for row in conn.execute(select(table)).mappings():
+        stored.setdefault(_key(kind, row), []).append(row)
+    incoming = [row for row in parsed.rows if _key(kind, row) not in stored]
+    result.added = len(incoming)
+    matched = {_key(kind, row) for row in parsed.rows} & stored.keys()
+    if result.mode == ADD:
+        _compare_rates(parsed, stored, matched, result)
+        write, remove = incoming, []
+    else:
+        write = parsed.rows
+        remove = [tuple(r[c.name] for c in pk_cols) for k in matched for r in stored[k]]
+    result.replaced = len(remove)
+    result.kept = sum(len(rows) for rows in stored.values()) - len(remove)
+    result.written = len(write)
     if not dry_run:
-        stmt = delete(table) if where is None else delete(table).where(where)
-        conn.execute(stmt)
-        for chunk in _chunks(_rounded(table, rows), chunk_size):
-            conn.execute(insert(table), chunk)
-    return len(rows), previous
+        _delete_rows(conn, table, remove)
+        _insert(conn, table, write, chunk_size)
 
 
-def _add_rates(conn: Connection, parsed: ParsedFile, result: ImportResult, *, chunk_size: int,
-               dry_run: bool) -> None:
-    table = source_tables.tipo_cambio
-    wanted = {row["TipoCambioFecha"]: row for row in parsed.rows}
-    stored: dict[str, dict[str, Any]] = {}
-    keys = sorted(wanted)
-    for chunk in _chunks(({"k": k} for k in keys), 500):
-        q = select(table).where(table.c.TipoCambioFecha.in_([c["k"] for c in chunk]))
-        for r in conn.execute(q).mappings():
-            stored[r["TipoCambioFecha"]] = dict(r)
-    new_rows = [row for fecha, row in wanted.items() if fecha not in stored]
-    for fecha in keys:
-        if fecha not in stored:
+def _compare_rates(parsed: ParsedFile, stored: dict[tuple[Any, ...], list[Any]],
+                   matched: set[tuple[Any, ...]], result: ImportResult) -> None:
+    """Add mode (exchange rates): a stored date keeps its rates; a different rate in the file
+    is reported, and ``--overwrite`` is the way to correct it."""
+    for row in sorted(parsed.rows, key=lambda r: r["TipoCambioFecha"]):
+        key = (row["TipoCambioFecha"],)
+        if key not in matched:
             continue
-        if _rates(stored[fecha]) == _rates(wanted[fecha]):
+        old, new = _rates(stored[key][0]), _rates(row)
+        if old == new:
             result.unchanged += 1
             continue
         result.conflicts += 1
         if result.conflicts <= 10:
-            old, new = _rates(stored[fecha]), _rates(wanted[fecha])
             result.warnings.append(
-                f"{parsed.label}: {fecha}: stored rates {old[0]}/{old[1]} kept; the file says "
-                f"{new[0]}/{new[1]} (imports never overwrite a stored rate)"
+                f"{parsed.label}: {key[0]}: stored rates {old[0]}/{old[1]} kept; the file says "
+                f"{new[0]}/{new[1]} (use --overwrite to correct stored rates)"
             )
-    if not dry_run:
-        for chunk in _chunks(_rounded(table, new_rows), chunk_size):
-            conn.execute(insert(table), chunk)
-    result.inserted = len(new_rows)
 
 
-def apply_import(engine: Engine, parsed: ParsedFile, *, dry_run: bool = False,
-                 chunk_size: int = 5000) -> ImportResult:
-    """Write a validated file to its table in one transaction (or only count, with dry_run)."""
-    kind = get_kind(parsed.kind)
+def _replace(conn: Connection, kind: Kind, parsed: ParsedFile, result: ImportResult, *,
+             chunk_size: int, dry_run: bool, check_shrink: Callable[[int, int], None]) -> None:
+    """The whole table (--replace) or the file's sheet, after the shrink guard."""
     table = kind.table
+    where = table.c.Hoja == parsed.hoja if result.mode == SHEET else None
+    count_q = select(func.count()).select_from(table)
+    previous = conn.execute(count_q if where is None else count_q.where(where)).scalar_one()
+    check_shrink(previous, len(parsed.rows))
+    result.added, result.replaced, result.written = len(parsed.rows), previous, len(parsed.rows)
+    if result.mode == SHEET:
+        result.kept = conn.execute(count_q.where(table.c.Hoja != parsed.hoja)).scalar_one()
     if not dry_run:
-        table.create(engine, checkfirst=True)
-    result = ImportResult(parsed.kind, parsed.label, table.name, parsed.rows_read, 0, 0,
-                          parsed.duplicates, skipped=parsed.skipped, hoja=parsed.hoja,
-                          dry_run=dry_run, warnings=list(parsed.warnings),
+        conn.execute(delete(table) if where is None else delete(table).where(where))
+        _insert(conn, table, parsed.rows, chunk_size)
+
+
+def apply_import(engine: Engine, parsed: ParsedFile, *, mode: str | None = None,
+                 dry_run: bool = False, chunk_size: int = 5000,
+                 check_shrink: Callable[[int, int], None] = lambda live, new: None
+                 ) -> ImportResult:
+    """Write a validated file to its table in one transaction (or only count, with dry_run).
+
+    ``check_shrink(live, new)`` is the run's guard for the modes that replace rows wholesale
+    (``--replace``, a sheet): it raises to refuse."""
+    kind = get_kind(parsed.kind)
+    mode = mode or kind.default_mode
+    result = ImportResult(parsed.kind, parsed.label, kind.table.name, mode, parsed.rows_read,
+                          duplicates=parsed.duplicates, skipped=parsed.skipped,
+                          hoja=parsed.hoja, dry_run=dry_run, warnings=list(parsed.warnings),
                           ignored_columns=list(parsed.ignored_columns))
-    if dry_run and not _table_exists(engine, table):
-        result.inserted = len(parsed.rows)
-        return result
     with engine.begin() as conn:
-        if kind.name == "tipo-cambio":
-            _add_rates(conn, parsed, result, chunk_size=chunk_size, dry_run=dry_run)
+        if mode in (REPLACE, SHEET):
+            _replace(conn, kind, parsed, result, chunk_size=chunk_size, dry_run=dry_run,
+                     check_shrink=check_shrink)
         else:
-            where = table.c.Hoja == parsed.hoja if kind.name == "fuera-sistema" else None
-            result.inserted, result.replaced = _replace(
-                conn, table, parsed.rows, where=where, chunk_size=chunk_size, dry_run=dry_run
-            )
+            _merge(conn, kind, parsed, result, chunk_size=chunk_size, dry_run=dry_run)
     return result
-
-
-def _table_exists(engine: Engine, table: Table) -> bool:
-    from sqlalchemy import inspect
-
-    return inspect(engine).has_table(table.name)
 
 
 # ----------------------------------------------------------------------------- as a ledger run
@@ -901,7 +976,8 @@ class ImportOutcome:
 
 
 def run_import(settings: Any, kind_name: str, path: Path, *, hoja: str | None = None,
-               dry_run: bool = False, wait: bool = False) -> ImportOutcome:
+               dry_run: bool = False, wait: bool = False, replace: bool = False,
+               overwrite: bool = False, allow_shrink: bool = False) -> ImportOutcome:
     """Run an import as the ledger task ``import:KIND``.
 
     A rejected file is recorded on the ledger as a failed run whose error is the first
@@ -911,6 +987,7 @@ def run_import(settings: Any, kind_name: str, path: Path, *, hoja: str | None = 
     from toolbox_cli.runner import run_task
 
     kind = get_kind(kind_name)
+    mode = import_mode(kind, replace=replace, overwrite=overwrite)
     if hoja is not None:
         hoja = hoja.strip().upper()
         if kind.name != "fuera-sistema":
@@ -929,16 +1006,21 @@ def run_import(settings: Any, kind_name: str, path: Path, *, hoja: str | None = 
         except InputError as exc:
             holder["error"] = exc
             raise
-        result = apply_import(ctx.source, parsed, dry_run=ctx.dry_run,
-                              chunk_size=ctx.settings.chunk_size)
+
+        def check_shrink(live: int, new: int) -> None:
+            ctx.check_shrink({kind.table.name: live}, {kind.table.name: new})
+
+        result = apply_import(ctx.source, parsed, mode=mode, dry_run=ctx.dry_run,
+                              chunk_size=ctx.settings.chunk_size, check_shrink=check_shrink)
         for warning in result.warnings:
             ctx.warn(warning)
-        ctx.add_rows(kind.table.name, result.inserted)
+        ctx.add_rows(kind.table.name, result.written)
         holder["result"] = result
 
     spec = TaskSpec(f"import:{kind.name}", f"import {kind.description}", import_task,
-                    tables=(kind.table.name,))
-    params = {"file": str(path.resolve()), "hoja": hoja, "dry_run": dry_run}
+                    tables=(kind.table.name,), reads=(kind.table.name,))
+    params = {"file": str(path.resolve()), "hoja": hoja, "mode": mode, "dry_run": dry_run,
+              "allow_shrink": allow_shrink}
     outcome = run_task(spec, settings, params, wait=wait)
     exit_code, errors = outcome.exit_code, []
     if "error" in holder and outcome.status == "failed":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ FAILED = "failed"
 SKIPPED = "skipped"
 CRASHED = "crashed"
 FINAL_STATES = (SUCCESS, FAILED, SKIPPED, CRASHED)
+STATES = (RUNNING, *FINAL_STATES)
 
 ERROR_MESSAGE_MAX = 4000
 
@@ -60,6 +61,8 @@ class Run:
     error_message: str | None
     version: str
     log_path: str | None
+    dry_run: bool = False
+    tables: list[str] = field(default_factory=list)
 
     @classmethod
     def from_row(cls, row: Any) -> Run:
@@ -73,6 +76,7 @@ class Run:
             warnings_count=m["warnings_count"] or 0, warnings=json.loads(m["warnings"] or "[]"),
             error_type=m["error_type"], error_message=m["error_message"],
             version=m["version"], log_path=m["log_path"],
+            dry_run=bool(m["dry_run"]), tables=json.loads(m["tables"] or "[]"),
         )
 
     def total_rows(self) -> int:
@@ -92,12 +96,14 @@ def start_run(
     params: dict[str, Any],
     status: str = RUNNING,
     log_path: str | None = None,
+    tables: list[str] | None = None,
 ) -> int:
     now = utcnow()
     values = dict(
         task=task, status=status, trigger=trigger, slot=slot, params=_json(params),
         host=hostname(), pid=os.getpid(), started_at=now, heartbeat_at=now,
         warnings_count=0, version=__version__, log_path=log_path,
+        dry_run=bool(params.get("dry_run")), tables=_json(list(tables or [])),
     )
     if status != RUNNING:
         values.update(finished_at=now, duration_s=0.0)
@@ -107,9 +113,10 @@ def start_run(
 
 
 def record_skipped(engine: Engine, task: str, *, trigger: str, slot: str | None,
-                   params: dict[str, Any], holder: str, log_path: str | None = None) -> int:
+                   params: dict[str, Any], holder: str, log_path: str | None = None,
+                   tables: list[str] | None = None) -> int:
     run_id = start_run(engine, task, trigger=trigger, slot=slot, params=params,
-                       status=SKIPPED, log_path=log_path)
+                       status=SKIPPED, log_path=log_path, tables=tables)
     with engine.begin() as conn:
         conn.execute(
             update(runs).where(runs.c.id == run_id).values(
@@ -117,6 +124,18 @@ def record_skipped(engine: Engine, task: str, *, trigger: str, slot: str | None,
             )
         )
     return run_id
+
+
+def holder_of(engine: Engine, table: str, *, exclude: int | None = None) -> Run | None:
+    """The running run that locks ``table`` (the newest, should there be several)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(runs).where(runs.c.status == RUNNING).order_by(runs.c.id.desc())
+        ).all()
+    for run in map(Run.from_row, rows):
+        if table in run.tables and run.id != exclude:
+            return run
+    return None
 
 
 def heartbeat(engine: Engine, run_id: int) -> None:
@@ -204,6 +223,12 @@ def reap_crashed(engine: Engine, *, stale_after_seconds: int, now: datetime | No
     return marked
 
 
+def known_tasks(engine: Engine) -> list[str]:
+    """Every task name the ledger has seen (imports and demo included)."""
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(runs.c.task).distinct()).scalars())
+
+
 def recent_runs(engine: Engine, *, task: str | None = None, status: str | None = None,
                 limit: int = 20) -> list[Run]:
     query = select(runs).order_by(runs.c.id.desc()).limit(limit)
@@ -222,17 +247,117 @@ def get_run(engine: Engine, run_id: int) -> Run | None:
 
 
 def last_run_per_task(engine: Engine) -> dict[str, Run]:
-    """The newest run of each task (skipped runs included)."""
-    newest = select(func.max(runs.c.id)).group_by(runs.c.task).scalar_subquery()
+    """The newest real run of each task (skipped runs included, dry runs never)."""
+    newest = (select(func.max(runs.c.id)).where(runs.c.dry_run.is_(False))
+              .group_by(runs.c.task).scalar_subquery())
     with engine.connect() as conn:
         rows = conn.execute(select(runs).where(runs.c.id.in_(newest))).all()
     return {r.task: r for r in map(Run.from_row, rows)}
 
 
-def runs_since(engine: Engine, since: datetime) -> list[Run]:
+def last_cron_run(engine: Engine, task: str, slot: str) -> Run | None:
+    """The newest real run that cron started for this slot of the task."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(runs).where(runs.c.task == task, runs.c.trigger == "cron",
+                               runs.c.slot == slot, runs.c.dry_run.is_(False))
+            .order_by(runs.c.id.desc()).limit(1)
+        ).first()
+    return Run.from_row(row) if row is not None else None
+
+
+# ---------------------------------------------------------------- monitoring
+# Late, missed and failing are derived from these facts when read (monitor.py). Dry runs are
+# left out of every one of them: a dry run never stands for a task's refresh.
+
+_REAL = runs.c.dry_run.is_(False)
+
+
+def runs_for_monitoring(engine: Engine, since: datetime) -> list[Run]:
+    """Real runs started at or after ``since`` (naive UTC), plus every run still running."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(runs).where(or_(runs.c.started_at >= since, runs.c.status == RUNNING))
+            select(runs)
+            .where(_REAL, or_(runs.c.started_at >= since, runs.c.status == RUNNING))
             .order_by(runs.c.id)
         ).all()
     return [Run.from_row(r) for r in rows]
+
+
+def last_success_per_task(engine: Engine) -> dict[str, Run]:
+    """Task -> its newest real successful run."""
+    newest = (select(func.max(runs.c.id)).where(_REAL, runs.c.status == SUCCESS)
+              .group_by(runs.c.task).scalar_subquery())
+    with engine.connect() as conn:
+        rows = conn.execute(select(runs).where(runs.c.id.in_(newest))).all()
+    return {r.task: r for r in map(Run.from_row, rows)}
+
+
+def first_cron_runs(engine: Engine) -> dict[str, datetime]:
+    """Task -> start of its first cron-triggered run: from then on its slots are watched."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(runs.c.task, func.min(runs.c.started_at))
+            .where(_REAL, runs.c.trigger == "cron")
+            .group_by(runs.c.task)
+        ).all()
+    return {task: started for task, started in rows}
+
+
+def recent_durations(engine: Engine, keep: int) -> dict[str, list[float]]:
+    """Task -> durations of its newest ``keep`` real successful runs."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(runs.c.task, runs.c.duration_s)
+            .where(_REAL, runs.c.status == SUCCESS, runs.c.duration_s.is_not(None))
+            .order_by(runs.c.id.desc())
+            .limit(keep * 50)
+        ).all()
+    out: dict[str, list[float]] = {}
+    for task, duration in rows:
+        got = out.setdefault(task, [])
+        if len(got) < keep:
+            got.append(duration)
+    return out
+
+
+def unresolved_failures(engine: Engine, last_success_id: dict[str, int]) -> list[Run]:
+    """Real failed or crashed runs after their task's last success (however old)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(runs).where(_REAL, runs.c.status.in_((FAILED, CRASHED)))
+            .order_by(runs.c.id)
+        ).all()
+    return [
+        r for r in map(Run.from_row, rows)
+        if r.task not in last_success_id or r.id > last_success_id[r.task]
+    ]
+
+
+# ---------------------------------------------------------------- who wrote the source tables
+
+
+def last_success(engine: Engine, task: str) -> Run | None:
+    """The newest real successful run of ``task``."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(runs).where(_REAL, runs.c.task == task, runs.c.status == SUCCESS)
+            .order_by(runs.c.id.desc()).limit(1)
+        ).first()
+    return Run.from_row(row) if row is not None else None
+
+
+def writers_since(engine: Engine, after_id: int, tables: set[str], *, exclude_task: str
+                  ) -> list[Run]:
+    """Real successful runs after ``after_id`` (of any task but ``exclude_task``) that wrote
+    rows into one of ``tables``."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(runs).where(_REAL, runs.c.id > after_id, runs.c.status == SUCCESS,
+                               runs.c.task != exclude_task)
+            .order_by(runs.c.id)
+        ).all()
+    return [
+        run for run in map(Run.from_row, rows)
+        if any(count and table in tables for table, count in run.rows_written.items())
+    ]

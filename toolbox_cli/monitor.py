@@ -4,8 +4,9 @@ Nothing here is stored: like a healthcheck's "grace" or "down", each state is co
 the facts (slots, ledger rows) and one clock reading passed in as ``now``. Ledger times are
 naive UTC; ``now`` may be aware (any zone) or naive UTC.
 
-Pure functions: ``missed_slots``, ``late_runs``, ``find_problems``.
-Ledger readers for the CLI: ``load_monitor_runs``, ``check_problems``.
+Pure functions: ``missed_slots``, ``late_runs``, ``find_problems``; ``check_problems``
+gathers their inputs with the ledger's queries. Dry runs never take part: they stand for no
+refresh (the ledger's monitoring queries leave them out).
 """
 
 from __future__ import annotations
@@ -16,12 +17,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
 from croniter import croniter
-from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Engine
 
+from toolbox_cli import ledger
 from toolbox_cli.ledger import CRASHED, FAILED, RUNNING, SUCCESS, Run
 from toolbox_cli.schedule import Slot
-from toolbox_cli.storage.tables import runs as runs_table
 
 LOOKBACK = timedelta(hours=48)
 # A cron run starts a few seconds after its minute; hosts' clocks may disagree a little.
@@ -94,13 +94,13 @@ def missed_slots(
     """Slot firings in the last ``lookback`` with no cron run started within ``grace``.
 
     A firing is judged only once its grace period is over (``due + grace <= now``).
-    ``runs`` must cover the window (e.g. ``load_monitor_runs``); any run started by cron
+    ``runs`` must cover the window (``ledger.runs_for_monitoring``); any run started by cron
     counts, whatever its outcome (a skipped run means cron did fire). ``zone`` is the
     business zone the slots' expressions are written in (settings.zone).
 
     ``active_since`` (task -> naive UTC) ignores a task's firings before that moment: pass
     each task's first cron run so a schedule that was never installed is not "missed"
-    (``first_cron_runs``). A task missing from the mapping is then not checked at all;
+    (``ledger.first_cron_runs``). A task missing from the mapping is then not checked at all;
     ``None`` checks every slot over the whole window.
     """
     now = as_utc_naive(now)
@@ -196,6 +196,7 @@ def find_problems(
     *,
     zone: tzinfo,
     last_success: Mapping[str, datetime],
+    last_success_id: Mapping[str, int] | None = None,
     active_since: Mapping[str, datetime] | None = None,
     durations: Mapping[str, Sequence[float]] | None = None,
     lookback: timedelta = LOOKBACK,
@@ -205,8 +206,9 @@ def find_problems(
 
     ``last_success`` maps task -> start (naive UTC) of its newest successful run; a failure,
     crash or missed firing before that start has been made good and is not reported.
-    ``runs`` must hold every failed/crashed run after those starts (``check_problems``
-    loads them). Late runs are reported only with ``include_late``.
+    ``last_success_id`` (task -> that run's id) orders runs exactly: two runs may start in
+    the same second. ``runs`` must hold every failed/crashed run after those starts
+    (``check_problems`` loads them). Late runs are reported only with ``include_late``.
     """
     now = as_utc_naive(now)
     runs = list(runs)
@@ -214,6 +216,11 @@ def find_problems(
     def after_success(task: str, at: datetime) -> bool:
         success = last_success.get(task)
         return success is None or at > success
+
+    def run_after_success(run: Run) -> bool:
+        if last_success_id is not None and run.task in last_success_id:
+            return run.id > last_success_id[run.task]
+        return after_success(run.task, run.started_at)
 
     problems = [
         Problem("missed", m.task, m.due_at,
@@ -223,7 +230,7 @@ def find_problems(
         if after_success(m.task, m.due_at)
     ]
     for run in runs:
-        if run.status in (FAILED, CRASHED) and after_success(run.task, run.started_at):
+        if run.status in (FAILED, CRASHED) and run_after_success(run):
             problems.append(Problem(
                 run.status, run.task, run.started_at,
                 f"{run.task} run {run.id} {run.status}: {run.error_message or run.error_type or ''}"
@@ -238,71 +245,17 @@ def find_problems(
     return sorted(problems, key=lambda p: (p.at, p.task, p.kind))
 
 
-# ---------------------------------------------------------------- ledger readers
+# ---------------------------------------------------------------- from the ledger
 
 
-def load_monitor_runs(engine: Engine, now: datetime, lookback: timedelta = LOOKBACK) -> list[Run]:
-    """Runs started within ``lookback`` before ``now``, plus every run still running."""
-    since = as_utc_naive(now) - lookback
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(runs_table)
-            .where(or_(runs_table.c.started_at >= since, runs_table.c.status == RUNNING))
-            .order_by(runs_table.c.id)
-        ).all()
-    return [Run.from_row(r) for r in rows]
-
-
-def last_success_per_task(engine: Engine) -> dict[str, datetime]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(runs_table.c.task, func.max(runs_table.c.started_at))
-            .where(runs_table.c.status == SUCCESS)
-            .group_by(runs_table.c.task)
-        ).all()
-    return {task: started for task, started in rows}
-
-
-def first_cron_runs(engine: Engine) -> dict[str, datetime]:
-    """Task -> start of its first cron-triggered run: from then on its slots are watched."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(runs_table.c.task, func.min(runs_table.c.started_at))
-            .where(runs_table.c.trigger == "cron")
-            .group_by(runs_table.c.task)
-        ).all()
-    return {task: started for task, started in rows}
-
-
-def recent_durations(engine: Engine, keep: int = DURATION_HISTORY) -> dict[str, list[float]]:
-    """Task -> durations of its newest ``keep`` successful runs."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(runs_table.c.task, runs_table.c.duration_s)
-            .where(and_(runs_table.c.status == SUCCESS, runs_table.c.duration_s.is_not(None)))
-            .order_by(runs_table.c.id.desc())
-            .limit(keep * 50)
-        ).all()
-    out: dict[str, list[float]] = {}
-    for task, duration in rows:
-        got = out.setdefault(task, [])
-        if len(got) < keep:
-            got.append(duration)
-    return out
-
-
-def _unresolved_failures(engine: Engine, last_success: Mapping[str, datetime]) -> list[Run]:
-    """Failed or crashed runs newer than their task's last success (however old)."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(runs_table).where(runs_table.c.status.in_((FAILED, CRASHED)))
-            .order_by(runs_table.c.id)
-        ).all()
-    found = [Run.from_row(r) for r in rows]
-    return [
-        r for r in found
-        if r.task not in last_success or r.started_at > last_success[r.task]
-    ]
+def watch(engine: Engine, slots: Sequence[Slot], now: datetime, grace: timedelta, *,
+          zone: tzinfo) -> tuple[list[MissedSlot], list[LateRun]]:
+    """Missed slots and late runs now, from the ledger (``list`` and ``status`` show them)."""
+    recent = ledger.runs_for_monitoring(engine, as_utc_naive(now) - LOOKBACK)
+    missed = missed_slots(slots, recent, now, grace, zone=zone,
+                          active_since=ledger.first_cron_runs(engine))
+    late = late_runs(recent, now, durations=ledger.recent_durations(engine, DURATION_HISTORY))
+    return missed, late
 
 
 def check_problems(
@@ -320,13 +273,17 @@ def check_problems(
     Slots are watched from each task's first cron run on (see ``missed_slots``). Call the
     crash reaper first so that dead runs are already ``crashed``.
     """
-    last_success = last_success_per_task(engine)
-    recent = load_monitor_runs(engine, now)
+    successes = ledger.last_success_per_task(engine)
+    last_success = {task: run.started_at for task, run in successes.items()}
+    last_success_id = {task: run.id for task, run in successes.items()}
+    recent = ledger.runs_for_monitoring(engine, as_utc_naive(now) - LOOKBACK)
     seen = {r.id for r in recent}
-    runs = recent + [r for r in _unresolved_failures(engine, last_success) if r.id not in seen]
+    runs = recent + [r for r in ledger.unresolved_failures(engine, last_success_id)
+                     if r.id not in seen]
     return find_problems(
         slots, runs, now, grace, zone=zone, last_success=last_success,
-        active_since=first_cron_runs(engine),
-        durations=recent_durations(engine) if include_late else None,
+        last_success_id=last_success_id,
+        active_since=ledger.first_cron_runs(engine),
+        durations=ledger.recent_durations(engine, DURATION_HISTORY) if include_late else None,
         include_late=include_late,
     )

@@ -21,9 +21,15 @@ class TaskSpec:
     name: str
     description: str
     func: TaskFunc
+    # The tables the task writes: the runner locks each of them for the whole run, so two
+    # tasks that write the same table never run at once.
     tables: tuple[str, ...] = ()
     # Default schedule: cron expressions in business time (America/Lima).
     schedule: tuple[str, ...] = field(default_factory=tuple)
+    # Source tables the task reads (must exist) and those of them that must hold rows:
+    # checked by the runner before the task computes anything.
+    reads: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
 
 
 _TASKS: dict[str, TaskSpec] = {}
@@ -34,11 +40,14 @@ def task(
     description: str,
     tables: tuple[str, ...] | list[str] = (),
     schedule: tuple[str, ...] | list[str] = (),
+    reads: tuple[str, ...] | list[str] = (),
+    requires: tuple[str, ...] | list[str] = (),
 ) -> Callable[[TaskFunc], TaskFunc]:
     def register(func: TaskFunc) -> TaskFunc:
         if name in _TASKS and _TASKS[name].func is not func:
             raise RuntimeError(f"task {name!r} registered twice")
-        _TASKS[name] = TaskSpec(name, description, func, tuple(tables), tuple(schedule))
+        _TASKS[name] = TaskSpec(name, description, func, tuple(tables), tuple(schedule),
+                                tuple(reads), tuple(requires))
         return func
 
     return register

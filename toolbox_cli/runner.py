@@ -20,23 +20,42 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli import ledger
-from toolbox_cli.business import business_today
+from toolbox_cli.business import business_today, local_text
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import (
     EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_OK,
+    ConfigError,
     DatabaseUnreachable,
     Interrupted,
     LockLost,
+    Refused,
+    TaskFailed,
     ToolboxError,
 )
 from toolbox_cli.registry import TaskSpec
 from toolbox_cli.settings import Settings
-from toolbox_cli.storage.engine import Engines, open_engines, translate_db_error
-from toolbox_cli.storage.lock import lock_for
-from toolbox_cli.storage.tables import runs
+from toolbox_cli.storage import runfiles
+from toolbox_cli.storage.engine import (
+    Engines,
+    check_source_tables,
+    describe_location,
+    open_engines,
+    translate_db_error,
+)
+from toolbox_cli.storage.guard import ShrinkGuard
+from toolbox_cli.storage.lock import TaskLock, lock_for, lock_resources
+from toolbox_cli.storage.tables import datamart_metadata, source_metadata
 from toolbox_cli.storage.writer import drop_staging_tables
+
+# Failures that keep their own exit code when a task raises them: the database is out of
+# reach (4), the configuration is wrong or the run refused without an explicit flag (2).
+# Any other failure of a task that ran is exit 1.
+_OWN_EXIT_CODE = (DatabaseUnreachable, ConfigError, Refused)
+# A run that holds a lock writes its ledger row a moment after taking it: how long a
+# skipped run looks for that row to name the holder.
+HOLDER_LOOKUP_SECONDS = 2.0
 
 log = logging.getLogger("toolbox")
 
@@ -54,6 +73,8 @@ class RunOutcome:
     error_message: str | None = None
     duration_s: float = 0.0
     traceback: str | None = None
+
+    dry_run: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "traceback"}
@@ -81,15 +102,59 @@ def scrub(text: str | None, secrets: list[str]) -> str | None:
 
 
 def reap(engines: Engines, settings: Settings) -> list[int]:
-    """Mark dead runs crashed and drop the staging tables they left behind."""
+    """Mark dead runs crashed and remove what they left behind: their staging tables and,
+    on this host, the scratch directories of runs whose process is gone."""
     crashed = ledger.reap_crashed(engines.datamart, stale_after_seconds=settings.stale_after_seconds)
     for run_id in crashed:
         drop_staging_tables(engines.datamart, str(run_id))
+    runfiles.sweep(engines.datamart.url)
     return crashed
 
 
-def ensure_ledger(engines: Engines) -> None:
-    runs.create(engines.datamart, checkfirst=True)
+def guard_from(settings: Settings, params: dict[str, Any]) -> ShrinkGuard:
+    """The run's shrink guard; a per-table override naming no table is a configuration error."""
+    known = set(datamart_metadata.tables) | set(source_metadata.tables)
+    unknown = sorted(set(settings.max_shrink_percent_tables) - known)
+    if unknown:
+        raise ConfigError(
+            f"TOOLBOX_MAX_SHRINK_PERCENT_TABLES names no table {unknown[0]!r}; "
+            f"use datamart or source table names, e.g. kpi, saldos, sector_pagadores"
+        )
+    return ShrinkGuard(settings.max_shrink_percent, dict(settings.max_shrink_percent_tables),
+                       allow_shrink=bool(params.get("allow_shrink")))
+
+
+def check_required_sources(ctx: TaskContext, spec: TaskSpec, engines: Engines) -> None:
+    """The task's source tables exist, and the required ones are not empty: computing from an
+    empty operations table would publish blank dashboards (unless --allow-shrink)."""
+    empty = check_source_tables(engines.source, spec.reads, spec.requires)
+    if not empty:
+        return
+    where = describe_location(engines.source.url)
+    if not ctx.guard.allow_shrink:
+        raise TaskFailed(
+            f"source table {empty[0]} in {where} is empty, so there is nothing to compute "
+            "from; nothing was refreshed. Check the ETL or view that fills it (--allow-shrink "
+            "refreshes anyway)"
+        )
+    ctx.warn(f"source table {', '.join(empty)} is empty; refreshed anyway because "
+             "--allow-shrink was given")
+
+
+def describe_holder(engines: Engines, lock: TaskLock, settings: Settings, task: str) -> str:
+    """Who holds the table this run could not lock: run id, task, host, pid, start (Lima)."""
+    table = lock.blocked_on or task
+    deadline = time.monotonic() + HOLDER_LOOKUP_SECONDS
+    holder = ledger.holder_of(engines.datamart, table)
+    while holder is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        holder = ledger.holder_of(engines.datamart, table)
+    if holder is None:
+        who = "another run that is just starting"
+    else:
+        who = (f"run {holder.id} ({holder.task}, host {holder.host}, pid {holder.pid}, "
+               f"started {local_text(holder.started_at, settings.zone)})")
+    return f"{table} is locked by {who}; {task} not started (use --wait to queue behind it)"
 
 
 class _Heartbeat(threading.Thread):
@@ -159,7 +224,6 @@ def run_task(
     own_engines = engines is None
     engines = engines or open_engines(settings)
     try:
-        ensure_ledger(engines)
         reap(engines, settings)
         today = business_today(settings)
         params = dict(params)
@@ -167,20 +231,21 @@ def run_task(
             if key in params and params[key] is None:
                 params[key] = today
 
-        lock = lock_for(engines.datamart, spec.name)
+        resources = lock_resources(spec.tables, spec.name)
+        lock = lock_for(engines.datamart, resources)
         if not lock.acquire(wait):
+            message = describe_holder(engines, lock, settings, spec.name)
             run_id = ledger.record_skipped(
                 engines.datamart, spec.name, trigger=trigger, slot=slot, params=params,
-                holder="another run of this task holds the lock", log_path=log_path,
+                holder=message, log_path=log_path, tables=resources,
             )
             return RunOutcome(
                 spec.name, ledger.SKIPPED, EXIT_LOCKED, run_id=run_id,
-                error_type="LockHeld",
-                error_message=f"another run of {spec.name} is in progress; "
-                "not started (use --wait to queue behind it)",
+                error_type="LockHeld", error_message=message,
+                dry_run=bool(params.get("dry_run")),
             )
         try:
-            return _run_locked(spec, settings, engines, lock, params, today,
+            return _run_locked(spec, settings, engines, lock, params, today, resources,
                                trigger=trigger, slot=slot, log_path=log_path, secrets=secrets)
         finally:
             lock.release()
@@ -190,10 +255,10 @@ def run_task(
 
 
 def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
-                params: dict[str, Any], today: Any, *, trigger: str, slot: str | None,
-                log_path: str | None, secrets: list[str]) -> RunOutcome:
+                params: dict[str, Any], today: Any, resources: list[str], *, trigger: str,
+                slot: str | None, log_path: str | None, secrets: list[str]) -> RunOutcome:
     run_id = ledger.start_run(engines.datamart, spec.name, trigger=trigger, slot=slot,
-                              params=params, log_path=log_path)
+                              params=params, log_path=log_path, tables=resources)
     started_at = ledger.utcnow()
     t0 = time.monotonic()
     beat = _Heartbeat(engines, run_id, lock, settings.heartbeat_seconds)
@@ -211,7 +276,9 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
     error_type = error_message = tb = None
     beat.start()
     try:
-        with _SignalGuard():
+        with _SignalGuard(), runfiles.scratch(engines.datamart.url, run_id):
+            ctx.guard = guard_from(settings, params)
+            check_required_sources(ctx, spec, engines)
             spec.func(ctx)
     except (KeyboardInterrupt, Interrupted) as exc:
         status, exit_code = ledger.FAILED, EXIT_FAILED
@@ -222,7 +289,7 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
         translated = translate_db_error(exc, engines.datamart.url)
         err = translated or exc
         status = ledger.FAILED
-        exit_code = err.exit_code if isinstance(err, DatabaseUnreachable) else EXIT_FAILED
+        exit_code = err.exit_code if isinstance(err, _OWN_EXIT_CODE) else EXIT_FAILED
         error_type = type(err).__name__
         error_message = str(err) if isinstance(err, ToolboxError) else f"{type(exc).__name__}: {exc}"
         # One line: SQLAlchemy appends the statement and a link on lines of their own (the
@@ -250,4 +317,5 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
         spec.name, status, exit_code, run_id=run_id, rows=dict(ctx.rows),
         warnings_count=ctx.warnings_count, warnings=ctx_warnings, error_type=error_type,
         error_message=error_message, duration_s=round(duration, 3), traceback=tb,
+        dry_run=ctx.dry_run,
     )

@@ -50,6 +50,15 @@ class Settings(BaseSettings):
         description='extra or replaced slots per task, Lima cron expressions: {"kpi": ["30 7 * * *"]}',
     )
     log_retention_days: int = Field(default=30, ge=1)
+    # The guard before every swap (design: "a bad source is never published").
+    max_shrink_percent: float = Field(
+        default=20.0, ge=0, le=100,
+        description="a new table with this much fewer rows than the live one fails the run",
+    )
+    max_shrink_percent_tables: dict[str, float] = Field(
+        default_factory=dict,
+        description='per-table overrides of max_shrink_percent: {"saldos": 50}',
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -58,6 +67,14 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r} (try America/Lima)") from exc
+        return value
+
+    @field_validator("max_shrink_percent_tables")
+    @classmethod
+    def _percentages(cls, value: dict[str, float]) -> dict[str, float]:
+        for table, percent in value.items():
+            if not 0 <= percent <= 100:
+                raise ValueError(f"{table}: {percent} is not a percentage between 0 and 100")
         return value
 
     @property

@@ -24,7 +24,7 @@ from toolbox_cli.cli.common import (
 from toolbox_cli.cli.options import JsonOpt
 from toolbox_cli.errors import EXIT_FAILED
 from toolbox_cli.registry import all_tasks
-from toolbox_cli.runner import ensure_ledger, reap
+from toolbox_cli.runner import reap
 from toolbox_cli.settings import render_url
 from toolbox_cli.storage.engine import engines_for, init_schema
 
@@ -34,8 +34,27 @@ STATUS_STYLE = {
 }
 
 
-def _styled(status: str) -> str:
-    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+def _styled(status: str, dry_run: bool = False) -> str:
+    text = f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+    return text + " [dim]dry[/]" if dry_run else text
+
+
+def _check_filters(engine, task: str | None, status: str | None) -> None:  # type: ignore[no-untyped-def]
+    """Unknown --task / --status values are refused with the valid ones listed."""
+    if status is not None and status not in ledger.STATES:
+        fail(f"unknown status {status!r}; use one of: {', '.join(ledger.STATES)}")
+    if task is not None:
+        valid = sorted(set(all_tasks()) | set(ledger.known_tasks(engine)))
+        if task not in valid:
+            fail(f"unknown task {task!r}{_did_you_mean(task, valid)}; use one of: "
+                 f"{', '.join(valid)}")
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    from rapidfuzz import fuzz, process
+
+    best = process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=70)
+    return f" (did you mean {best[0]}?)" if best else ""
 
 
 def _rows_text(run: ledger.Run) -> str:
@@ -54,12 +73,9 @@ def _run_dict(run: ledger.Run, settings) -> dict:  # type: ignore[no-untyped-def
 def _watch(engines, settings, now):  # type: ignore[no-untyped-def]
     """Slots, missed slots and late runs, derived from the schedule and the ledger now."""
     slots = schedule.scheduled_slots(settings)
-    recent = monitor.load_monitor_runs(engines.datamart, now)
-    missed = monitor.missed_slots(
-        slots, recent, now, timedelta(minutes=settings.missed_grace_minutes),
-        zone=settings.zone, active_since=monitor.first_cron_runs(engines.datamart),
-    )
-    late = monitor.late_runs(recent, now, durations=monitor.recent_durations(engines.datamart))
+    missed, late = monitor.watch(engines.datamart, slots, now,
+                                 timedelta(minutes=settings.missed_grace_minutes),
+                                 zone=settings.zone)
     return slots, missed, late
 
 
@@ -74,7 +90,6 @@ def list_tasks(json_output: JsonOpt = False) -> None:
         tasks = all_tasks()
         now = datetime.now(UTC)
         with engines_for(settings) as engines:
-            ensure_ledger(engines)
             reap(engines, settings)
             last = ledger.last_run_per_task(engines.datamart)
             slots, missed, late = _watch(engines, settings, now)
@@ -153,7 +168,7 @@ def status(
         settings = settings_from_cli()
         now = datetime.now(UTC)
         with engines_for(settings) as engines:
-            ensure_ledger(engines)
+            _check_filters(engines.datamart, task, status_filter)
             reap(engines, settings)
             if check:
                 problems = monitor.check_problems(
@@ -181,7 +196,7 @@ def status(
     table = Table(title=f"recent runs (times in {settings.timezone})", box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("id", justify="right", min_width=3, no_wrap=True)
     table.add_column("task", no_wrap=True)
-    table.add_column("status", no_wrap=True, min_width=7)
+    table.add_column("status", no_wrap=True, min_width=11 if any(r.dry_run for r in runs) else 7)
     table.add_column("trigger", no_wrap=True, min_width=6)
     table.add_column("started", no_wrap=True, min_width=11)
     table.add_column("took", justify="right", no_wrap=True, min_width=5)
@@ -191,7 +206,7 @@ def status(
     for r in runs:
         local = local_time(r.started_at, settings)
         table.add_row(
-            str(r.id), r.task, _styled(r.status), r.trigger + (f"@{r.slot}" if r.slot else ""),
+            str(r.id), r.task, _styled(r.status, r.dry_run), r.trigger + (f"@{r.slot}" if r.slot else ""),
             local.strftime("%m-%d %H:%M") if local else "-", fmt_duration(r.duration_s),
             f"{r.total_rows():,}" if r.rows_written else "-",
             str(r.warnings_count or ""), r.error_message or "",
@@ -217,7 +232,8 @@ def _report_problems(problems, settings, json_output: bool) -> None:  # type: ig
 
 
 def _print_run(run: ledger.Run, settings) -> None:  # type: ignore[no-untyped-def]
-    out.print(f"[bold]run {run.id}[/] {run.task} {_styled(run.status)}")
+    out.print(f"[bold]run {run.id}[/] {run.task} {_styled(run.status)}"
+              + (" [bold]dry run[/]: nothing was written" if run.dry_run else ""))
     fields = [
         ("trigger", run.trigger + (f" (slot {run.slot})" if run.slot else "")),
         ("parameters", ", ".join(f"{k}={v}" for k, v in run.params.items()) or "-"),
@@ -226,7 +242,8 @@ def _print_run(run: ledger.Run, settings) -> None:  # type: ignore[no-untyped-de
         ("finished", fmt_time(run.finished_at, settings)),
         ("heartbeat", fmt_time(run.heartbeat_at, settings)),
         ("duration", fmt_duration(run.duration_s)),
-        ("rows", _rows_text(run)),
+        ("rows", _rows_text(run) + (" (counted, not written)" if run.dry_run else "")),
+        ("tables", ", ".join(run.tables) or "-"),
         ("warnings", str(run.warnings_count)),
         ("error", f"{run.error_type}: {run.error_message}" if run.error_type else "-"),
         ("log", run.log_path or "-"),
@@ -268,7 +285,7 @@ def db_init(json_output: JsonOpt = False) -> None:
     """
     with handle_errors():
         settings = settings_from_cli()
-        with engines_for(settings) as engines:
+        with engines_for(settings, create=True) as engines:
             created = init_schema(engines)
     if json_output:
         print_json({"created": created, "database": render_url(settings.datamart_url())})

@@ -8,7 +8,14 @@ import typer
 
 from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import run_task_command
-from toolbox_cli.cli.options import DryRunOpt, FechaCorteOpt, JsonOpt, WaitOpt, as_date
+from toolbox_cli.cli.options import (
+    AllowShrinkOpt,
+    DryRunOpt,
+    FechaCorteOpt,
+    JsonOpt,
+    WaitOpt,
+    as_date,
+)
 
 TipoCambioOpt = Annotated[
     float | None,
@@ -26,6 +33,7 @@ def tablas_cxc(
     fecha_corte: FechaCorteOpt = None,
     tipo_cambio: TipoCambioOpt = None,
     dry_run: DryRunOpt = False,
+    allow_shrink: AllowShrinkOpt = False,
     wait: WaitOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -39,5 +47,5 @@ def tablas_cxc(
     Example: toolbox tablas-cxc --fecha-corte 2025-03-15 --dry-run
     """
     params = {"fecha_corte": as_date(fecha_corte), "tipo_cambio": tipo_cambio,
-              "dry_run": dry_run}
+              "dry_run": dry_run, "allow_shrink": allow_shrink}
     run_task_command("tablas-cxc", params, wait=wait, json_output=json_output)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from toolbox_cli.business import business_today
 from toolbox_cli.cli.app import app
-from toolbox_cli.cli.common import handle_errors, out, print_json, settings_from_cli
+from toolbox_cli.cli.common import handle_errors, out, print_error, print_json, settings_from_cli
 from toolbox_cli.cli.options import JsonOpt
-from toolbox_cli.demo import seed_demo
+from toolbox_cli.runner import run_task
 from toolbox_cli.settings import render_url
 from toolbox_cli.storage.engine import engines_for, init_schema
+from toolbox_cli.tasks import demo as demo_task
 
 
 @app.command("demo")
@@ -23,31 +22,37 @@ def demo(
         int, typer.Option("--operations", min=1, help="In-system documents to generate.")
     ] = 2000,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: same seed, same data.")] = 42,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace source tables even if they hold rows demo did not write "
+        "(imports, an ETL copy).")] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Replace the source tables' content with realistic synthetic data (2019-07 to today).
 
-    Creates the schema if it is missing. Deterministic for a seed and a day.
+    Creates the database and schema if missing. Deterministic for a seed and a day. Refuses
+    to replace rows it did not write itself (an import, an ETL copy) unless --force.
 
     Example: toolbox demo --operations 100000 --seed 7
     """
     with handle_errors():
         settings = settings_from_cli()
-        today = business_today(settings)
-        with engines_for(settings) as engines:
+        with engines_for(settings, create=True) as engines:
             init_schema(engines)
-            t0 = time.monotonic()
-            counts = seed_demo(engines.source, operations=operations, seed=seed, today=today)
-            elapsed = round(time.monotonic() - t0, 2)
+            outcome = run_task(demo_task.SPEC, settings,
+                               {"operations": operations, "seed": seed, "force": force},
+                               engines=engines)
         where = render_url(settings.source_database_url())
     if json_output:
-        print_json({"source": where, "seed": seed, "today": today, "seconds": elapsed,
-                    "rows": counts})
-        return
-    table = Table(title=f"demo data (seed {seed}, up to {today}) in {where}")
-    table.add_column("table")
-    table.add_column("rows", justify="right")
-    for name, count in counts.items():
-        table.add_row(name, f"{count:,}")
-    out.print(table)
-    out.print(f"seeded in {elapsed}s")
+        print_json({"source": where, "seed": seed, "run": outcome.as_dict(),
+                    "rows": outcome.rows})
+    elif outcome.status == "success":
+        table = Table(title=f"demo data (seed {seed}, run {outcome.run_id}) in {where}")
+        table.add_column("table")
+        table.add_column("rows", justify="right")
+        for name, count in outcome.rows.items():
+            table.add_row(name, f"{count:,}")
+        out.print(table)
+        out.print(f"seeded in {outcome.duration_s:.2f}s")
+    if outcome.status != "success":
+        print_error(outcome.error_message or outcome.status)
+    raise typer.Exit(outcome.exit_code)

@@ -10,7 +10,7 @@ from rich.markup import escape
 
 from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import err, fmt_duration, handle_errors, out, print_json, settings_from_cli
-from toolbox_cli.cli.options import DryRunOpt, JsonOpt, WaitOpt
+from toolbox_cli.cli.options import AllowShrinkOpt, DryRunOpt, JsonOpt, WaitOpt
 from toolbox_cli.imports import KINDS, ImportOutcome, run_import
 
 
@@ -31,8 +31,11 @@ _KINDS_HELP = "\n\n".join(
     help=(
         "Load a CSV export (UTF-8, comma or semicolon) into a source table, all or nothing.\n\n"
         "Any bad row rejects the whole file with FILE:LINE: column: reason (exit 2) and the "
-        "table keeps its previous content; otherwise the table (for fuera-sistema only that "
-        "sheet's rows) is replaced in one transaction. tipo-cambio only adds missing dates.\n\n"
+        "table keeps its previous content. Otherwise, in one transaction, the file is merged "
+        "by the kind's key: new keys added, same keys replaced, the other stored rows kept "
+        "(the report counts them). --replace replaces the whole table instead (refused when "
+        "it would shrink the table a lot, unless --allow-shrink). fuera-sistema replaces its "
+        "own sheet. tipo-cambio only adds missing dates unless --overwrite.\n\n"
         f"{_KINDS_HELP}\n\n"
         "Example: toolbox import sectores pagadores.csv --dry-run"
     ),
@@ -46,12 +49,20 @@ def import_command(
         typer.Option("--hoja", help="fuera-sistema only: the sheet, PEN or USD "
                      "(default: the file's Moneda column when every row has the same)."),
     ] = None,
+    replace: Annotated[bool, typer.Option(
+        "--replace", help="Replace the whole table with the file (default: merge by key).")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="tipo-cambio only: correct the stored rates of the file's dates.")
+    ] = False,
+    allow_shrink: AllowShrinkOpt = False,
     dry_run: DryRunOpt = False,
     wait: WaitOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     with handle_errors():
-        done = run_import(settings_from_cli(), kind, file, hoja=hoja, dry_run=dry_run, wait=wait)
+        done = run_import(settings_from_cli(), kind, file, hoja=hoja, dry_run=dry_run, wait=wait,
+                          replace=replace, overwrite=overwrite, allow_shrink=allow_shrink)
     if json_output:
         print_json(_as_json(done))
     else:
@@ -78,16 +89,24 @@ def _render(done: ImportOutcome) -> None:
         if outcome.status == "failed":
             err.print(f"{outcome.task}: rejected ({run}); the table was not changed")
         return
-    verb = "would write" if result.dry_run else "wrote"
     where = result.table + (f" (sheet {result.hoja})" if result.hoja else "")
-    parts = [f"{result.rows_read} rows read", f"{verb} {result.inserted} to {where}"]
-    if result.kind == "tipo-cambio":
-        parts.append(f"{result.unchanged} already stored")
-        if result.conflicts:
-            parts.append(f"[yellow]{result.conflicts} differ from stored rates (kept)[/]")
-    else:
+    parts = [f"{result.rows_read} rows read"]
+    if result.mode in ("replace", "sheet"):
         parts.append(f"{'would replace' if result.dry_run else 'replaced'} "
-                     f"{result.replaced} previous rows")
+                     f"{result.replaced} previous rows of {where} with {result.written}")
+        if result.kept:
+            parts.append(f"{result.kept} rows of the other sheet kept")
+    else:
+        verb = "would add" if result.dry_run else "added"
+        parts.append(f"{verb} {result.added}")
+        if result.mode != "add":
+            parts.append(f"{'would replace' if result.dry_run else 'replaced'} {result.replaced}")
+        parts.append(f"kept {result.kept} in {where}")
+    if result.unchanged:
+        parts.append(f"{result.unchanged} already stored")
+    if result.conflicts:
+        parts.append(f"[yellow]{result.conflicts} differ from stored rates (kept; "
+                     "--overwrite corrects them)[/]")
     if result.duplicates:
         parts.append(f"{result.duplicates} duplicates (last wins)")
     if result.skipped:

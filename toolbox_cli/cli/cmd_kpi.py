@@ -5,6 +5,7 @@ from __future__ import annotations
 from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import run_task_command
 from toolbox_cli.cli.options import (
+    AllowShrinkOpt,
     DesdeOpt,
     DryRunOpt,
     FechaCorteOpt,
@@ -21,6 +22,7 @@ def kpi(
     hasta: HastaOpt = None,
     fecha_corte: FechaCorteOpt = None,
     dry_run: DryRunOpt = False,
+    allow_shrink: AllowShrinkOpt = False,
     wait: WaitOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -28,7 +30,7 @@ def kpi(
 
     Example: toolbox kpi --desde 2024-01-01 --hasta 2024-06-30 --dry-run
     """
-    run_task_command("kpi", report_range_params(desde, hasta, fecha_corte, dry_run),
+    run_task_command("kpi", report_range_params(desde, hasta, fecha_corte, dry_run, allow_shrink),
                      wait=wait, json_output=json_output)
 
 
@@ -38,6 +40,7 @@ def kpi_acumulado(
     hasta: HastaOpt = None,
     fecha_corte: FechaCorteOpt = None,
     dry_run: DryRunOpt = False,
+    allow_shrink: AllowShrinkOpt = False,
     wait: WaitOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -45,5 +48,5 @@ def kpi_acumulado(
 
     Example: toolbox kpi-acumulado --hasta 2025-06-30 --fecha-corte 2025-06-30
     """
-    run_task_command("kpi-acumulado", report_range_params(desde, hasta, fecha_corte, dry_run),
+    run_task_command("kpi-acumulado", report_range_params(desde, hasta, fecha_corte, dry_run, allow_shrink),
                      wait=wait, json_output=json_output)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import run_task_command
 from toolbox_cli.cli.options import (
+    AllowShrinkOpt,
     DesdeOpt,
     DryRunOpt,
     FechaCorteOpt,
@@ -21,6 +22,7 @@ def tablas_reportes(
     hasta: HastaOpt = None,
     fecha_corte: FechaCorteOpt = None,
     dry_run: DryRunOpt = False,
+    allow_shrink: AllowShrinkOpt = False,
     wait: WaitOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -32,5 +34,5 @@ def tablas_reportes(
 
     Example: toolbox tablas-reportes --hasta 2025-06-30 --fecha-corte 2025-06-30
     """
-    run_task_command("tablas-reportes", report_range_params(desde, hasta, fecha_corte, dry_run),
+    run_task_command("tablas-reportes", report_range_params(desde, hasta, fecha_corte, dry_run, allow_shrink),
                      wait=wait, json_output=json_output)

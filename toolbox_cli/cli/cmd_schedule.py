@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli import schedule
@@ -169,25 +168,18 @@ def remove(dry_run: DryRunOpt = False, file: FileOpt = None) -> None:
 
 def _last_cron_runs(settings: Settings, slots: list[schedule.Slot]) -> dict[str, Any]:
     """marker -> newest cron run of that slot; empty (with a note) if the ledger is out of reach."""
-    from toolbox_cli.ledger import Run
+    from toolbox_cli import ledger
     from toolbox_cli.storage.engine import engines_for
-    from toolbox_cli.storage.tables import runs
 
-    found: dict[str, Run] = {}
+    found: dict[str, Any] = {}
     try:
-        with engines_for(settings) as engines, engines.datamart.connect() as conn:
+        with engines_for(settings) as engines:
             for slot in slots:
-                row = conn.execute(
-                    select(runs).where(runs.c.task == slot.task, runs.c.trigger == "cron",
-                                       runs.c.slot == slot.label)
-                    .order_by(runs.c.id.desc()).limit(1)
-                ).first()
-                if row is not None:
-                    found[slot.marker] = Run.from_row(row)
+                run = ledger.last_cron_run(engines.datamart, slot.task, slot.label)
+                if run is not None:
+                    found[slot.marker] = run
     except (ToolboxError, DBAPIError) as exc:
         message = str(exc) if isinstance(exc, ToolboxError) else type(exc).__name__
-        if "no such table" in str(exc) or "doesn't exist" in str(exc):
-            message = "the ledger table does not exist yet (toolbox db init)"
         err.print(f"[yellow]note:[/] last runs unknown: {message}")
     return found
 

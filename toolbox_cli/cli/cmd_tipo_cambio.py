@@ -5,7 +5,15 @@ from __future__ import annotations
 from toolbox_cli.business import business_today
 from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import fail, handle_errors, run_task_command, settings_from_cli
-from toolbox_cli.cli.options import DesdeOpt, DryRunOpt, HastaOpt, JsonOpt, WaitOpt, as_date
+from toolbox_cli.cli.options import (
+    AllowShrinkOpt,
+    DesdeOpt,
+    DryRunOpt,
+    HastaOpt,
+    JsonOpt,
+    WaitOpt,
+    as_date,
+)
 
 
 @app.command(
@@ -23,6 +31,7 @@ def tipo_cambio_command(
     desde: DesdeOpt = None,
     hasta: HastaOpt = None,
     dry_run: DryRunOpt = False,
+    allow_shrink: AllowShrinkOpt = False,
     wait: WaitOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
@@ -33,5 +42,5 @@ def tipo_cambio_command(
         today = business_today(settings_from_cli())
     if last is not None and last > today:
         fail(f"--hasta {last} is in the future (today in Lima is {today}); no rate is published yet")
-    params = {"desde": first, "hasta": last, "dry_run": dry_run}
+    params = {"desde": first, "hasta": last, "dry_run": dry_run, "allow_shrink": allow_shrink}
     run_task_command("tipo-cambio", params, wait=wait, json_output=json_output)

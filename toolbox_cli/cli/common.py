@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli.cli import state
@@ -47,8 +48,13 @@ def _secrets() -> list[str]:
         return []
 
 
+def print_error(message: str) -> None:
+    """One line on stderr: ``error: message`` (secrets scrubbed, brackets shown as written)."""
+    err.print(f"[bold red]error:[/] {escape(scrub(message, _secrets()) or '')}", markup=True)
+
+
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[bold red]error:[/] {scrub(message, _secrets())}", markup=True)
+    print_error(message)
     raise typer.Exit(code)
 
 
@@ -120,6 +126,9 @@ def render_outcome(outcome: RunOutcome, *, json_output: bool) -> None:
     style = {"success": "green", "skipped": "yellow"}.get(outcome.status, "red")
     rows = ", ".join(f"{t}={n}" for t, n in outcome.rows.items()) or "no rows"
     run = f"run {outcome.run_id}" if outcome.run_id else "run"
+    if outcome.dry_run:
+        rows = f"dry run: nothing written (would write {rows})" if outcome.rows \
+            else "dry run: nothing written"
     out.print(f"[{style}]{outcome.task}: {outcome.status}[/] ({run}, "
               f"{fmt_duration(outcome.duration_s)}): {rows}")
     if outcome.warnings_count:
@@ -134,7 +143,7 @@ def run_spec_command(spec: TaskSpec, params: dict[str, Any], *, wait: bool = Fal
         outcome = run_task(spec, settings_from_cli(), params, wait=wait)
     render_outcome(outcome, json_output=json_output)
     if outcome.status not in ("success",) and outcome.error_message:
-        err.print(f"[bold red]error:[/] {outcome.error_message}")
+        print_error(outcome.error_message)
         if state.debug and outcome.traceback:
             err.print(outcome.traceback, markup=False)
     raise typer.Exit(outcome.exit_code)

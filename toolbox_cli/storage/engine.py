@@ -11,8 +11,9 @@ from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from toolbox_cli.errors import ConfigError, DatabaseUnreachable
+from toolbox_cli.errors import ConfigError, DatabaseUnreachable, NoDatabase
 from toolbox_cli.settings import Settings
+from toolbox_cli.storage.schema import check_ledger, upgrade_ledger
 
 # MySQL error codes that mean "the server is not there / went away" vs "you got it wrong".
 _MYSQL_UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055}
@@ -24,9 +25,12 @@ def is_mysql(engine: Engine) -> bool:
     return engine.dialect.name in ("mysql", "mariadb")
 
 
-def make_engine(url: URL) -> Engine:
+def make_engine(url: URL, *, create: bool = False) -> Engine:
+    """An engine for ``url``. Only ``create`` (``db init``, ``demo``) may bring a new SQLite
+    file and its directory into being; otherwise a missing file is an error, so a command
+    run from the wrong directory or with a mistyped path never makes an empty database."""
     if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
+        return _sqlite_engine(url, create=create)
     connect_args: dict[str, object] = {
         "connect_timeout": 10, "local_infile": True, "charset": "utf8mb4",
     }
@@ -66,19 +70,29 @@ def _pymysql_conversions() -> dict[object, object]:
     return conv
 
 
-def _sqlite_engine(url: URL) -> Engine:
-    if url.database and url.database != ":memory:":
+def _sqlite_engine(url: URL, *, create: bool) -> Engine:
+    connect_args: dict[str, object] = {"timeout": 30}
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
         from pathlib import Path
 
         path = Path(url.database)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot create the data directory {path.parent}: {exc.strerror}; "
-                "set TOOLBOX_DATA_DIR or TOOLBOX_DATABASE_URL to a writable place"
-            ) from None
-    engine = create_engine(url, connect_args={"timeout": 30})
+        if create:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot create the data directory {path.parent}: {exc.strerror}; "
+                    "set TOOLBOX_DATA_DIR or TOOLBOX_DATABASE_URL to a writable place"
+                ) from None
+        else:
+            if not path.is_file():
+                raise NoDatabase(
+                    f"no toolbox database at {path.resolve()}; run toolbox db init "
+                    "(or run from the project directory, or set TOOLBOX_DATABASE_URL)"
+                )
+            # Open read-write without ever creating the file, even if it vanishes meanwhile.
+            url = url.set(database=f"file:{path.resolve()}?mode=rw", query={"uri": "true"})
+    engine = create_engine(url, connect_args=connect_args)
 
     # pysqlite opens transactions lazily and never around DDL; take control so that a
     # table swap (DROP + ALTER ... RENAME) happens inside one real transaction.
@@ -155,21 +169,29 @@ class Engines:
             self.source.dispose()
 
 
-def open_engines(settings: Settings, *, check: bool = True) -> Engines:
+def open_engines(settings: Settings, *, check: bool = True, create: bool = False) -> Engines:
+    """Engines for the datamart (with the ledger) and the source database.
+
+    Without ``create`` both must exist and the datamart must hold a current ledger
+    (``toolbox db init`` makes and upgrades it); otherwise a one-line NoDatabase error.
+    """
     datamart_url = settings.datamart_url()
     source_url = settings.source_database_url()
-    datamart = make_engine(datamart_url)
-    source = datamart if source_url == datamart_url else make_engine(source_url)
+    datamart = make_engine(datamart_url, create=create)
+    source = datamart if source_url == datamart_url else make_engine(source_url, create=create)
     if check:
         check_connection(datamart)
         if source is not datamart:
             check_connection(source)
+        if not create:
+            check_ledger(datamart, describe_location(datamart_url))
     return Engines(datamart, source)
 
 
 @contextlib.contextmanager
-def engines_for(settings: Settings, *, check: bool = True) -> Iterator[Engines]:
-    engines = open_engines(settings, check=check)
+def engines_for(settings: Settings, *, check: bool = True, create: bool = False
+                ) -> Iterator[Engines]:
+    engines = open_engines(settings, check=check, create=create)
     try:
         yield engines
     finally:
@@ -190,13 +212,43 @@ def load_table_modules() -> None:
 
 
 def init_schema(engines: Engines) -> list[str]:
-    """Create every missing table; return the names created. Idempotent."""
-    from toolbox_cli.storage.tables import datamart_metadata, source_metadata
+    """Create every missing table and bring the ledger up to date; return the names
+    created. Idempotent."""
+    from toolbox_cli.storage.tables import datamart_metadata, runs, source_metadata
 
     load_table_modules()
+    existing = {id(engines.source): set(inspect(engines.source).get_table_names()),
+                id(engines.datamart): set(inspect(engines.datamart).get_table_names())}
+    upgrade_ledger(engines.datamart, lambda conn: runs.create(conn))
     created: list[str] = []
     for metadata, engine in ((source_metadata, engines.source), (datamart_metadata, engines.datamart)):
-        existing = set(inspect(engine).get_table_names())
         metadata.create_all(engine, checkfirst=True)
-        created += [t for t in metadata.tables if t not in existing]
+        created += [t for t in metadata.tables if t not in existing[id(engine)]]
     return created
+
+
+def check_source_tables(engine: Engine, reads: tuple[str, ...], requires: tuple[str, ...]
+                        ) -> list[str]:
+    """Fail unless the task's source tables exist (NoDatabase, exit 2); return the required
+    ones that hold no rows (the runner refuses to compute from those).
+
+    Checked before any computation so a run fails naming the table, not with a driver's
+    ``no such table`` or by publishing tables computed from nothing."""
+    from sqlalchemy import func, select
+
+    from toolbox_cli.storage.tables import source_metadata
+
+    where = describe_location(engine.url)
+    present = set(inspect(engine).get_table_names())
+    missing = [t for t in reads if t not in present]
+    if missing:
+        raise NoDatabase(f"source table {missing[0]} is missing in {where}"
+                         + (f" (also {', '.join(missing[1:])})" if missing[1:] else "")
+                         + "; run toolbox db init")
+    empty = []
+    with engine.connect() as conn:
+        for name in requires:
+            table = source_metadata.tables[name]
+            if conn.execute(select(func.count()).select_from(table)).scalar_one() == 0:
+                empty.append(name)
+    return empty

@@ -1,8 +1,14 @@
-"""One run per task at a time, across hosts.
+"""One writer of a table at a time, across hosts.
 
-MySQL/MariaDB: ``GET_LOCK`` on one dedicated connection held for the whole run; the server
-releases it if that connection dies, so a killed run never leaves a stale lock. SQLite: an
-``flock`` on a file beside the database, released by the kernel when the process dies.
+A run locks every table it writes (``TaskSpec.tables``), taken one by one in sorted order
+so two runs that want overlapping sets can never deadlock; a run that cannot take one
+releases what it took. So `kpi` and `tablas-reportes`, which both write `kpi`, never run
+side by side, while `kpi` and `tablas-cxc` can.
+
+MySQL/MariaDB: ``GET_LOCK`` per table on one dedicated connection held for the whole run;
+the server releases them if that connection dies, so a killed run never leaves a stale
+lock. SQLite: an ``flock`` per table on a file beside the database, released by the kernel
+when the process dies.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -23,7 +30,7 @@ POLL_SECONDS = 2.0
 
 
 class TaskLock(Protocol):
-    name: str
+    names: list[str]
 
     def acquire(self, wait: bool) -> bool: ...
 
@@ -31,44 +38,65 @@ class TaskLock(Protocol):
 
     def release(self) -> None: ...
 
+    @property
+    def blocked_on(self) -> str | None: ...
+
+
+def lock_resources(tables: Sequence[str], fallback: str) -> list[str]:
+    """What a run locks: its tables in a fixed order (the task name if it writes none)."""
+    return sorted(set(tables)) or [fallback]
+
+
+def _mysql_lock_name(database: str | None, resource: str) -> str:
+    raw = f"toolbox:{database}:{resource}"
+    # GET_LOCK names are limited to 64 characters.
+    return raw if len(raw) <= 64 else "toolbox:" + hashlib.sha1(raw.encode()).hexdigest()
+
 
 class MySQLLock:
-    def __init__(self, engine: Engine, task: str) -> None:
+    def __init__(self, engine: Engine, resources: Sequence[str]) -> None:
         self.engine = engine
-        raw = f"toolbox:{engine.url.database}:{task}"
-        # GET_LOCK names are limited to 64 characters.
-        self.name = raw if len(raw) <= 64 else "toolbox:" + hashlib.sha1(raw.encode()).hexdigest()
+        self.resources = list(resources)
+        self.names = [_mysql_lock_name(engine.url.database, r) for r in self.resources]
         self.conn: Connection | None = None
+        self.blocked_on: str | None = None  # the table another run holds
         # The heartbeat thread and the task thread both ask whether the lock is still held;
         # a PyMySQL connection must not be used by two threads at once.
         self._mutex = threading.Lock()
 
     def acquire(self, wait: bool) -> bool:
-        self.conn = self.engine.connect()
+        conn = self.engine.connect()
         # The lock connection does nothing else; autocommit keeps no transaction open on it.
-        self.conn = self.conn.execution_options(isolation_level="AUTOCOMMIT")
-        while True:
-            got = self.conn.exec_driver_sql(
-                "SELECT GET_LOCK(%s, %s)", (self.name, POLL_SECONDS if wait else 0)
-            ).scalar()
-            if got == 1:
-                return True
-            if not wait:
-                self.conn.close()
-                self.conn = None
-                return False
+        self.conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        for resource, name in zip(self.resources, self.names, strict=True):
+            while True:
+                got = self.conn.exec_driver_sql(
+                    "SELECT GET_LOCK(%s, %s)", (name, POLL_SECONDS if wait else 0)
+                ).scalar()
+                if got == 1:
+                    break
+                if not wait:
+                    self.blocked_on = resource
+                    with self._mutex:
+                        self._release()  # closing the connection frees what we took
+                    return False
+        self.blocked_on = None
+        return True
 
     def still_held(self) -> bool:
         with self._mutex:
             if self.conn is None:
                 return False
             try:
-                row = self.conn.exec_driver_sql(
-                    "SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", (self.name,)
-                ).scalar()
+                for name in self.names:
+                    row = self.conn.exec_driver_sql(
+                        "SELECT IS_USED_LOCK(%s) = CONNECTION_ID()", (name,)
+                    ).scalar()
+                    if row != 1:
+                        return False
             except Exception:
                 return False
-            return row == 1
+            return True
 
     def release(self) -> None:
         with self._mutex:
@@ -78,9 +106,10 @@ class MySQLLock:
         if self.conn is None:
             return
         try:
-            self.conn.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (self.name,))
+            for name in reversed(self.names):
+                self.conn.exec_driver_sql("SELECT RELEASE_LOCK(%s)", (name,))
         except Exception:
-            pass  # the server drops the lock with the connection anyway
+            pass  # the server drops the locks with the connection anyway
         finally:
             try:
                 self.conn.close()
@@ -90,42 +119,58 @@ class MySQLLock:
 
 
 class FileLock:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.name = str(path)
-        self.fd: int | None = None
+    """flock on one file per table, beside the SQLite database."""
+
+    def __init__(self, paths: Sequence[Path], resources: Sequence[str]) -> None:
+        self.paths = list(paths)
+        self.resources = list(resources)
+        self.names = [str(p) for p in self.paths]
+        self.fds: list[int] = []
+        self.blocked_on: str | None = None
 
     def acquire(self, wait: bool) -> bool:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if not wait:
-                    os.close(fd)
-                    return False
-                time.sleep(0.2)
-                continue
-            self.fd = fd
+        for path, resource in zip(self.paths, self.resources, strict=True):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if not wait:
+                        os.close(fd)
+                        self.blocked_on = resource
+                        self.release()
+                        return False
+                    time.sleep(0.2)
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
-            return True
+            self.fds.append(fd)
+        self.blocked_on = None
+        return True
 
     def still_held(self) -> bool:
-        return self.fd is not None
+        return len(self.fds) == len(self.paths)
 
     def release(self) -> None:
-        if self.fd is not None:
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-            os.close(self.fd)
-            self.fd = None
+        for fd in reversed(self.fds):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        self.fds = []
 
 
-def lock_for(engine: Engine, task: str) -> TaskLock:
+def lock_for(engine: Engine, resources: Sequence[str]) -> TaskLock:
+    """The lock over ``resources`` (table names, see ``lock_resources``) in the ledger's
+    database: the lock is where every host running this deployment looks."""
+    if isinstance(resources, str):
+        raise TypeError("lock_for takes a list of table names, not one string")
     if is_mysql(engine):
-        return MySQLLock(engine, task)
+        return MySQLLock(engine, resources)
     db = engine.url.database or ":memory:"
+    if db.startswith("file:"):  # opened as a URI (read-write, never created)
+        db = db[len("file:"):].split("?", 1)[0]
     base = Path(db) if db != ":memory:" else Path("/tmp/toolbox-memory.db")
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in task)
-    return FileLock(base.with_name(f"{base.name}.{safe}.lock"))
+    paths = []
+    for resource in resources:
+        safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in resource)
+        paths.append(base.with_name(f"{base.name}.{safe}.lock"))
+    return FileLock(paths, resources)

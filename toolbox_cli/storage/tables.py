@@ -8,6 +8,7 @@ tasks that write them (``tables_reportes.py``, ``tables_cxc.py``) on ``datamart_
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 from toolbox_cli.storage.types import Code, LongText, Money, Name, Rate, Ruc, ShortText
@@ -26,6 +28,8 @@ source_metadata = MetaData()
 datamart_metadata = MetaData()
 
 # ---------------------------------------------------------------- ledger (datamart database)
+# The one long-lived table of the toolbox: a change here needs a migration in
+# storage/migrations/versions (and LEDGER_HEAD in storage/schema.py).
 
 runs = Table(
     "toolbox_runs",
@@ -49,6 +53,9 @@ runs = Table(
     Column("error_message", Text),
     Column("version", String(20), nullable=False),
     Column("log_path", Text),
+    # A dry run computes and counts but writes nothing: it never stands for a refresh.
+    Column("dry_run", Boolean, nullable=False, default=False, server_default=false()),
+    Column("tables", Text),  # JSON list: the tables the run locks (what it writes)
     Index("ix_toolbox_runs_task_started", "task", "started_at"),
     Index("ix_toolbox_runs_status", "status"),
 )

@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli.errors import TaskFailed
 from toolbox_cli.storage.engine import is_mysql, load_table_modules
+from toolbox_cli.storage.guard import ShrinkGuard
 from toolbox_cli.storage.tables import datamart_metadata
 
 Row = Mapping[str, Any]
@@ -504,6 +505,18 @@ def swap_in(engine: Engine, names: list[str], *, tag: str, check_alive=lambda: N
                 conn.exec_driver_sql(f"ALTER TABLE {q(staging_name(name, tag))} RENAME TO {q(name)}")
 
 
+def live_counts(engine: Engine, names: Iterable[str]) -> dict[str, int]:
+    """Rows in each live table (0 for a table that does not exist yet)."""
+    existing = set(inspect(engine).get_table_names())
+    q = engine.dialect.identifier_preparer.quote
+    counts = {}
+    with engine.connect() as conn:
+        for name in names:
+            counts[name] = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {q(name)}").scalar_one()) \
+                if name in existing else 0
+    return counts
+
+
 def replace_tables(
     engine: Engine,
     tables: Mapping[str, Iterable[Row]],
@@ -511,8 +524,13 @@ def replace_tables(
     tag: str,
     chunk_size: int = 5000,
     check_alive: Callable[[], None] = lambda: None,
+    guard: ShrinkGuard | None = None,
 ) -> dict[str, int]:
-    """Build every table in staging, in the order given, then swap them all in."""
+    """Build every table in staging, in the order given, then swap them all in.
+
+    Before the swap ``guard`` compares each new table with the live one; a refused table
+    fails the call and every live table stays as it was.
+    """
     counts: dict[str, int] = {}
     built: list[str] = []
     try:
@@ -522,6 +540,8 @@ def replace_tables(
                 tag=tag, chunk_size=chunk_size, check_alive=check_alive,
             )
             built.append(name)
+        if guard is not None:
+            guard.check(live_counts(engine, built), counts)
         swap_in(engine, built, tag=tag, check_alive=check_alive)
     except BaseException:
         drop_staging_tables(engine, tag, only=list(tables))

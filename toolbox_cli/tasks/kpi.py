@@ -48,6 +48,10 @@ from toolbox_cli.storage.prefetch import ChildStream, prefetched
 from toolbox_cli.storage.writer import EncodedRows
 
 TABLE_OF_REPORTE = {REPORTE_KPI: "kpi", REPORTE_ACUMULADO: "kpi_acumulado"}
+# Source tables of the KPI pipeline; without operations there is nothing to compute.
+KPI_READS = ("colocaciones", "colocaciones_pagos", "colocaciones_devoluciones", "tipo_cambio",
+             "sector_pagadores", "operaciones_fuera_sistema", "referidos", "referidos_alias")
+KPI_REQUIRES = ("colocaciones",)
 
 
 def report_dates(ctx: TaskContext) -> tuple[date, date, date]:
@@ -222,6 +226,8 @@ def _from_workers(ctx: TaskContext, streams: list[ChildStream],
     "kpi",
     description="Refresh the kpi table (operations, reporte 2) from the source database",
     tables=("kpi",),
+    reads=KPI_READS,
+    requires=KPI_REQUIRES,
 )
 def run(ctx: TaskContext) -> None:
     ctx.replace_tables({"kpi": build_kpi_rows(ctx, reporte=REPORTE_KPI, for_writer=True)})

@@ -9,7 +9,7 @@ from __future__ import annotations
 from toolbox_cli.compute.kpi import REPORTE_ACUMULADO
 from toolbox_cli.context import TaskContext
 from toolbox_cli.registry import task
-from toolbox_cli.tasks.kpi import build_kpi_rows
+from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES, build_kpi_rows
 
 
 @task(
@@ -17,6 +17,8 @@ from toolbox_cli.tasks.kpi import build_kpi_rows
     description="Refresh the kpi_acumulado table (operations with payment detail, reporte 0)",
     tables=("kpi_acumulado",),
     schedule=("30 7 * * *", "30 12 * * *"),
+    reads=KPI_READS,
+    requires=KPI_REQUIRES,
 )
 def run(ctx: TaskContext) -> None:
     rows = build_kpi_rows(ctx, reporte=REPORTE_ACUMULADO, for_writer=True)

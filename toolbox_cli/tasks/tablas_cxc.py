@@ -115,6 +115,9 @@ def report(ctx: TaskContext, stats: cxc.AcumuladoStats, catalogue_size: int,
     "(cxc_pagos_fact, cxc_dev_fact, cxc_acumulado_dim).",
     tables=CXC_TABLES,
     schedule=("0 8 * * *", "0 13 * * *"),
+    reads=("colocaciones", "colocaciones_pagos", "colocaciones_devoluciones", "tipo_cambio",
+           "sector_pagadores", "cxc_codigos_especiales"),
+    requires=("colocaciones",),
 )
 def run(ctx: TaskContext) -> None:
     fecha_corte = fecha_corte_of(ctx)

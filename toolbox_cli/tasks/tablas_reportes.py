@@ -37,7 +37,7 @@ from toolbox_cli.errors import TaskFailed
 from toolbox_cli.registry import task
 from toolbox_cli.storage.tables import saldos_caja
 from toolbox_cli.storage.tables_reportes import actualizacion_reportes
-from toolbox_cli.tasks.kpi import build_kpi_rows, report_dates
+from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES, build_kpi_rows, report_dates
 
 log = logging.getLogger("toolbox")
 
@@ -152,6 +152,8 @@ def record_actualizacion(ctx: TaskContext, estado: str, detalle: str | None) -> 
     "(swapped in at once) and log it in actualizacion_reportes",
     tables=TABLES,
     schedule=("0 7 * * *", "0 18 * * *"),
+    reads=(*KPI_READS, "saldos_caja"),
+    requires=KPI_REQUIRES,
 )
 def run(ctx: TaskContext) -> None:
     try:

@@ -269,14 +269,12 @@ def date_range(params: dict[str, Any], today: date) -> tuple[date, date]:
     "(insert-only; failed dates are retried on the next run).",
     tables=("tipo_cambio",),
     schedule=("30 6 * * *",),
+    reads=("tipo_cambio",),
 )
 def run(ctx: TaskContext) -> None:
     desde, hasta = date_range(ctx.params, ctx.today)
     fetcher = fetcher_from(ctx.settings)
-    if not ctx.dry_run:
-        tipo_cambio.create(ctx.source, checkfirst=True)
-    missing = missing_dates(desde, hasta, stored_dates(ctx.source, desde, hasta)) \
-        if _table_exists(ctx.source) else list(calendar_dates(desde, hasta))
+    missing = missing_dates(desde, hasta, stored_dates(ctx.source, desde, hasta))
     ctx.add_rows("tipo_cambio", 0)
     if not missing:
         log.info("tipo_cambio: no missing dates between %s and %s", desde, hasta)
@@ -318,9 +316,3 @@ def fill(ctx: TaskContext, fetcher: RateFetcher, missing: Sequence[date]) -> tup
         # On Ctrl-C/SIGTERM do not wait for queued dates; running requests end at their timeout.
         pool.shutdown(wait=False, cancel_futures=True)
     return stored, failures
-
-
-def _table_exists(engine: Engine) -> bool:
-    from sqlalchemy import inspect
-
-    return inspect(engine).has_table(tipo_cambio.name)
