@@ -322,7 +322,8 @@ def test_an_old_ledger_is_refused_until_db_init_upgrades_it(engines, cli):
         conn.execute(insert(src.runs).values(
             task="kpi", status="success", trigger="cron", host="h", pid=1,
             started_at=ledger.utcnow(), warnings_count=0, version="0.1.0"))
-        conn.exec_driver_sql("DROP TABLE toolbox_schema_version")
+        for table in ("toolbox_schema_version", "toolbox_schedule_installs", "toolbox_notifications"):
+            conn.exec_driver_sql(f"DROP TABLE {table}")
     if engines.datamart.dialect.name == "sqlite":
         with engines.datamart.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE toolbox_runs DROP COLUMN tables")

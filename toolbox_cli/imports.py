@@ -1018,7 +1018,7 @@ def run_import(settings: Any, kind_name: str, path: Path, *, hoja: str | None = 
         holder["result"] = result
 
     spec = TaskSpec(f"import:{kind.name}", f"import {kind.description}", import_task,
-                    tables=(kind.table.name,), reads=(kind.table.name,))
+                    tables=(kind.table.name,), reads=(kind.table.name,), monitored=False)
     params = {"file": str(path.resolve()), "hoja": hoja, "mode": mode, "dry_run": dry_run,
               "allow_shrink": allow_shrink}
     outcome = run_task(spec, settings, params, wait=wait)

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from toolbox_cli import __version__
-from toolbox_cli.storage.tables import runs
+from toolbox_cli.storage.tables import notifications, runs, schedule_installs
 
 RUNNING = "running"
 SUCCESS = "success"
@@ -361,3 +362,87 @@ def writers_since(engine: Engine, after_id: int, tables: set[str], *, exclude_ta
         run for run in map(Run.from_row, rows)
         if any(count and table in tables for table, count in run.rows_written.items())
     ]
+
+
+def previous_final_run(engine: Engine, task: str, before_id: int) -> Run | None:
+    """The real run of ``task`` that ended before ``before_id`` (skipped runs aside): what a
+    success recovers from, if it failed or crashed."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(runs).where(_REAL, runs.c.task == task, runs.c.id < before_id,
+                               runs.c.status.in_((SUCCESS, FAILED, CRASHED)))
+            .order_by(runs.c.id.desc()).limit(1)
+        ).first()
+    return Run.from_row(row) if row is not None else None
+
+
+def run_counts(engine: Engine) -> dict[tuple[str, str], int]:
+    """(task, status) -> number of real runs, for the metrics."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(runs.c.task, runs.c.status, func.count()).where(_REAL)
+            .group_by(runs.c.task, runs.c.status)
+        ).all()
+    return {(task, status): count for task, status, count in rows}
+
+
+# ---------------------------------------------------------------- notifications, installs
+
+
+def claim_notification(engine: Engine, event: str, *, kind: str, task: str,
+                       run_id: int | None) -> bool:
+    """Record that ``event`` is being notified; False if some process already did (the
+    unique key lets exactly one of several readers that notice a crash send it)."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(notifications).values(
+                event=event[:190], kind=kind, task=task, run_id=run_id, sent_at=utcnow(),
+                delivered=False))
+    except IntegrityError:
+        return False
+    return True
+
+
+def mark_delivered(engine: Engine, event: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(update(notifications).where(notifications.c.event == event[:190])
+                     .values(delivered=True))
+
+
+@dataclass(frozen=True)
+class InstalledSlot:
+    host: str
+    target: str
+    task: str
+    slot: str
+    expr: str
+    installed_at: datetime
+
+
+def record_install(engine: Engine, target: str, slots: list[tuple[str, str, str]]) -> None:
+    """What ``schedule install`` wrote into ``target`` on this host: (task, slot label,
+    Lima expression) each; replaces the previous record of that crontab."""
+    now = utcnow()
+    with engine.begin() as conn:
+        conn.execute(delete(schedule_installs).where(
+            schedule_installs.c.host == hostname(), schedule_installs.c.target == target))
+        if slots:
+            conn.execute(insert(schedule_installs), [
+                dict(host=hostname(), target=target, task=task, slot=slot, expr=expr,
+                     installed_at=now) for task, slot, expr in slots])
+
+
+def installed_slots(engine: Engine) -> list[InstalledSlot]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(schedule_installs).order_by(schedule_installs.c.id)).all()
+    return [InstalledSlot(r.host, r.target, r.task, r.slot, r.expr, r.installed_at) for r in rows]
+
+
+def cron_runs_since(engine: Engine, task: str, slot: str, host: str, since: datetime) -> int:
+    """Real runs cron started on ``host`` for this slot at or after ``since`` (naive UTC)."""
+    with engine.connect() as conn:
+        return int(conn.execute(
+            select(func.count()).select_from(runs).where(
+                _REAL, runs.c.task == task, runs.c.trigger == "cron", runs.c.slot == slot,
+                runs.c.host == host, runs.c.started_at >= since)
+        ).scalar_one())

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from croniter import croniter
 from sqlalchemy.engine import Engine
 
-from toolbox_cli import ledger
+from toolbox_cli import freshness, ledger
+from toolbox_cli.freshness import as_utc_naive
 from toolbox_cli.ledger import CRASHED, FAILED, RUNNING, SUCCESS, Run
 from toolbox_cli.schedule import Slot
 
@@ -32,13 +33,6 @@ LATE_FACTOR = 3.0
 LATE_MINIMUM = timedelta(minutes=10)
 LATE_WITHOUT_HISTORY = timedelta(minutes=30)
 DURATION_HISTORY = 10
-
-
-def as_utc_naive(moment: datetime) -> datetime:
-    """Ledger convention: naive UTC."""
-    if moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 @dataclass(frozen=True)
@@ -181,7 +175,7 @@ def successful_durations(runs: Iterable[Run], keep: int = DURATION_HISTORY) -> d
 
 @dataclass(frozen=True)
 class Problem:
-    kind: str  # missed | failed | crashed | late
+    kind: str  # missed | failed | crashed | late | stale | never-fired
     task: str
     at: datetime  # naive UTC: the slot's firing or the run's start
     message: str
@@ -258,6 +252,32 @@ def watch(engine: Engine, slots: Sequence[Slot], now: datetime, grace: timedelta
     return missed, late
 
 
+def freshness_now(engine: Engine, tasks: Sequence[str], slots: Sequence[Slot], now: datetime,
+                  grace: timedelta, *, zone: tzinfo, overrides: Mapping[str, int]
+                  ) -> dict[str, freshness.Freshness]:
+    """Each task's age since its last real success, and whether it is stale."""
+    refreshed = {task: run.finished_at or run.started_at
+                 for task, run in ledger.last_success_per_task(engine).items()}
+    return freshness.freshness(tasks, refreshed, slots, now=now, zone=zone, grace=grace,
+                               overrides=overrides)
+
+
+def never_fired(engine: Engine, now: datetime, grace: timedelta, *, zone: tzinfo
+                ) -> list[freshness.NeverFired]:
+    """Installed slots whose first firing (plus grace) is past with no cron run since."""
+    now = as_utc_naive(now)
+    found = []
+    for inst in ledger.installed_slots(engine):
+        due = freshness.first_due(inst.expr, zone, inst.installed_at)
+        if due + grace > now:
+            continue
+        since = inst.installed_at - EARLY_TOLERANCE
+        if ledger.cron_runs_since(engine, inst.task, inst.slot, inst.host, since) == 0:
+            found.append(freshness.NeverFired(inst.task, inst.slot, inst.host, inst.target,
+                                              inst.installed_at, due))
+    return found
+
+
 def check_problems(
     engine: Engine,
     slots: Sequence[Slot],
@@ -265,13 +285,16 @@ def check_problems(
     grace: timedelta,
     *,
     zone: tzinfo,
+    tasks: Sequence[str] = (),
+    max_age_overrides: Mapping[str, int] | None = None,
     include_late: bool = False,
 ) -> list[Problem]:
     """What ``toolbox status --check`` reports; an empty list means exit 0.
 
-    Reads the ledger (SQLAlchemy Core on ``toolbox_runs``) and calls ``find_problems``.
-    Slots are watched from each task's first cron run on (see ``missed_slots``). Call the
-    crash reaper first so that dead runs are already ``crashed``.
+    Failed, crashed and missed since each task's last success (``find_problems``); the
+    stale ones among ``tasks``; installed slots that never fired. Slots are watched for
+    missed firings from each task's first cron run on (see ``missed_slots``). Call the crash
+    reaper first so that dead runs are already ``crashed``.
     """
     successes = ledger.last_success_per_task(engine)
     last_success = {task: run.started_at for task, run in successes.items()}
@@ -280,10 +303,17 @@ def check_problems(
     seen = {r.id for r in recent}
     runs = recent + [r for r in ledger.unresolved_failures(engine, last_success_id)
                      if r.id not in seen]
-    return find_problems(
+    problems = find_problems(
         slots, runs, now, grace, zone=zone, last_success=last_success,
         last_success_id=last_success_id,
         active_since=ledger.first_cron_runs(engine),
         durations=ledger.recent_durations(engine, DURATION_HISTORY) if include_late else None,
         include_late=include_late,
     )
+    ages = freshness_now(engine, tasks, slots, now, grace, zone=zone,
+                         overrides=max_age_overrides or {})
+    problems += [Problem("stale", f.task, f.refreshed_at or as_utc_naive(now), f.describe())
+                 for f in ages.values() if f.stale]
+    problems += [Problem("never-fired", n.task, n.due_at, n.describe(zone))
+                 for n in never_fired(engine, now, grace, zone=zone)]
+    return sorted(problems, key=lambda p: (p.at, p.task, p.kind))

@@ -30,6 +30,9 @@ class TaskSpec:
     # checked by the runner before the task computes anything.
     reads: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
+    # A scheduled refresh: notifications, health pings and metrics follow it. Imports and
+    # demo are interactive runs at a terminal and are not monitored.
+    monitored: bool = True
 
 
 _TASKS: dict[str, TaskSpec] = {}

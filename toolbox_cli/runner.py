@@ -15,11 +15,12 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from toolbox_cli import ledger
+from toolbox_cli import alerts, ledger, monitor
 from toolbox_cli.business import business_today, local_text
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import (
@@ -34,8 +35,9 @@ from toolbox_cli.errors import (
     TaskFailed,
     ToolboxError,
 )
-from toolbox_cli.registry import TaskSpec
-from toolbox_cli.settings import Settings
+from toolbox_cli.registry import TaskSpec, all_tasks
+from toolbox_cli.schedule import Slot, scheduled_slots
+from toolbox_cli.settings import Settings, scrub, secrets_of
 from toolbox_cli.storage import runfiles
 from toolbox_cli.storage.engine import (
     Engines,
@@ -81,34 +83,34 @@ class RunOutcome:
         return out
 
 
-def secrets_of(settings: Settings) -> list[str]:
-    """Every secret that must never reach output, logs or the ledger."""
-    found = []
-    for url in (settings.datamart_url(), settings.source_database_url()):
-        if url.password:
-            found.append(str(url.password))
-    for secret in (settings.database_password, settings.source_password):
-        if secret is not None and secret.get_secret_value():
-            found.append(secret.get_secret_value())
-    return sorted(set(found), key=len, reverse=True)
-
-
-def scrub(text: str | None, secrets: list[str]) -> str | None:
-    if text is None:
-        return None
-    for secret in secrets:
-        text = text.replace(secret, "********")
-    return text
-
-
 def reap(engines: Engines, settings: Settings) -> list[int]:
     """Mark dead runs crashed and remove what they left behind: their staging tables and,
-    on this host, the scratch directories of runs whose process is gone."""
+    on this host, the scratch directories of runs whose process is gone. Whoever finds a
+    crash notifies it (once)."""
     crashed = ledger.reap_crashed(engines.datamart, stale_after_seconds=settings.stale_after_seconds)
     for run_id in crashed:
         drop_staging_tables(engines.datamart, str(run_id))
     runfiles.sweep(engines.datamart.url)
+    if crashed:
+        alerts.notify_crashed(engines.datamart, settings, crashed, monitored_tasks())
     return crashed
+
+
+def watch(engines: Engines, settings: Settings, now: datetime) -> tuple[
+        list[Slot], list[monitor.MissedSlot], list[monitor.LateRun]]:
+    """The schedule's slots, the missed ones and the late runs now; a missed slot is
+    notified (once) by whoever notices it first."""
+    slots = scheduled_slots(settings)
+    missed, late = monitor.watch(engines.datamart, slots, now,
+                                 timedelta(minutes=settings.missed_grace_minutes),
+                                 zone=settings.zone)
+    alerts.notify_missed(engines.datamart, settings,
+                         [m for m in missed if m.task in monitored_tasks()])
+    return slots, missed, late
+
+
+def monitored_tasks() -> set[str]:
+    return {name for name, spec in all_tasks().items() if spec.monitored}
 
 
 def guard_from(settings: Settings, params: dict[str, Any]) -> ShrinkGuard:
@@ -194,6 +196,15 @@ class _SignalGuard:
             signal.signal(signal.SIGTERM, self.previous)
 
 
+def _notify_end(engines: Engines, settings: Settings, run_id: int) -> None:
+    try:
+        run = ledger.get_run(engines.datamart, run_id)
+    except DBAPIError:
+        return  # the ledger is out of reach: the next reader finds the run and notifies
+    if run is not None:
+        alerts.notify_run_end(engines.datamart, settings, run)
+
+
 def _finish_with_retries(engines: Engines, run_id: int, **kwargs: Any) -> bool:
     # The database may be the thing that failed the run: retry briefly before giving up
     # (the row then stays ``running`` and is reaped as crashed by the next reader).
@@ -225,6 +236,8 @@ def run_task(
     engines = engines or open_engines(settings)
     try:
         reap(engines, settings)
+        if spec.monitored:
+            watch(engines, settings, datetime.now(UTC))
         today = business_today(settings)
         params = dict(params)
         for key in ("hasta", "fecha_corte"):
@@ -272,6 +285,10 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
 
     ctx = TaskContext(settings=settings, source=engines.source, datamart=engines.datamart,
                       params=params, today=today, run_id=run_id, check_alive=check_alive)
+    monitored = spec.monitored and not ctx.dry_run
+    pinger = alerts.Pinger(settings, spec.name, run_id, runfiles.database_key(engines.datamart.url))
+    if monitored:
+        pinger.start()
     status, exit_code = ledger.SUCCESS, EXIT_OK
     error_type = error_message = tb = None
     beat.start()
@@ -313,6 +330,9 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
         status, exit_code = ledger.FAILED, EXIT_FAILED
         error_type = "LedgerWriteFailed"
         error_message = "the task finished but its ledger row could not be updated"
+    if monitored:
+        pinger.finish(status == ledger.SUCCESS)
+        _notify_end(engines, settings, run_id)
     return RunOutcome(
         spec.name, status, exit_code, run_id=run_id, rows=dict(ctx.rows),
         warnings_count=ctx.warnings_count, warnings=ctx_warnings, error_type=error_type,

@@ -47,6 +47,13 @@ MARKER_RE = re.compile(r"^toolbox:(?P<task>[A-Za-z0-9_.:-]+)@(?P<label>\d\d:\d\d
 BLOCK_BEGIN = "# ---- toolbox schedule: BEGIN ----"
 BLOCK_END = "# ---- toolbox schedule: END ----"
 
+# Inside the block, above our MAILTO line: what cron mails the entries' output to, and the
+# value a variable line above the block had (restored when the block goes). No "=" in it:
+# python-crontab would read a comment holding "=" as a variable.
+MAIL_COMMENT = "# toolbox: cron mails what these entries print (failures only) to "
+MAIL_PREVIOUS = "; MAILTO above this block was "
+_MAILTO_OK = re.compile(r"^[A-Za-z0-9._%+@,-]*$")
+
 # Lines of a cron.d file name a user; Debian's cron skips cron.d files whose names have dots.
 CRON_D_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -332,6 +339,7 @@ class InstallPlan:
     host_zone: str
     run_as: str | None = None  # user column of a cron.d file
     warnings: list[str] = field(default_factory=list)
+    mailto: str | None = None  # MAILTO for the toolbox's entries only
 
     def header(self) -> list[str]:
         return [
@@ -363,10 +371,14 @@ def build_plan(
     env_file: Path | None = None,
     run_as: str | None = None,
     force: bool = False,
+    mailto: str | None = None,
 ) -> InstallPlan:
     """Everything ``install`` writes, computed without touching any crontab."""
     if env_file is not None and not env_file.is_absolute():
         raise ConfigError(f"env file {env_file} must be an absolute path for cron")
+    if mailto is not None and (not mailto.strip() or not _MAILTO_OK.match(mailto.strip())):
+        raise ConfigError(f"--mailto {mailto!r} is not a mail address (or a comma-separated "
+                          "list of them), e.g. --mailto datos@empresa.pe")
     warnings = check_zones(business, host, now, force=force)
     entries = []
     for slot in slots:
@@ -379,7 +391,8 @@ def build_plan(
         # python-crontab reads a comment line holding "=" as a variable: keep "=" out.
         comment = comment.replace("=", "-")
         entries.append(Entry(converted, entry_command(slot, project_dir, env_file), comment))
-    return InstallPlan(entries, zone_name(business), zone_name(host), run_as, warnings)
+    return InstallPlan(entries, zone_name(business), zone_name(host), run_as, warnings,
+                       mailto.strip() if mailto else None)
 
 
 def is_managed(line: object) -> bool:
@@ -439,6 +452,7 @@ def strip_managed(tab: CronTab) -> tuple[int | None, list[CronItem]]:
     env: dict[str, str] = {}
     position: int | None = None
     inside = False
+    ours: tuple[str, str | None] | None = None  # our MAILTO and the one it shadowed
     for line in tab.lines:
         if isinstance(line, str):
             text = line.strip()
@@ -449,6 +463,9 @@ def strip_managed(tab: CronTab) -> tuple[int | None, list[CronItem]]:
             if text == BLOCK_END:
                 inside = False
                 continue
+            if inside and text.startswith(MAIL_COMMENT.strip()):
+                ours = _parse_mail_comment(text)
+                continue
             if inside and text.startswith("#"):
                 continue  # the block's header
             inside = inside and bool(text)
@@ -458,14 +475,49 @@ def strip_managed(tab: CronTab) -> tuple[int | None, list[CronItem]]:
             removed.append(line)
             env.update(line.env)
         else:
+            if isinstance(line, CronItem) and f"# {line.comment}" == BLOCK_END:
+                # A job written right below our block: python-crontab read our END marker
+                # as that job's comment. The marker is ours; the job is not.
+                line.set_comment("")
             inside = False
             kept.append(line)
+    if ours is not None:
+        # Our MAILTO line was read as the first entry's variable, or as the crontab's own
+        # when no job comes before the block: take it back, and give back what it shadowed.
+        for found in (env, tab.env):
+            if found.get("MAILTO") == ours[0]:
+                del found["MAILTO"]
+                if ours[1] is not None:
+                    found["MAILTO"] = ours[1]
     if env and position is not None:
         kept.insert(position, _EnvLines(env))
         position += 1
     tab.lines[:] = kept
     tab.crons[:] = _jobs(kept)
     return position, removed
+
+
+def _parse_mail_comment(text: str) -> tuple[str, str | None]:
+    rest = text[len(MAIL_COMMENT.strip()):].strip()
+    address, found, previous = rest.partition(MAIL_PREVIOUS.strip())
+    if not found:
+        return address.strip(), None
+    previous = previous.strip()
+    return address.strip(), "" if previous == '""' else previous
+
+
+def _shadowed_mailto(lines: Sequence[object]) -> str | None:
+    """A MAILTO set by variable lines right above the insertion point: cron (and
+    python-crontab) would read our MAILTO line as replacing it, so the mail comment keeps it."""
+    for line in reversed(lines):
+        if isinstance(line, str) and not line.strip():
+            continue
+        if isinstance(line, _EnvLines):
+            values = dict(pair.partition("=")[::2] for pair in line.text.splitlines())
+            value = values.get("MAILTO")
+            return None if value is None else value.strip().strip('"')
+        return None
+    return None
 
 
 def _trim_trailing_blanks(lines: list[object]) -> None:
@@ -479,6 +531,15 @@ def apply_plan(tab: CronTab, plan: InstallPlan) -> None:
     position, _removed = strip_managed(tab)
     system_format = tab.user is False
     items: list[object] = list(plan.header())
+    if plan.mailto and position is not None and _jobs(tab.lines[position:]):
+        # A MAILTO line applies to every entry below it: the block moves to the end so that
+        # no foreign entry falls under it.
+        position = None
+    if plan.mailto:
+        previous = _shadowed_mailto(tab.lines if position is None else tab.lines[:position])
+        items.append(MAIL_COMMENT + plan.mailto
+                     + (MAIL_PREVIOUS + (previous or '""') if previous is not None else ""))
+        items.append(_EnvLines({"MAILTO": plan.mailto}))
     for entry in plan.entries:
         item = CronItem(entry.command, entry.comment,
                         user=plan.run_as if system_format else None, pre_comment=True)
@@ -577,12 +638,14 @@ def write_crontab(tab: CronTab, file: Path | None = None) -> None:
 
 
 def wrapper_info() -> None:
-    """Print the log directory and retention for ``scripts/toolbox-cron`` (two lines)."""
+    """Print the log directory, the log retention and the metrics textfile (empty when not
+    set) for ``scripts/toolbox-cron``, one per line."""
     from toolbox_cli.settings import load_settings
 
     settings = load_settings()
     print(settings.resolved_log_dir)
     print(settings.log_retention_days)
+    print(settings.metrics_textfile.expanduser().resolve() if settings.metrics_textfile else "")
 
 
 def utc_now() -> datetime:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -69,6 +70,40 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r} (try America/Lima)") from exc
         return value
 
+    # Being told when something is wrong (README "Being told when something is wrong").
+    notify_urls: SecretStr | None = Field(
+        default=None, description="Apprise URLs (space or comma separated) for notifications",
+    )
+    ping_url: SecretStr | None = Field(
+        default=None, description="health-check ping URL template with {task}, e.g. "
+        "https://hc-ping.com/KEY/{task}",
+    )
+    ping_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    max_age_minutes: dict[str, int] = Field(
+        default_factory=dict,
+        description='per task, minutes after its last success when its tables are stale '
+        '(default: its longest gap between slots + the grace): {"kpi": 1500}',
+    )
+    metrics_textfile: Path | None = Field(
+        default=None, description="node_exporter textfile the cron wrapper refreshes after each run",
+    )
+
+    @field_validator("ping_url")
+    @classmethod
+    def _ping_template(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value() and \
+                not value.get_secret_value().startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL, e.g. https://hc-ping.com/KEY/{task}")
+        return value
+
+    @field_validator("max_age_minutes")
+    @classmethod
+    def _positive_ages(cls, value: dict[str, int]) -> dict[str, int]:
+        for task, minutes in value.items():
+            if minutes <= 0:
+                raise ValueError(f"{task}: {minutes} is not a positive number of minutes")
+        return value
+
     @field_validator("max_shrink_percent_tables")
     @classmethod
     def _percentages(cls, value: dict[str, float]) -> dict[str, float]:
@@ -104,6 +139,10 @@ class Settings(BaseSettings):
             "TOOLBOX_SOURCE_URL",
         )
 
+    def notify_url_list(self) -> list[str]:
+        raw = self.notify_urls.get_secret_value() if self.notify_urls else ""
+        return [u for u in re.split(r"[\s,]+", raw) if u]
+
     def masked(self) -> dict[str, object]:
         """The effective settings with every password hidden."""
         out: dict[str, object] = {}
@@ -119,6 +158,31 @@ class Settings(BaseSettings):
         out["data_dir"] = str(self.resolved_data_dir)
         out["log_dir"] = str(self.resolved_log_dir)
         return out
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret that must never reach output, logs or the ledger."""
+    found = []
+    for url in (settings.datamart_url(), settings.source_database_url()):
+        if url.password:
+            found.append(str(url.password))
+    for secret in (settings.database_password, settings.source_password, settings.ping_url):
+        if secret is not None and secret.get_secret_value():
+            found.append(secret.get_secret_value())
+    # A notification URL holds tokens or passwords as a whole; a ping template's key is in
+    # its fixed part, before {task}.
+    found += settings.notify_url_list()
+    if settings.ping_url is not None and "{task}" in settings.ping_url.get_secret_value():
+        found.append(settings.ping_url.get_secret_value().split("{task}", 1)[0])
+    return sorted(set(found), key=len, reverse=True)
+
+
+def scrub(text: str | None, secrets: list[str]) -> str | None:
+    if text is None:
+        return None
+    for secret in secrets:
+        text = text.replace(secret, "********")
+    return text
 
 
 def render_url(url: URL) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from toolbox_cli.cli import (  # noqa: F401  (each module registers its commands)
+    cmd_alerts,
     cmd_core,
     cmd_cxc,
     cmd_demo,

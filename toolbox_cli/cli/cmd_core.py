@@ -14,6 +14,7 @@ from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import (
     fail,
     fmt_duration,
+    fmt_iso,
     fmt_time,
     handle_errors,
     local_time,
@@ -23,8 +24,9 @@ from toolbox_cli.cli.common import (
 )
 from toolbox_cli.cli.options import JsonOpt
 from toolbox_cli.errors import EXIT_FAILED
+from toolbox_cli.freshness import human
 from toolbox_cli.registry import all_tasks
-from toolbox_cli.runner import reap
+from toolbox_cli.runner import monitored_tasks, reap, watch
 from toolbox_cli.settings import render_url
 from toolbox_cli.storage.engine import engines_for, init_schema
 
@@ -32,6 +34,10 @@ STATUS_STYLE = {
     "success": "green", "running": "cyan", "skipped": "yellow",
     "failed": "red", "crashed": "bold red",
 }
+
+
+def _seconds(delta: timedelta | None) -> int | None:
+    return None if delta is None else int(delta.total_seconds())
 
 
 def _styled(status: str, dry_run: bool = False) -> str:
@@ -70,15 +76,6 @@ def _run_dict(run: ledger.Run, settings) -> dict:  # type: ignore[no-untyped-def
     return data
 
 
-def _watch(engines, settings, now):  # type: ignore[no-untyped-def]
-    """Slots, missed slots and late runs, derived from the schedule and the ledger now."""
-    slots = schedule.scheduled_slots(settings)
-    missed, late = monitor.watch(engines.datamart, slots, now,
-                                 timedelta(minutes=settings.missed_grace_minutes),
-                                 zone=settings.zone)
-    return slots, missed, late
-
-
 @app.command("list")
 def list_tasks(json_output: JsonOpt = False) -> None:
     """Every task: what it refreshes, its schedule (Lima time) and its last run.
@@ -92,7 +89,11 @@ def list_tasks(json_output: JsonOpt = False) -> None:
         with engines_for(settings) as engines:
             reap(engines, settings)
             last = ledger.last_run_per_task(engines.datamart)
-            slots, missed, late = _watch(engines, settings, now)
+            slots, missed, late = watch(engines, settings, now)
+            ages = monitor.freshness_now(
+                engines.datamart, list(tasks), slots, now,
+                timedelta(minutes=settings.missed_grace_minutes), zone=settings.zone,
+                overrides=settings.max_age_minutes)
     records = []
     for name, spec in tasks.items():
         run = last.get(name)
@@ -108,6 +109,10 @@ def list_tasks(json_output: JsonOpt = False) -> None:
             "last_run": _run_dict(run, settings) if run else None,
             "missed": [m.describe(settings.zone) for m in missed if m.task == name],
             "late": [lr.describe() for lr in late if lr.run.task == name],
+            "refreshed_at": fmt_iso(ages[name].refreshed_at, settings),
+            "age_seconds": _seconds(ages[name].age),
+            "max_age_seconds": _seconds(ages[name].max_age),
+            "stale": ages[name].stale,
         })
     if json_output:
         print_json(records)
@@ -117,6 +122,7 @@ def list_tasks(json_output: JsonOpt = False) -> None:
     table.add_column("schedule")
     table.add_column("next run", no_wrap=True)
     table.add_column("last run")
+    table.add_column("age", no_wrap=True)
     for rec in records:
         run = last.get(rec["task"])
         if run:
@@ -126,11 +132,16 @@ def list_tasks(json_output: JsonOpt = False) -> None:
                          f"[dim]{fmt_duration(run.duration_s)}{rows}[/]")
         else:
             last_text = "never"
+        fresh = ages[rec["task"]]
+        age = "-" if fresh.age is None else human(fresh.age)
+        if fresh.stale:
+            age = f"[bold red]{age} stale[/]"
         table.add_row(
             f"[bold]{rec['task']}[/]\n[dim]{', '.join(rec['tables'])}[/]",
             ", ".join(rec["schedule"]) or "-",
             rec["next_run"][5:16].replace("T", " ") if rec["next_run"] else "-",
             last_text,
+            age,
         )
     out.print(table)
     _print_flags(missed, late, settings)
@@ -154,8 +165,8 @@ def status(
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
     check: Annotated[bool, typer.Option(
-        "--check", help="Exit 1 if anything is missed, failed or crashed since each task's "
-        "last success (for monitors).")] = False,
+        "--check", help="Exit 1 if a task's last run failed or crashed, a slot was missed, "
+        "a task's tables are stale, or an installed slot never fired (for monitors).")] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Recent runs from the ledger, or one run in full; dead runs are marked crashed,
@@ -174,9 +185,10 @@ def status(
                 problems = monitor.check_problems(
                     engines.datamart, schedule.scheduled_slots(settings), now,
                     timedelta(minutes=settings.missed_grace_minutes), zone=settings.zone,
+                    tasks=sorted(monitored_tasks()), max_age_overrides=settings.max_age_minutes,
                 )
                 _report_problems(problems, settings, json_output)
-            _slots, missed, late = _watch(engines, settings, now)
+            _slots, missed, late = watch(engines, settings, now)
             if run_id is not None:
                 run = ledger.get_run(engines.datamart, run_id)
                 if run is None:
@@ -227,7 +239,7 @@ def _report_problems(problems, settings, json_output: bool) -> None:  # type: ig
         for p in problems:
             out.print(f"[bold red]{p.kind}[/] {fmt_time(p.at, settings)} {p.message}")
     else:
-        out.print("[green]ok[/]: nothing missed, failed or crashed since the last successes")
+        out.print("[green]ok[/]: nothing failed, crashed, missed, stale or never fired")
     raise typer.Exit(EXIT_FAILED if problems else 0)
 
 

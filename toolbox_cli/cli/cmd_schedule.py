@@ -96,6 +96,9 @@ def install(
     project_dir: Annotated[Path | None, typer.Option(
         "--project-dir", help="Toolbox checkout the entries run (default: this one); for "
         "writing a crontab meant for another machine.")] = None,
+    mailto: Annotated[str | None, typer.Option(
+        "--mailto", metavar="ADDRESS", help="Where cron mails the failures of the toolbox's "
+        "entries (MAILTO for them only; foreign entries keep theirs).")] = None,
 ) -> None:
     """Write the crontab entries of every scheduled slot (idempotent).
 
@@ -114,6 +117,7 @@ def install(
             now=schedule.utc_now(), project_dir=(project_dir or schedule.PROJECT_DIR).absolute(),
             env_file=env_file, force=force,
             run_as=(user or pwd.getpwuid(os.getuid()).pw_name) if file else None,
+            mailto=mailto,
         )
         tab = _open(file, dry_run=dry_run)
         schedule.apply_plan(tab, plan)
@@ -127,13 +131,32 @@ def install(
         if project_dir is None:
             _check_checkout()
         schedule.write_crontab(tab, file)
+        _record_install(settings, file, [(e.slot.task, e.slot.label, e.slot.expr)
+                                         for e in plan.entries])
     where = str(file) if file else "the user's crontab"
     out.print(f"installed {len(plan.entries)} entr{'y' if len(plan.entries) == 1 else 'ies'} "
               f"in {where} (host time {plan.host_zone}):")
     for entry in plan.entries:
         out.print(f"  {entry.slot.task} {entry.slot.label} Lima -> {entry.host.label} host "
                   f"[dim]({entry.host.expr})[/]")
+    if plan.mailto:
+        out.print(f"cron mails the failures of these entries to {plan.mailto}")
     _warn_unseen_env(env_file)
+
+
+def _record_install(settings: Settings, file: Path | None,
+                    slots: list[tuple[str, str, str]]) -> None:
+    """Remember when each slot was installed here, so a slot cron never fires is flagged."""
+    from toolbox_cli import ledger
+    from toolbox_cli.storage.engine import engines_for
+
+    try:
+        with engines_for(settings) as engines:
+            ledger.record_install(engines.datamart, str(file) if file else "crontab", slots)
+    except (ToolboxError, DBAPIError) as exc:
+        message = str(exc) if isinstance(exc, ToolboxError) else type(exc).__name__
+        err.print(f"[yellow]warning:[/] the install time was not recorded ({message}); "
+                  "status --check cannot tell if these slots never fire")
 
 
 def _check_checkout() -> None:
@@ -163,6 +186,8 @@ def remove(dry_run: DryRunOpt = False, file: FileOpt = None) -> None:
             return
         if count:
             schedule.write_crontab(tab, file)
+        if count:
+            _record_install(settings_from_cli(), file, [])
     out.print(f"removed {count} toolbox entr{'y' if count == 1 else 'ies'}")
 
 

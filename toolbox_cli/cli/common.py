@@ -16,10 +16,11 @@ from rich.markup import escape
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli.cli import state
+from toolbox_cli.cronmail import write_outcome
 from toolbox_cli.errors import EXIT_FAILED, EXIT_USAGE, ToolboxError
 from toolbox_cli.registry import TaskSpec, get_task
-from toolbox_cli.runner import RunOutcome, run_task, scrub, secrets_of
-from toolbox_cli.settings import Settings, load_settings
+from toolbox_cli.runner import RunOutcome, run_task
+from toolbox_cli.settings import Settings, load_settings, scrub, secrets_of
 from toolbox_cli.storage.engine import translate_db_error
 
 out = Console(highlight=False, soft_wrap=True)
@@ -55,6 +56,7 @@ def print_error(message: str) -> None:
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     print_error(message)
+    write_outcome(exit_code=code, error=scrub(message, _secrets()))
     raise typer.Exit(code)
 
 
@@ -105,6 +107,12 @@ def local_time(value: datetime | None, settings: Settings) -> datetime | None:
     return value.replace(tzinfo=UTC).astimezone(settings.zone)
 
 
+def fmt_iso(value: datetime | None, settings: Settings) -> str | None:
+    """A ledger time as ISO 8601 in business time with its offset, for JSON."""
+    local = local_time(value, settings)
+    return local.isoformat() if local else None
+
+
 def fmt_time(value: datetime | None, settings: Settings) -> str:
     local = local_time(value, settings)
     return local.strftime("%Y-%m-%d %H:%M:%S") if local else "-"
@@ -142,6 +150,8 @@ def run_spec_command(spec: TaskSpec, params: dict[str, Any], *, wait: bool = Fal
     with handle_errors():
         outcome = run_task(spec, settings_from_cli(), params, wait=wait)
     render_outcome(outcome, json_output=json_output)
+    write_outcome(task=outcome.task, run_id=outcome.run_id, status=outcome.status,
+                  exit_code=outcome.exit_code, error=outcome.error_message)
     if outcome.status not in ("success",) and outcome.error_message:
         print_error(outcome.error_message)
         if state.debug and outcome.traceback:

@@ -214,12 +214,13 @@ def load_table_modules() -> None:
 def init_schema(engines: Engines) -> list[str]:
     """Create every missing table and bring the ledger up to date; return the names
     created. Idempotent."""
-    from toolbox_cli.storage.tables import datamart_metadata, runs, source_metadata
+    from toolbox_cli.storage.tables import LEDGER_TABLES, datamart_metadata, source_metadata
 
     load_table_modules()
     existing = {id(engines.source): set(inspect(engines.source).get_table_names()),
                 id(engines.datamart): set(inspect(engines.datamart).get_table_names())}
-    upgrade_ledger(engines.datamart, lambda conn: runs.create(conn))
+    upgrade_ledger(engines.datamart,
+                   lambda conn: datamart_metadata.create_all(conn, tables=list(LEDGER_TABLES)))
     created: list[str] = []
     for metadata, engine in ((source_metadata, engines.source), (datamart_metadata, engines.datamart)):
         metadata.create_all(engine, checkfirst=True)

@@ -60,6 +60,36 @@ runs = Table(
     Index("ix_toolbox_runs_status", "status"),
 )
 
+# What `toolbox schedule install` wrote, per host: a slot installed but never fired since
+# then is a problem for `status --check` (cron not running, a broken entry).
+schedule_installs = Table(
+    "toolbox_schedule_installs",
+    datamart_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("host", String(255), nullable=False),
+    Column("target", String(255), nullable=False),  # "crontab" or the cron.d file's path
+    Column("task", String(60), nullable=False),
+    Column("slot", String(10), nullable=False),  # Lima HH:MM
+    Column("expr", String(60), nullable=False),  # the slot's cron expression, Lima time
+    Column("installed_at", DateTime, nullable=False),  # UTC, naive
+)
+
+# Notifications sent, one row per event: the unique key makes "notify once" a single
+# insert that only one process can win (a crash or a missed slot is seen by every reader).
+notifications = Table(
+    "toolbox_notifications",
+    datamart_metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event", String(190), nullable=False, unique=True),
+    Column("kind", String(30), nullable=False),  # failed crashed missed recovered
+    Column("task", String(60), nullable=False),
+    Column("run_id", Integer),
+    Column("sent_at", DateTime, nullable=False),
+    Column("delivered", Boolean, nullable=False),
+)
+
+LEDGER_TABLES = (runs, schedule_installs, notifications)
+
 # ---------------------------------------------------------------- source contract
 
 colocaciones = Table(

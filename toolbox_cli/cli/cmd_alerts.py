@@ -1,0 +1,86 @@
+"""``toolbox notify --test`` and ``toolbox metrics``: the channels that tell a person."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toolbox_cli import alerts, ledger, metrics, monitor
+from toolbox_cli.business import local_text
+from toolbox_cli.cli.app import app
+from toolbox_cli.cli.common import fail, handle_errors, out, settings_from_cli
+from toolbox_cli.errors import EXIT_FAILED
+from toolbox_cli.runner import monitored_tasks, reap, watch
+from toolbox_cli.storage.engine import engines_for
+
+
+@app.command("notify")
+def notify(
+    test: Annotated[bool, typer.Option("--test", help="Send a test notification.")] = False,
+) -> None:
+    """Send a test notification to every URL of TOOLBOX_NOTIFY_URLS (Apprise URLs).
+
+    Exit 0 when it got through, 1 when it did not (the reason is on stderr), 2 when no URL
+    is configured.
+
+    Example: TOOLBOX_NOTIFY_URLS=json://hooks.internal/toolbox toolbox notify --test
+    """
+    with handle_errors():
+        settings = settings_from_cli()
+        if not test:
+            fail("say --test to send a test notification; real ones come from the runs")
+        urls = settings.notify_url_list()
+        if not urls:
+            fail("TOOLBOX_NOTIFY_URLS is not set; give one or more Apprise URLs, e.g. "
+                 "mailtos://user:pass@smtp.example.com?to=datos@example.com")
+        now = datetime.now(UTC).replace(tzinfo=None)
+        body = alerts.body_text("toolbox", "prueba de notificación: si lee esto, llegan los avisos",
+                            local_text(now, settings.zone), None, "Nada.")
+        ok = alerts.deliver(settings, "toolbox: prueba de notificación", body, failure=False)
+    if not ok:
+        fail(f"the test notification was not delivered to {len(urls)} URL(s); "
+             "rerun with --debug to see Apprise's reason", EXIT_FAILED)
+    out.print(f"test notification sent to {len(urls)} URL(s)")
+
+
+@app.command("metrics")
+def metrics_command(
+    textfile: Annotated[Path | None, typer.Option(
+        "--textfile", help="Write to this file atomically (node_exporter's textfile "
+        "collector, e.g. /var/lib/node_exporter/textfile/toolbox.prom) instead of stdout.")
+    ] = None,
+) -> None:
+    """The Prometheus text exposition of every task, read from the ledger.
+
+    Per task: last success time, last run status, duration, rows per table, warnings, runs
+    by status, age of its tables and whether they are stale.
+
+    Example: toolbox metrics --textfile /var/lib/node_exporter/textfile/toolbox.prom
+    """
+    with handle_errors():
+        settings = settings_from_cli()
+        now = datetime.now(UTC)
+        tasks = sorted(monitored_tasks())
+        with engines_for(settings) as engines:
+            reap(engines, settings)
+            slots, _missed, _late = watch(engines, settings, now)
+            collector = metrics.LedgerCollector(
+                tasks, ledger.last_run_per_task(engines.datamart),
+                ledger.last_success_per_task(engines.datamart),
+                ledger.run_counts(engines.datamart),
+                monitor.freshness_now(engines.datamart, tasks, slots, now,
+                                      timedelta(minutes=settings.missed_grace_minutes),
+                                      zone=settings.zone, overrides=settings.max_age_minutes))
+        registry = metrics.registry_for(collector)
+        if textfile is not None:
+            try:
+                metrics.write_textfile(textfile, registry)
+            except OSError as exc:
+                fail(f"cannot write {textfile}: {exc.strerror}; check the directory and "
+                     "its permissions")
+            return
+    out.file.write(metrics.exposition(registry))
+    out.file.flush()
