@@ -6,22 +6,31 @@ BIN := $(VENV)/bin
 TOOLBOX := $(BIN)/toolbox
 DEMO_OPERATIONS ?= 2000
 MYSQL_TEST_URL ?= mysql+pymysql://toolbox:tbx-test-pw@127.0.0.1:3306/test
+# The lock pins every dependency (extras included); machine-specific pip settings stay out of it.
+PIP_COMPILE_FLAGS := --all-extras --strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host
 
-.PHONY: help install demo test test-sqlite test-mysql test-cron db-up lint bench clean \
+.PHONY: help install lock demo test test-sqlite test-mysql test-cron db-up lint bench clean \
         kpi kpi-acumulado tablas-reportes tablas-cxc tipo-cambio status list
 
 help:
 	@echo "make demo   - install, seed demo data into SQLite, run tablas-reportes, show status"
 	@echo "make test   - SQLite suite, then the MariaDB suite (pytest -m production) and cron e2e"
+	@echo "make lock   - refresh requirements.lock (pip-compile) after editing dependencies in pyproject.toml"
 	@echo "make install | lint | bench | db-up | kpi | kpi-acumulado | tablas-reportes | tablas-cxc | tipo-cambio"
 
-$(BIN)/toolbox: pyproject.toml
+$(BIN)/toolbox: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
 	@touch $@
 
 install: $(BIN)/toolbox
+
+# Not built on install: the lock must be refreshable when pyproject.toml no longer agrees with it.
+lock:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	test -x $(BIN)/pip-compile || $(BIN)/pip install --quiet $(if $(wildcard requirements.lock),-c requirements.lock) pip-tools
+	$(BIN)/pip-compile --quiet $(PIP_COMPILE_FLAGS) --output-file=requirements.lock pyproject.toml
 
 demo: install
 	$(TOOLBOX) db init
@@ -48,7 +57,7 @@ lint: install
 	$(BIN)/ruff check toolbox_cli tests scripts
 
 bench: install db-up
-	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[bench]'
 	$(BIN)/python scripts/bench.py
 
 kpi kpi-acumulado tablas-reportes tablas-cxc tipo-cambio status list: install
