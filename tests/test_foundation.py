@@ -8,6 +8,7 @@ import threading
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+import polars as pl
 import pytest
 from sqlalchemy import Column, Integer, String, Table, inspect, select, text, update
 
@@ -45,9 +46,26 @@ def _names(engine, table: str = "selftest_items") -> list[str]:
         return [r[0] for r in conn.execute(text(f"SELECT name FROM {table} ORDER BY id"))]
 
 
+def _frame(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame([{k: float(v) if isinstance(v, Decimal) else v for k, v in r.items()}
+                         for r in rows], infer_schema_length=None)
+
+
+def _frames(rows, chunk_size: int = 3):  # type: ignore[no-untyped-def]
+    """Row dicts as the frames a task hands the writer, ``chunk_size`` rows each."""
+    chunk: list[dict] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == chunk_size:
+            yield _frame(chunk)
+            chunk = []
+    if chunk:
+        yield _frame(chunk)
+
+
 def _write(engines, tables, tag="t1", chunk_size=3, check_alive=lambda: None):
-    return writer.replace_tables(engines.datamart, tables, tag=tag, chunk_size=chunk_size,
-                                 check_alive=check_alive)
+    frames = {name: _frames(rows, chunk_size) for name, rows in tables.items()}
+    return writer.replace_tables(engines.datamart, frames, tag=tag, check_alive=check_alive)
 
 
 def test_replace_writes_rows_and_rounds_money_half_up(engines):
@@ -102,7 +120,7 @@ def _spec(func, name="selftest") -> TaskSpec:
 def test_successful_run_records_rows_and_warnings(engines, toolbox_env):
     def task(ctx: TaskContext) -> None:
         ctx.warn("3 USD rows without an exchange rate")
-        ctx.replace_tables({"selftest_items": _items(4)})
+        ctx.replace_tables({"selftest_items": _frames(_items(4))})
 
     outcome = run_task(_spec(task), toolbox_env, {"dry_run": False}, engines=engines)
     assert (outcome.status, outcome.exit_code) == ("success", EXIT_OK)
@@ -124,7 +142,7 @@ def test_failed_run_records_error_and_exit_1(engines, toolbox_env):
 
 def test_dry_run_counts_but_writes_nothing(engines, toolbox_env):
     def task(ctx: TaskContext) -> None:
-        ctx.replace_tables({"selftest_items": _items(6)})
+        ctx.replace_tables({"selftest_items": _frames(_items(6))})
 
     outcome = run_task(_spec(task), toolbox_env, {"dry_run": True}, engines=engines)
     assert outcome.rows == {"selftest_items": 6}
@@ -156,7 +174,7 @@ def test_wait_queues_behind_the_holder(engines, toolbox_env):
 def test_sigterm_is_recorded_as_interrupted(engines, toolbox_env):
     def task(ctx: TaskContext) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
-        ctx.replace_tables({"selftest_items": _items(3)})
+        ctx.replace_tables({"selftest_items": _frames(_items(3))})
 
     outcome = run_task(_spec(task), toolbox_env, {}, engines=engines)
     assert outcome.status == "failed" and outcome.error_type == "Interrupted"
@@ -207,7 +225,7 @@ def test_run_stops_when_the_lock_connection_is_killed(mysql_url, monkeypatch, tm
         while time.monotonic() < deadline:
             ctx.check_alive()
             time.sleep(0.1)
-        ctx.replace_tables({"selftest_items": _items(2)})
+        ctx.replace_tables({"selftest_items": _frames(_items(2))})
 
     try:
         outcome = run_task(_spec(task), settings, {}, engines=engines)

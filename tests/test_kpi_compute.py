@@ -1,6 +1,9 @@
 """The KPI formulas and normalisation rules against reportes.md §3 and the worked example §7.
 
-The §7 inputs below are the spec's fixture; ``WORKED_EXAMPLE`` holds its published values
+The §7 inputs below are the spec's fixture, as the legacy webservice and sheets sent them
+(dates as ``dd/mm/YYYY`` text, an off-system RUC as a number, blanks as ``""``); the frames
+built from them arrive as text where the values are text, so the pipeline reads them with
+the same cell rules a permissive source gets. ``WORKED_EXAMPLE`` holds the published values
 (§7.3), adapted to decisions.md 1 (rate on or before the operation date), which changes only
 the exchange-rate columns of row C (2024-03-20 now takes the 2024-03-12 rate).
 """
@@ -9,38 +12,28 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
+import polars as pl
 import pytest
 
+from toolbox_cli.compute import cells, normalize
 from toolbox_cli.compute.kpi import (
     ACUMULADO_COLUMNS,
     KPI_COLUMNS,
     REPORTE_ACUMULADO,
     REPORTE_KPI,
-    FxRate,
-    FxTable,
-    KpiBuilder,
     KpiConfig,
-    ReferralIndex,
-    SectorIndex,
-    attach_detail,
+    KpiPipeline,
+    Referrals,
+    Sectors,
+    calendar_columns,
     canonical_referencia,
-    codigo_key,
-    collapse_payments,
-    collapse_refunds,
+    fx_frame,
     map_executives,
     mes_anio,
-    mes_semana,
-    normalize_codigo,
-    normalize_moneda,
-    normalize_nro_documento,
-    normalize_ruc_cliente,
-    normalize_ruc_pagador,
-    normalize_tasa,
-    normalize_tipo_operacion,
-    normalize_tipo_pago,
-    parse_date,
 )
+from toolbox_cli.compute.payments import current_entry
 from toolbox_cli.errors import InputError
 
 # ---------------------------------------------------------------- §7.1 inputs
@@ -154,23 +147,56 @@ SOLES_COLUMNS = ("ColocacionSoles", "MontoDesembolsoSoles", "MontoPagoSoles", "I
                  "CostosFondoSoles", "TotalIngresosSoles", "Utilidad", "MontoNegociadoSoles")
 
 
-def make_builder(reporte: int = REPORTE_KPI, fx_rows=FX_ROWS, in_system=(ROW_A, ROW_B, ROW_D),
-                 off_system=(ROW_C,)) -> KpiBuilder:
-    return KpiBuilder(
-        KpiConfig(reporte=reporte, tasa_fondeo_pen=0.14, tasa_fondeo_usd=0.12),
-        fx=FxTable.from_rows(fx_rows),
-        sectors=SectorIndex.build(SECTORES),
-        referrals=ReferralIndex.build(REFERIDOS, ALIASES),
+
+
+def frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Rows as a frame: a column holding any text arrives as text (the other values as
+    their text), as a permissive source delivers it; Decimals are floats."""
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    columns = []
+    for name in names:
+        values = [r.get(name) for r in rows]
+        values = [float(v) if isinstance(v, Decimal) else v for v in values]
+        kinds = {type(v) for v in values if v is not None}
+        if str in kinds or len(kinds) > 1 and not kinds <= {int, float}:
+            values = [None if v is None else str(v) if not isinstance(v, str) else v
+                      for v in values]
+            columns.append(pl.Series(name, values, dtype=pl.String))
+        else:
+            columns.append(pl.Series(name, values, strict=False))
+    return pl.DataFrame(columns)
+
+
+def pipeline(reporte: int = REPORTE_KPI, fx_rows=FX_ROWS, in_system=(ROW_A, ROW_B, ROW_D),  # type: ignore[no-untyped-def]
+             off_system=(ROW_C,), sectores=SECTORES, referidos=REFERIDOS, aliases=ALIASES,
+             tasa_pen: float = 0.14) -> KpiPipeline:
+    return KpiPipeline(
+        KpiConfig(reporte=reporte, tasa_fondeo_pen=tasa_pen, tasa_fondeo_usd=0.12),
+        fx=fx_frame(pl.DataFrame(fx_rows, schema={"TipoCambioFecha": pl.String,
+                                                  "TipoCambioCompra": pl.Float64,
+                                                  "TipoCambioVenta": pl.Float64})),
+        sectors=Sectors.build(pl.DataFrame(sectores, schema={
+            "RUCPagador": pl.String, "Sector": pl.String, "GrupoEco": pl.String})),
+        referrals=Referrals.build(pl.DataFrame(referidos, schema={
+            "CodigoLiquidacion": pl.String, "Referencia": pl.String}), aliases),
         executives=map_executives([r["Ejecutivo"] for r in off_system],
                                   [r["Ejecutivo"] for r in in_system]),
         off_system_codes=[r["CodigoLiquidacion"] for r in off_system],
     )
 
 
-def run_example(builder: KpiBuilder, in_system=(ROW_A, ROW_B, ROW_D), off_system=(ROW_C,)):
-    rows = [builder.in_system_row(attach_detail(r)) for r in in_system]
-    rows += [builder.off_system_row(r) for r in off_system]
-    return [r for r in rows if r is not None]
+def run_example(kpi: KpiPipeline, in_system=(ROW_A, ROW_B, ROW_D), off_system=(ROW_C,),  # type: ignore[no-untyped-def]
+                pagos=None, devoluciones=None) -> list[dict[str, Any]]:
+    rows = kpi.in_system(frame(list(in_system)), pagos, devoluciones).to_dicts()
+    if off_system:
+        rows += kpi.off_system(frame(list(off_system))).to_dicts()
+    return rows
+
+
+def one_row(kpi: KpiPipeline | None = None, **values: Any) -> dict[str, Any]:
+    """The output row of ROW_A with ``values`` changed."""
+    (row,) = (kpi or pipeline()).in_system(frame([dict(ROW_A, **values)])).to_dicts()
+    return row
 
 
 def assert_row_matches(row: dict, expected: dict) -> None:
@@ -181,32 +207,36 @@ def assert_row_matches(row: dict, expected: dict) -> None:
             assert row[column] == value, column
 
 
+def expr(rule, value: Any) -> Any:  # type: ignore[no-untyped-def]
+    """A normalisation expression applied to one value."""
+    return pl.select(rule(pl.lit(value, dtype=pl.String))).item()
+
+
 # ---------------------------------------------------------------- §7 worked example
 
 
 def test_worked_example_reproduces_every_row_and_the_totals():
-    builder = make_builder()
-    rows = run_example(builder)
+    kpi = pipeline()
+    rows = run_example(kpi)
 
     assert len(rows) == 3  # D is superseded by the off-system row C
-    by_code = {r["CodigoLiquidacion"]: r for r in rows}
-    assert list(by_code) == ["LIQ2403000101", "LIQ2403000102-001", "LIQ099-2024"]
+    assert [r["CodigoLiquidacion"] for r in rows] == [
+        "LIQ2403000101", "LIQ2403000102-001", "LIQ099-2024"]
     for label, row in zip("ABC", rows, strict=True):
         assert_row_matches(row, WORKED_EXAMPLE[label])
         assert row["Mes"] == "2024-03" and row["Año"] == "2024" and row["MesAño"] == "marzo-2024"
-        assert set(row) == set(KPI_COLUMNS)
+        assert list(row) == list(KPI_COLUMNS)
     assert round(sum(r["ColocacionSoles"] for r in rows), 6) == 30800.0
     assert round(sum(r["Utilidad"] for r in rows), 6) == pytest.approx(431.985972, abs=1e-6)
     assert rows[0]["FechaOperacion"] == datetime(2024, 3, 4)
     assert rows[2]["FechaOperacion"] == datetime(2024, 3, 20)
-    assert builder.stats.superseded == 1
-    assert builder.stats.usd_without_rate.count == 0
+    assert kpi.stats.superseded == 1
+    assert kpi.stats.usd_without_rate.count == 0
 
 
 def test_worked_example_without_a_rate_on_the_usd_day_keeps_the_earlier_rate():
     # §7.3 variant: 2024-03-12 has no FX row. Legacy stored 0; decisions 1 takes 2024-03-04.
-    builder = make_builder(fx_rows=FX_ROWS[:1])
-    b = run_example(builder)[1]
+    b = run_example(pipeline(fx_rows=FX_ROWS[:1]))[1]
     assert b["TipoCambioFecha"] == datetime(2024, 3, 4)
     assert b["TipoCambioVenta"] == 3.71
     assert b["ColocacionSoles"] == pytest.approx(5000 * 3.71)
@@ -218,60 +248,48 @@ def test_worked_example_without_a_rate_on_the_usd_day_keeps_the_earlier_rate():
 
 
 def test_usd_row_before_any_rate_has_null_soles_and_is_warned():
-    early = dict(ROW_B, IdLiquidacionDet=9, FechaOperacion="01/03/2024")
-    builder = make_builder()
-    row = builder.in_system_row(attach_detail(early))
+    kpi = pipeline()
+    (row,) = kpi.in_system(frame([dict(ROW_B, IdLiquidacionDet=9, FechaOperacion="01/03/2024")])
+                           ).to_dicts()
     for column in SOLES_COLUMNS:
         assert row[column] is None, column
     assert row["TipoCambioFecha"] is None
     assert row["TipoCambioVenta"] is None and row["TipoCambioCompra"] is None
     assert row["Ingresos"] == pytest.approx(130.0)
     assert row["CostosFondo"] == pytest.approx(61.908417, abs=5e-7)
-    assert builder.stats.usd_without_rate.count == 1
-    warnings = builder.warnings()
+    assert kpi.stats.usd_without_rate.count == 1
     assert any("1 USD row(s) have no exchange rate" in w and "IdLiquidacionDet 9" in w
-               for w in warnings)
+               for w in kpi.warnings())
 
 
 def test_pen_row_before_any_rate_keeps_its_soles_amounts():
-    early = dict(ROW_A, FechaOperacion="01/03/2024")
-    row = make_builder().in_system_row(attach_detail(early))
+    kpi = pipeline()
+    row = one_row(kpi, FechaOperacion="01/03/2024")
     assert row["ColocacionSoles"] == 10000.0
     assert row["TipoCambioFecha"] is None
-    assert make_builder().stats.usd_without_rate.count == 0
+    assert kpi.stats.usd_without_rate.count == 0
 
 
 def test_weekend_date_takes_fridays_rate():
-    fx = FxTable.from_rows([
-        {"TipoCambioFecha": "2024-03-08", "TipoCambioCompra": 3.70, "TipoCambioVenta": 3.72},
-        {"TipoCambioFecha": "2024-03-11", "TipoCambioCompra": 3.71, "TipoCambioVenta": 3.73},
-    ])
-    assert fx.on_or_before(date(2024, 3, 9)) == FxRate(date(2024, 3, 8), 3.70, 3.72)  # Saturday
-    assert fx.on_or_before(date(2024, 3, 10)).fecha == date(2024, 3, 8)  # Sunday
-    assert fx.on_or_before(date(2024, 3, 11)).fecha == date(2024, 3, 11)
-    assert fx.on_or_before(date(2024, 3, 7)) is None
-    saturday = dict(ROW_B, FechaOperacion=date(2024, 3, 9))
-    builder = make_builder(fx_rows=[
-        {"TipoCambioFecha": "2024-03-08", "TipoCambioCompra": 3.70, "TipoCambioVenta": 3.72},
-    ])
-    row = builder.in_system_row(attach_detail(saturday))
-    assert row["TipoCambioFecha"] == datetime(2024, 3, 8)
-    assert row["ColocacionSoles"] == pytest.approx(5000 * 3.72)
+    rates = [{"TipoCambioFecha": "2024-03-08", "TipoCambioCompra": 3.70, "TipoCambioVenta": 3.72},
+             {"TipoCambioFecha": "2024-03-11", "TipoCambioCompra": 3.71, "TipoCambioVenta": 3.73}]
+    kpi = pipeline(fx_rows=rates)
+    days = [date(2024, 3, 9), date(2024, 3, 10), date(2024, 3, 11), date(2024, 3, 7)]
+    rows = kpi.in_system(pl.DataFrame([dict(ROW_B, IdLiquidacionDet=i, FechaOperacion=day)
+                                       for i, day in enumerate(days)])).to_dicts()
+    assert [r["TipoCambioFecha"] for r in rows] == [  # Saturday, Sunday, Monday, before any
+        datetime(2024, 3, 8), datetime(2024, 3, 8), datetime(2024, 3, 11), None]
+    assert rows[0]["ColocacionSoles"] == pytest.approx(5000 * 3.72)
 
 
 def test_unreadable_fx_row_is_an_input_error():
     with pytest.raises(InputError, match="tipo_cambio"):
-        FxTable.from_rows([{"TipoCambioFecha": "12/03", "TipoCambioCompra": 3.7,
-                            "TipoCambioVenta": 3.7}])
+        fx_frame(pl.DataFrame({"TipoCambioFecha": ["12/03"], "TipoCambioCompra": [3.7],
+                               "TipoCambioVenta": [3.7]}))
 
 
 def test_funding_rates_come_from_the_configuration():
-    builder = KpiBuilder(
-        KpiConfig(reporte=REPORTE_KPI, tasa_fondeo_pen=0.20, tasa_fondeo_usd=0.12),
-        fx=FxTable.from_rows(FX_ROWS), sectors=SectorIndex.build([]),
-        referrals=ReferralIndex.build([], {}), executives={}, off_system_codes=[],
-    )
-    row = builder.in_system_row(attach_detail(ROW_A))
+    row = one_row(pipeline(tasa_pen=0.20))
     assert row["CostosFondo"] == pytest.approx((1.20 ** (30 / 365) - 1) * 8800)
 
 
@@ -286,7 +304,7 @@ def test_funding_rates_come_from_the_configuration():
     (None, None),
 ])
 def test_codes_are_trimmed_and_keep_two_parts(raw, expected):
-    assert normalize_codigo(raw) == expected
+    assert expr(normalize.codigo, raw) == expected
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -294,54 +312,61 @@ def test_codes_are_trimmed_and_keep_two_parts(raw, expected):
     (Decimal("1.500000"), 0.015),
 ])
 def test_rates_in_percent_become_fractions(raw, expected):
-    assert normalize_tasa(raw) == pytest.approx(expected)
+    assert one_row(TasaNominalMensualPorc=raw)["TasaNominalMensualPorc"] == pytest.approx(expected)
 
 
 def test_rucs_and_documents_are_cleaned():
-    assert normalize_ruc_pagador("2022222 2222") == "20222222222"
-    assert normalize_ruc_pagador("20:222222222 ") == "20222222222"
-    assert normalize_ruc_cliente("20111111111 ") == "20111111111"
-    assert normalize_ruc_cliente(20123456789.0) == "20123456789"
-    assert normalize_nro_documento("E001- 123") == "E001-123"
-    assert normalize_nro_documento(" F 1\t2 ") == "F12"
+    assert expr(normalize.ruc_pagador, "2022222 2222") == "20222222222"
+    assert expr(normalize.ruc_pagador, "20:222222222 ") == "20222222222"
+    assert expr(normalize.nro_documento, "E001- 123") == "E001-123"
+    assert expr(normalize.nro_documento, " F 1\t2 ") == "F12"
+    assert one_row(RUCCliente="20111111111 ")["RUCCliente"] == "20111111111"
+    assert one_row(RUCCliente=20123456789.0)["RUCCliente"] == "20123456789"
 
 
 def test_text_matching_is_case_insensitive_with_canonical_outputs():
-    assert normalize_tipo_operacion("FACTORING") == "Factoring"
-    assert normalize_tipo_operacion(" confirming ") == "Confirming"
-    assert normalize_tipo_operacion("capital de TRABAJO") == "Capital de Trabajo"
-    assert normalize_tipo_operacion("Descuento") == "Descuento"
-    assert normalize_moneda(" usd ") == "USD"
-    assert normalize_moneda("US$") == "USD"
-    assert normalize_moneda("pen") == "PEN"
-    assert normalize_moneda("EUR") is None
-    assert normalize_tipo_pago(" pago parcial ") == "PAGO PARCIAL"
-    assert normalize_tipo_pago("PAGO TOTAL") == "PAGO TOTAL"
+    assert expr(normalize.tipo_operacion, "FACTORING") == "Factoring"
+    assert expr(normalize.tipo_operacion, " confirming ") == "Confirming"
+    assert expr(normalize.tipo_operacion, "capital de TRABAJO") == "Capital de Trabajo"
+    assert expr(normalize.tipo_operacion, "Descuento") == "Descuento"
+    assert expr(normalize.moneda, " usd ") == "USD"
+    assert expr(normalize.moneda, "US$") == "USD"
+    assert expr(normalize.moneda, "pen") == "PEN"
+    assert expr(normalize.moneda, "EUR") is None
+    assert expr(normalize.tipo_pago_expr, " pago parcial ") == "PAGO PARCIAL"
+    assert expr(normalize.tipo_pago_expr, "PAGO TOTAL") == "PAGO TOTAL"
+    assert normalize.moneda_code(" usd ") == "USD" and normalize.tipo_pago(" Pago Total ") == "PAGO TOTAL"
 
 
 def test_unknown_currency_fails_with_the_row_identity():
-    bad = dict(ROW_A, Moneda="EUR")
     with pytest.raises(InputError, match=r"LIQ2403000101 / E001- 123 .*IdLiquidacionDet 1.*EUR"):
-        make_builder().in_system_row(attach_detail(bad))
+        one_row(Moneda="EUR")
 
 
 def test_dates_parse_with_explicit_formats():
-    assert parse_date("04/03/2024") == date(2024, 3, 4)  # day first, never month first
-    assert parse_date("20/03/2024") == date(2024, 3, 20)
-    assert parse_date("2024-03-20T05:00:00.000Z") == date(2024, 3, 20)  # date as written
-    assert parse_date(datetime(2024, 3, 5, 23, 0)) == date(2024, 3, 5)
-    assert parse_date("No Aplica") is None and parse_date("-") is None
+    assert cells.sheet_date("04/03/2024") == date(2024, 3, 4)  # day first, never month first
+    assert cells.sheet_date("20/03/2024") == date(2024, 3, 20)
+    assert cells.sheet_date("2024-03-20T05:00:00.000Z") == date(2024, 3, 20)  # date as written
+    assert cells.sheet_date(datetime(2024, 3, 5, 23, 0)) == date(2024, 3, 5)
+    assert cells.sheet_date("No Aplica") is None and cells.sheet_date("-") is None
     with pytest.raises(ValueError):
-        parse_date("March 4")
+        cells.sheet_date("March 4")
 
 
 def test_mes_anio_uses_spanish_month_names():
     assert mes_anio(date(2024, 3, 4)) == "marzo-2024"
     assert mes_anio(date(2023, 9, 1)) == "septiembre-2023"
     assert mes_anio(date(2024, 12, 31)) == "diciembre-2024"
+    labels = pl.DataFrame({"d": [date(2023, 9, 1), date(2024, 12, 31)]}).select(
+        calendar_columns(pl.col("d")))
+    assert labels["MesAño"].to_list() == ["septiembre-2023", "diciembre-2024"]
 
 
 # ---------------------------------------------------------------- §3.5.6 MesSemana
+
+
+def mes_semana(day: date) -> str:
+    return pl.DataFrame({"d": [day]}).select(calendar_columns(pl.col("d")))["MesSemana"][0]
 
 
 @pytest.mark.parametrize(("day", "week"), [
@@ -376,17 +401,16 @@ def test_referral_fuzzy_match_needs_ratio_60():
 
 
 def test_referrals_join_on_codes_and_fall_back_to_the_executive():
-    index = ReferralIndex.build(
-        [{"CodigoLiquidacion": " liq2403000101 ", "Referencia": "charo"}], ALIASES
-    )
-    assert index.lookup("LIQ2403000101").referencia == "Rosario, Vega"
-    assert index.lookup("LIQ2403000102") is None
-    builder = KpiBuilder(
-        KpiConfig(reporte=REPORTE_KPI), fx=FxTable.from_rows(FX_ROWS),
-        sectors=SectorIndex.build([]), referrals=index, executives={}, off_system_codes=[],
-    )
-    assert builder.in_system_row(attach_detail(ROW_A))["Referencia"] == "Rosario, Vega"
-    assert builder.in_system_row(attach_detail(ROW_B))["Referencia"] == "Rojas, Carlos"
+    kpi = pipeline(referidos=[{"CodigoLiquidacion": " liq2403000101 ", "Referencia": "charo"}],
+                   off_system=())
+    a, b, _d = run_example(kpi, off_system=())
+    assert a["Referencia"] == "Rosario, Vega"
+    assert b["Referencia"] == "Rojas, Carlos"
+
+
+def test_empty_referral_cell_is_an_input_error():
+    with pytest.raises(InputError, match="referidos"):
+        pipeline(referidos=[{"CodigoLiquidacion": "LIQ1", "Referencia": " "}])
 
 
 # ---------------------------------------------------------------- §3.1 executives
@@ -411,39 +435,40 @@ def test_executive_mapping_without_in_system_names_keeps_the_original():
 
 
 def test_dedup_compares_normalised_codes():
-    assert codigo_key(" LIQ5-2020 ") == codigo_key("LIQ5-2020-001") == codigo_key("liq5-2020")
     off = dict(ROW_C, CodigoLiquidacion="LIQ5-2020")
-    builder = make_builder(off_system=(off,))
-    for raw in (" LIQ5-2020 ", "LIQ5-2020-001", "liq5-2020"):
-        assert builder.in_system_row(attach_detail(dict(ROW_A, CodigoLiquidacion=raw))) is None
-    assert builder.in_system_row(attach_detail(dict(ROW_A, CodigoLiquidacion="LIQ5-2021")))
-    assert builder.stats.superseded == 3
+    kpi = pipeline(off_system=(off,))
+    raws = (" LIQ5-2020 ", "LIQ5-2020-001", "liq5-2020", "LIQ5-2021")
+    rows = kpi.in_system(frame([dict(ROW_A, IdLiquidacionDet=i, CodigoLiquidacion=raw)
+                                for i, raw in enumerate(raws)])).to_dicts()
+    assert [r["CodigoLiquidacion"] for r in rows] == ["LIQ5-2021"]
+    assert kpi.stats.superseded == 3
 
 
 def test_off_system_rows_without_code_are_dropped_and_supersede_nothing():
-    builder = make_builder(off_system=())
-    assert builder.off_system_row(dict(ROW_C, CodigoLiquidacion="")) is None
-    assert builder.off_system_row(dict(ROW_C, RUCPagador="  ")) is None
-    assert builder.stats.off_system_dropped == 2
+    kpi = pipeline(off_system=())
+    rows = kpi.off_system(frame([dict(ROW_C, CodigoLiquidacion=""),
+                                 dict(ROW_C, Fila=2, RUCPagador="  ")]))
+    assert rows.height == 0
+    assert kpi.stats.off_system_dropped == 2
 
 
 # ---------------------------------------------------------------- §3.4 sectors
 
 
 def test_sector_duplicates_keep_the_first_and_are_warned():
-    index = SectorIndex.build([
+    kpi = pipeline(sectores=[
         {"RUCPagador": "20222222222", "Sector": "Comercio", "GrupoEco": "GRUPO A"},
         {"RUCPagador": " 20222222222 ", "Sector": "Minería", "GrupoEco": None},
-    ])
-    assert index.lookup("20222222222").sector == "Comercio"
-    assert index.duplicates == ["20222222222"]
-    builder = KpiBuilder(
-        KpiConfig(reporte=REPORTE_KPI), fx=FxTable.from_rows(FX_ROWS), sectors=index,
-        referrals=ReferralIndex.build([], {}), executives={}, off_system_codes=[],
-    )
-    row = builder.in_system_row(attach_detail(ROW_A))
+    ], off_system=())
+    assert kpi.sectors.duplicates == ["20222222222"]
+    row = one_row(kpi)
     assert (row["Sector"], row["GrupoEco"]) == ("Comercio", "GRUPO A")
-    assert any("sector_pagadores lists 1 RUC" in w for w in builder.warnings())
+    assert any("sector_pagadores lists 1 RUC" in w for w in kpi.warnings())
+
+
+def test_a_sector_row_without_sector_is_an_input_error():
+    with pytest.raises(InputError, match="20222222222 has no SECTOR"):
+        pipeline(sectores=[{"RUCPagador": "20222222222", "Sector": " ", "GrupoEco": None}])
 
 
 # ---------------------------------------------------------------- decisions 3: payments
@@ -451,50 +476,62 @@ def test_sector_duplicates_keep_the_first_and_are_warned():
 
 PAGOS = [
     {"IdLiquidacionPago": 11, "IdLiquidacionDet": 1, "FechaPago": date(2024, 4, 10),
-     "MontoPago": Decimal("6000.00"), "TipoPago": "PAGO TOTAL", "SaldoDeuda": Decimal("0"),
-     "ExcesoPago": Decimal("5.00"), "DiasMora": 2},
+     "MontoPago": 6000.00, "TipoPago": "PAGO TOTAL", "SaldoDeuda": 0.0,
+     "ExcesoPago": 5.00, "DiasMora": 2},
     {"IdLiquidacionPago": 10, "IdLiquidacionDet": 1, "FechaPago": date(2024, 4, 1),
-     "MontoPago": Decimal("4000.00"), "TipoPago": " pago parcial ",
-     "SaldoDeuda": Decimal("6000.00"), "ExcesoPago": None, "DiasMora": None},
+     "MontoPago": 4000.00, "TipoPago": " pago parcial ",
+     "SaldoDeuda": 6000.00, "ExcesoPago": None, "DiasMora": None},
 ]
 DEVOLUCIONES = [
     {"IdLiquidacionDevolucion": 5, "IdLiquidacionDet": 1, "FechaDesembolso": date(2024, 4, 12),
-     "MontoDevolucion": Decimal("3.00"), "EstadoDevolucion": 1, "DescuentoDevolucion": 0},
+     "MontoDevolucion": 3.00, "EstadoDevolucion": 1, "DescuentoDevolucion": 0.0},
     {"IdLiquidacionDevolucion": 4, "IdLiquidacionDet": 1, "FechaDesembolso": date(2024, 4, 12),
-     "MontoDevolucion": Decimal("2.00"), "EstadoDevolucion": 0, "DescuentoDevolucion": 1},
+     "MontoDevolucion": 2.00, "EstadoDevolucion": 0, "DescuentoDevolucion": 1.0},
 ]
 
 
 def test_last_payment_gives_the_detail_and_montopago_is_the_sum():
-    payment = collapse_payments(PAGOS)
+    (payment,) = current_entry(pl.DataFrame(PAGOS), date="FechaPago", id="IdLiquidacionPago",
+                               summed=("MontoPago",)).to_dicts()
     assert payment["MontoPago"] == 10000.0
     assert payment["TipoPago"] == "PAGO TOTAL" and payment["SaldoDeuda"] == 0
-    assert payment["FechaPago"] == date(2024, 4, 10)
-    refund = collapse_refunds(DEVOLUCIONES)
+    assert payment["FechaPago"] == date(2024, 4, 10) and payment["_entries"] == 2
+    (refund,) = current_entry(pl.DataFrame(DEVOLUCIONES), date="FechaDesembolso",
+                              id="IdLiquidacionDevolucion", summed=("MontoDevolucion",)).to_dicts()
     # Same date: the higher id is the later refund.
-    assert refund["MontoDevolucion"] == 5.0 and refund["EstadoDevolucion"] == "1"
-    assert collapse_payments([]) == {} and collapse_refunds([]) == {}
+    assert refund["MontoDevolucion"] == 5.0 and refund["EstadoDevolucion"] == 1
+    undated = [dict(PAGOS[0], FechaPago=None, IdLiquidacionPago=99), PAGOS[1]]
+    (current,) = current_entry(pl.DataFrame(undated), date="FechaPago", id="IdLiquidacionPago",
+                               summed=("MontoPago",)).to_dicts()
+    assert current["IdLiquidacionPago"] == 10  # an undated payment is never the current one
 
 
 def test_acumulado_row_has_payment_columns_and_several_payments_are_warned():
-    builder = make_builder(reporte=REPORTE_ACUMULADO)
-    row = builder.in_system_row(attach_detail(ROW_A, PAGOS, DEVOLUCIONES))
-    assert set(row) == set(ACUMULADO_COLUMNS)
+    kpi = pipeline(reporte=REPORTE_ACUMULADO)
+    (row,) = kpi.in_system(frame([ROW_A]), pl.DataFrame(PAGOS), pl.DataFrame(DEVOLUCIONES)
+                           ).to_dicts()
+    assert list(row) == list(ACUMULADO_COLUMNS)
     assert row["MontoPago"] == 10000.0 and row["MontoPagoSoles"] == 10000.0
     assert row["TipoPago"] == "PAGO TOTAL" and row["DiasMora"] == 2
     assert row["FechaPago"] == datetime(2024, 4, 10)
     assert row["MontoDevolucion"] == 5.0 and row["GastosDiversosSinIGV"] is None
+    assert row["EstadoDevolucion"] == "1"
     assert row["FechaDesembolso"] == datetime(2024, 4, 12)
-    warnings = builder.warnings()
-    assert any("1 document(s) have several payments" in w for w in warnings)
-    kpi_row = make_builder().in_system_row(attach_detail(ROW_A, PAGOS))
+    assert any("1 document(s) have several payments" in w for w in kpi.warnings())
+    (kpi_row,) = pipeline().in_system(frame([ROW_A]), pl.DataFrame(PAGOS)).to_dicts()
     assert "TipoPago" not in kpi_row and kpi_row["MontoPago"] == 10000.0
 
 
 def test_partial_payment_type_is_canonical_in_acumulado():
-    row = make_builder(reporte=REPORTE_ACUMULADO).in_system_row(
-        attach_detail(ROW_A, PAGOS[1:]))
+    (row,) = pipeline(reporte=REPORTE_ACUMULADO).in_system(
+        frame([ROW_A]), pl.DataFrame(PAGOS[1:])).to_dicts()
     assert row["TipoPago"] == "PAGO PARCIAL" and row["SaldoDeuda"] == 6000.0
+
+
+def test_off_system_dias_mora_blank_is_zero_in_acumulado():
+    (row,) = pipeline(reporte=REPORTE_ACUMULADO).off_system(
+        frame([dict(ROW_C, DiasMora=None)])).to_dicts()
+    assert row["DiasMora"] == 0
 
 
 # ---------------------------------------------------------------- §3.6 validation
@@ -502,40 +539,41 @@ def test_partial_payment_type_is_canonical_in_acumulado():
 
 def test_fractional_dias_efectivo_fails_with_the_row_identity():
     with pytest.raises(InputError, match=r"IdLiquidacionDet 1.*DiasEfectivo"):
-        make_builder().in_system_row(attach_detail(dict(ROW_A, DiasEfectivo=30.5)))
+        one_row(DiasEfectivo=30.5)
+    with pytest.raises(InputError, match=r"IdLiquidacionDet 1.*DiasEfectivo 'treinta'"):
+        one_row(DiasEfectivo="treinta")
 
 
 def test_missing_required_text_fails_with_the_row_identity():
     with pytest.raises(InputError, match=r"fila 1.*Ejecutivo"):
-        make_builder().off_system_row(dict(ROW_C, Ejecutivo=None))
+        pipeline().off_system(frame([dict(ROW_C, Ejecutivo=None)]))
     with pytest.raises(InputError, match=r"IdLiquidacionDet 2.*Estado"):
-        make_builder().in_system_row(attach_detail(dict(ROW_B, Estado=None)))
+        pipeline().in_system(frame([dict(ROW_B, Estado=None)]))
     with pytest.raises(InputError, match="FechaOperacion"):
-        make_builder().in_system_row(attach_detail(dict(ROW_B, FechaOperacion=None)))
+        pipeline().in_system(frame([dict(ROW_B, FechaOperacion=None)]))
     with pytest.raises(InputError, match="FechaConfirmado"):
-        make_builder().in_system_row(attach_detail(dict(ROW_B, FechaConfirmado="2024/13/45")))
+        pipeline().in_system(frame([dict(ROW_B, FechaConfirmado="2024/13/45")]))
 
 
 def test_null_amounts_become_zero_and_are_counted():
-    builder = make_builder()
-    row = builder.in_system_row(attach_detail(dict(ROW_A, FondoResguardo=None,
-                                                   MontoCobrar="-")))
+    kpi = pipeline()
+    row = one_row(kpi, FondoResguardo=None, MontoCobrar="-")
     assert row["FondoResguardo"] == 0.0 and row["MontoNegociado"] == 10000.0
     assert row["MontoCobrar"] == 0.0
-    assert builder.stats.nulls_as_zero == {"FondoResguardo": 1, "MontoCobrar": 1}
-    assert any("empty amounts stored as 0" in w for w in builder.warnings())
+    assert kpi.stats.nulls_as_zero == {"FondoResguardo": 1, "MontoCobrar": 1}
+    assert any("empty amounts stored as 0" in w for w in kpi.warnings())
 
 
 def test_suspicious_rates_are_flagged():
-    builder = make_builder()
-    builder.in_system_row(attach_detail(dict(ROW_A, TasaNominalMensualPorc=0.9)))
-    assert builder.stats.suspicious_rate.count == 1
+    kpi = pipeline()
+    one_row(kpi, TasaNominalMensualPorc=0.9)
+    assert kpi.stats.suspicious_rate.count == 1
 
 
 def test_fuzzy_executive_mapping_is_reported():
-    builder = make_builder()
-    run_example(builder)
-    assert any("'PEREZ, ANA' → 'Perez, Ana'" in w for w in builder.warnings())
+    kpi = pipeline()
+    run_example(kpi)
+    assert any("'PEREZ, ANA' → 'Perez, Ana'" in w for w in kpi.warnings())
 
 
 def test_referral_already_canonical_is_not_reported_as_fuzzy():
@@ -544,27 +582,20 @@ def test_referral_already_canonical_is_not_reported_as_fuzzy():
 
 
 def test_off_system_rows_have_no_deuda_anterior_and_that_is_not_a_coercion():
-    builder = make_builder()
-    row = builder.off_system_row({k: v for k, v in ROW_C.items() if k != "DeudaAnterior"})
+    kpi = pipeline()
+    (row,) = kpi.off_system(frame([{k: v for k, v in ROW_C.items() if k != "DeudaAnterior"}])
+                            ).to_dicts()
     assert row["DeudaAnterior"] == 0.0
-    assert builder.stats.nulls_as_zero == {}
+    assert kpi.stats.nulls_as_zero == {}
 
 
-def test_stats_of_later_rows_merge_into_exact_totals_and_first_examples() -> None:
-    from toolbox_cli.compute.kpi import EXAMPLES, KpiStats
-
-    first, later = KpiStats(in_system=3, superseded=1), KpiStats(in_system=4, off_system=2)
-    for i in range(EXAMPLES - 1):
-        first.usd_without_rate.add(f"a{i}")
-    for i in range(3):
-        later.usd_without_rate.add(f"b{i}")
-    first.nulls_as_zero["Interes"] = 2
-    later.nulls_as_zero.update({"Interes": 1, "GastosContrato": 5})
-    first.nulls_as_zero_examples[:] = ["x"]
-    later.nulls_as_zero_examples[:] = ["x", "y"]
-    first.merge(later)
-    assert (first.in_system, first.superseded, first.off_system) == (7, 1, 2)
-    assert first.usd_without_rate.count == EXAMPLES + 2
-    assert first.usd_without_rate.examples == [f"a{i}" for i in range(EXAMPLES - 1)] + ["b0"]
-    assert first.nulls_as_zero == {"Interes": 3, "GastosContrato": 5}
-    assert first.nulls_as_zero_examples == ["x", "y"]
+def test_rows_in_chunks_give_the_same_rows_and_stats_as_one_chunk():
+    whole = pipeline()
+    together = whole.in_system(frame([ROW_A, ROW_B, ROW_D, dict(ROW_A, IdLiquidacionDet=7,
+                                                                 FondoResguardo=None)]))
+    chunked = pipeline()
+    parts = [chunked.in_system(frame([ROW_A, ROW_B])),
+             chunked.in_system(frame([ROW_D, dict(ROW_A, IdLiquidacionDet=7, FondoResguardo=None)]))]
+    assert pl.concat(parts).to_dicts() == together.to_dicts()
+    assert chunked.stats == whole.stats
+    assert chunked.warnings() == whole.warnings()

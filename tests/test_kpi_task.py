@@ -11,6 +11,7 @@ import json
 from datetime import date, datetime
 from decimal import Decimal
 
+import polars as pl
 import pytest
 from sqlalchemy import func, insert, select, update
 from typer.testing import CliRunner
@@ -181,43 +182,7 @@ def test_kpi_streams_in_keyset_chunks_with_the_same_result(engines, toolbox_env,
     assert [r["CodigoLiquidacion"] for r in stored(engines.datamart, kpi)] == list(STORED)
 
 
-@pytest.mark.parametrize("chunk_size", [1, 5000])
-def test_worker_processes_give_the_same_table_and_warnings(engines, toolbox_env, chunk_size):
-    """On MariaDB chunks are read and computed by TOOLBOX_WORKERS child processes; on SQLite
-    the setting changes nothing. Any number of workers stores the same rows in the same
-    order and counts the same warnings."""
-    seed_worked_example(engines.source, docs=(DOC_A, DOC_B, DOC_D, dict(
-        DOC_A, IdLiquidacionDet=9, IdLiquidacionCab=9, CodigoLiquidacion="LIQ2403000109",
-        NroDocumento="E001-999", Ejecutivo="PEREZ, ANA")))
-    tables, warnings = {}, {}
-    for workers in (0, 2, 3):
-        settings = toolbox_env.model_copy(update={"chunk_size": chunk_size, "workers": workers})
-        outcome = run(settings, engines)
-        assert outcome.status == "success", outcome.error_message
-        tables[workers] = [{k: v for k, v in r.items() if k != "id"}
-                           for r in stored(engines.datamart, kpi)]
-        warnings[workers] = (outcome.warnings_count, sorted(outcome.warnings))
-    assert len(tables[0]) == 4
-    assert tables[2] == tables[0] and tables[3] == tables[0]
-    assert warnings[2] == warnings[0] and warnings[3] == warnings[0]
-
-
-@pytest.mark.parametrize(("chunk_size", "parts"), [(1, 2), (1, 3), (2, 2), (5, 2)])
-def test_chunk_parts_together_are_the_whole_walk(engines, chunk_size, parts):
-    seed_worked_example(engines.source)
-    kw = dict(desde=date(2019, 7, 1), hasta=date(2024, 3, 31), fecha_corte=date(2024, 3, 31),
-              chunk_size=chunk_size)
-    whole = [[r["IdLiquidacionDet"] for r in c.rows]
-             for c in sources.iter_colocacion_chunks(engines.source, **kw)]
-    shares = [[[r["IdLiquidacionDet"] for r in c.rows]
-               for c in sources.iter_colocacion_chunks(engines.source, **kw, part=p, parts=parts)]
-              for p in range(parts)]
-    # Chunk k of the whole walk is chunk k // parts of part k % parts.
-    assert whole == [shares[k % parts][k // parts] for k in range(len(whole))]
-    assert sum(len(s) for s in shares) == len(whole)
-
-
-def test_a_source_failure_in_a_worker_fails_the_run_in_one_line(engines, toolbox_env):
+def test_a_missing_payments_column_fails_the_run_in_one_line(engines, toolbox_env):
     seed_worked_example(engines.source)
     assert run(toolbox_env, engines).status == "success"
     before = stored(engines.datamart, kpi)
@@ -343,14 +308,16 @@ def test_off_system_rows_are_read_pen_sheet_first(engines):
             dict(OFF_C, Hoja="PEN", Fila=2, CodigoLiquidacion="P2"),
             dict(OFF_C, Hoja="PEN", Fila=1, CodigoLiquidacion="P1"),
         ])
-    codes = [r["CodigoLiquidacion"] for r in sources.read_operaciones_fuera_sistema(engines.source)]
-    assert codes == ["P1", "P2", "U1"]
+    whole = pl.concat(list(sources.iter_operaciones_fuera_sistema(engines.source)))
+    assert whole["CodigoLiquidacion"].to_list() == ["P1", "P2", "U1"]
     # Streamed in pages of any size, the order and the rows are the same.
     for size in (1, 2, 3):
-        rows = list(sources.iter_operaciones_fuera_sistema(
-            engines.source, columns=sources.FUERA_SISTEMA_KEYS, chunk_size=size))
-        assert [r["CodigoLiquidacion"] for r in rows] == ["P1", "P2", "U1"]
-        assert set(rows[0]) == set(sources.FUERA_SISTEMA_KEYS)
+        pages = list(sources.iter_operaciones_fuera_sistema(
+            engines.source, sources.FUERA_SISTEMA_KEYS, chunk_size=size))
+        assert all(p.height <= size for p in pages)
+        rows = pl.concat(pages)
+        assert rows["CodigoLiquidacion"].to_list() == ["P1", "P2", "U1"]
+        assert set(rows.columns) == set(sources.FUERA_SISTEMA_KEYS)
 
 
 def test_cli_kpi_dry_run_reports_counts_as_json(engines, toolbox_env):

@@ -165,12 +165,14 @@ def test_a_killed_run_leaves_no_scratch_file_after_the_next_status(seeded, tmp_p
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**seeded, "TMPDIR": str(tmp)}
-    proc = start_kpi(env, pause_at="staging", TOOLBOX_CHUNK_SIZE="200")
-    wait_for_line(proc, "toolbox-pause: staging")
+    mysql = seeded["TOOLBOX_DATABASE_URL"].startswith("mysql")
+    pause = "load_file" if mysql else "staging"  # MySQL: held while a bulk-load file exists
+    proc = start_kpi(env, pause_at=pause, TOOLBOX_CHUNK_SIZE="200")
+    wait_for_line(proc, f"toolbox-pause: {pause}")
     dirs = _run_dirs(tmp)
     assert [d.name.endswith(f"-pid{proc.pid}") for d in dirs] == [True]
-    if seeded["TOOLBOX_DATABASE_URL"].startswith("mysql"):
-        assert [f for f in dirs[0].iterdir() if f.suffix == ".tsv"]  # the bulk-load files
+    if mysql:
+        assert [f for f in dirs[0].iterdir() if f.suffix == ".csv"]  # the bulk-load file
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert dirs[0].exists()  # nothing could clean up after kill -9 ...

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import polars as pl
 from sqlalchemy.engine import Engine
 
 from toolbox_cli.settings import Settings
@@ -60,24 +61,25 @@ class TaskContext:
     def add_rows(self, table: str, count: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + count
 
-    def replace_tables(self, tables: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str, int]:
+    def replace_tables(self, tables: Mapping[str, Iterable[pl.DataFrame]]) -> dict[str, int]:
         """Replace datamart tables atomically, all of them or none.
 
-        Each iterable is consumed in chunks into a staging table; the guard compares every
-        new table with the live one, and the swap happens only after every table is built
-        and passed. With --dry-run the rows are consumed and counted and the guard judges
-        them as it would a real run, but nothing is written.
+        Each table's frames are written chunk by chunk into a staging table; the guard
+        compares every new table with the live one, and the swap happens only after every
+        table is built and passed. With --dry-run the frames are computed and counted and the
+        guard judges them as it would a real run, but nothing is written.
         """
         if self.dry_run:
-            counts = {name: sum(r.count if r.__class__ is writer.EncodedRows else 1
-                                for r in rows) for name, rows in tables.items()}
+            counts = {}
+            for name, frames in tables.items():
+                table = writer.datamart_table(name)
+                counts[name] = sum(writer.prepare(frame, table).height for frame in frames)
             self.guard.check(writer.live_counts(self.datamart, counts), counts, dry_run=True)
         else:
             counts = writer.replace_tables(
                 self.datamart,
                 tables,
                 tag=str(self.run_id or "manual"),
-                chunk_size=self.settings.chunk_size,
                 check_alive=self.check_alive,
                 guard=self.guard,
             )

@@ -37,8 +37,6 @@ class Settings(BaseSettings):
     stale_after_seconds: int = Field(default=300, ge=30)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     chunk_size: int = Field(default=5000, ge=1)
-    # MySQL/MariaDB: child processes that read and compute the kpi chunks (0: this process).
-    workers: int = Field(default=2, ge=0, le=16)
     tipo_cambio_url: str = "https://api.apis.net.pe/v1/tipo-cambio-sunat?fecha={fecha}"
     tipo_cambio_concurrency: int = Field(default=4, ge=1, le=10)
     tipo_cambio_pause_seconds: float = Field(default=0.2, ge=0)

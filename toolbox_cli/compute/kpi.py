@@ -1,32 +1,32 @@
-"""The KPI pipeline as pure functions (reportes.md §3.1–§3.6 with decisions.md).
+"""The KPI pipeline on Polars frames (reportes.md §3.1–§3.6 with decisions.md).
 
-No I/O and no clock: the task reads the source tables and hands rows in; every date and
-rate comes in as a parameter. One ``KpiBuilder`` turns one source row into one complete
-output row of ``kpi`` (reporte 2) or ``kpi_acumulado`` (reporte 0), so rows can be streamed
-chunk by chunk; what it notices on the way (USD rows without a rate, fuzzy matches, null
-amounts stored as 0, ...) is counted in ``KpiStats`` and turned into a few aggregated
-warnings at the end, instead of one message per row.
+No I/O and no clock: the task reads the source tables into frames and hands them in; every
+date and rate comes in as a parameter. ``KpiPipeline`` holds what is the same for every
+chunk (rates, sectors, referrals, executives, the superseded codes, the configuration) and
+turns a chunk of documents with their payments and refunds (``in_system``) or a chunk of
+off-system sheet rows (``off_system``) into the output rows of ``kpi`` (reporte 2) or
+``kpi_acumulado`` (reporte 0). What it notices on the way (USD rows without a rate, fuzzy
+matches, null amounts stored as 0, ...) is counted in ``KpiStats`` and becomes a few
+aggregated warnings at the end, never one message per row.
+
+The formulas are §3.5.5's, one expression per output column (``_metrics``); values stay
+unrounded binary floats: the writer rounds money half-up once (decisions 12).
 """
 
 from __future__ import annotations
 
-import math
-import re
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
-from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import Any
 
+import polars as pl
 from rapidfuzz import fuzz
 
-from toolbox_cli.compute.normalize import moneda_code, ruc_pagador_key, tipo_pago
+from toolbox_cli.compute import cells, normalize
+from toolbox_cli.compute.payments import COUNT, current_entry
 from toolbox_cli.errors import InputError
-
-Row = Mapping[str, Any]
 
 # ------------------------------------------------------------------------ constants
 
@@ -73,11 +73,6 @@ ACUMULADO_EXTRA_COLUMNS: tuple[str, ...] = (
 )
 ACUMULADO_COLUMNS: tuple[str, ...] = KPI_COLUMNS + ACUMULADO_EXTRA_COLUMNS
 
-DATE_COLUMNS = frozenset({
-    "FechaConfirmado", "FechaOperacion", "FechaPago", "FechaDesembolso", "TipoCambioFecha",
-    "FechaInteresConfirming", "FechaPagoCreacion", "FechaPagoModificacion",
-})
-
 # Source amounts stored as 0 when null (§3.5.1 and §3.6). The legacy did it silently for most
 # and crashed on NaN for the rest (§6.3); decisions.md "bad data" asks to count coercions.
 ZERO_IF_NULL_SOURCE = (
@@ -107,169 +102,20 @@ REQUIRED_TEXT = (
     "Moneda", "TipoOperacion", "Estado", "NroDocumento", "FacturasGeneradas", "Ejecutivo",
     "Mes", "Año", "MesAño", "MesSemana",
 )
+DATES = ("FechaConfirmado", "FechaOperacion", "FechaPago", "FechaDesembolso")
+DATES_ACUMULADO = ("FechaInteresConfirming",)
+TIMESTAMPS_ACUMULADO = ("FechaPagoCreacion", "FechaPagoModificacion")
 
-TIPO_OPERACION_CANONICAL = {
-    "factoring": "Factoring", "confirming": "Confirming", "capital de trabajo": "Capital de Trabajo",
-}
+# Columns each source must provide (typed: see ``source_schema``).
+PAGO_COLUMNS = ("IdLiquidacionPago", "IdLiquidacionDet", "FechaPago", "MontoPago", "ExcesoPago",
+                "DiasMora", "MontoCobrarPago", "InteresPago", "GastosPago", "TipoPago",
+                "SaldoDeuda", "ObservacionPago", "FacturasMoraGeneradas", "FechaPagoCreacion",
+                "FechaPagoModificacion")
+DEVOLUCION_COLUMNS = ("IdLiquidacionDevolucion", "IdLiquidacionDet", "FechaDesembolso",
+                      "MontoDevolucion", "DescuentoDevolucion", "EstadoDevolucion",
+                      "ObservacionDevolucion")
 
-# ------------------------------------------------------------------------ scalar helpers
-
-
-def is_blank(value: Any) -> bool:
-    """None, NaN, or text that is empty after trimming."""
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
-def as_text(value: Any) -> str | None:
-    """Text of a cell; an integral number keeps only its digits (20123456789.0 → '20123456789')."""
-    if type(value) is str:  # the common case, first (this runs for every cell)
-        return value
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, Decimal) and value == value.to_integral_value():
-        return str(int(value))
-    return str(value)
-
-
-def to_number(value: Any) -> float | None:
-    """A float, or None for null / blank / unparseable (the legacy coerced those silently)."""
-    kind = type(value)
-    if kind is Decimal or kind is float or kind is int:  # fast path: native DB values
-        number = float(value)
-        return None if number != number else number  # NaN is the only value != itself
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float | Decimal):
-        number = float(value)
-        return None if math.isnan(number) else number
-    text = str(value).strip().replace(",", "")
-    if text in ("", "-"):
-        return None
-    try:
-        number = float(Decimal(text))
-    except (InvalidOperation, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
-def parse_date(value: Any) -> date | None:
-    """A calendar date from a native date/datetime or a legacy string.
-
-    Source columns are native DATEs; strings only come from fixtures and legacy exports:
-    ``dd/mm/YYYY`` (webservice) or ISO-8601 (Apps Script, ``2024-03-20T05:00:00.000Z``, whose
-    calendar date is kept as written, no timezone conversion). Blank, ``-`` and ``No Aplica``
-    are empty; any other text is an error for the caller to report with the row identity.
-    """
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    text = str(value).strip()
-    if text in ("", "-") or text.casefold() == "no aplica":
-        return None
-    match = re.fullmatch(r"(\d{2})/(\d{2})/(\d{4})", text)
-    if match:
-        day, month, year = (int(g) for g in match.groups())
-        return date(year, month, day)
-    match = re.match(r"(\d{4})-(\d{2})-(\d{2})(?:$|[T ])", text)
-    if match:
-        year, month, day = (int(g) for g in match.groups())
-        return date(year, month, day)
-    raise ValueError(f"{text!r} is not a date (expected dd/mm/YYYY or YYYY-MM-DD)")
-
-
-def as_datetime(value: date | None) -> datetime | None:
-    """Datamart datetime columns hold the date at 00:00:00 (no time part, no tz)."""
-    if value.__class__ is date:
-        cached = _MIDNIGHT.get(value)
-        if cached is None:
-            cached = _MIDNIGHT[value] = datetime(value.year, value.month, value.day)
-        return cached
-    if value is None or isinstance(value, datetime):
-        return value
-    return datetime(value.year, value.month, value.day)
-
-
-# date → its midnight datetime; a book spans a few thousand distinct days at most.
-_MIDNIGHT: dict[date, datetime] = {}
-
-
-# ------------------------------------------------------------------------ §3.2 normalisation
-
-
-def normalize_codigo(value: Any) -> str | None:
-    """Trimmed code keeping its first two ``-`` parts: ``LIQ2403000102-001-R`` → ``LIQ2403000102-001``."""
-    text = as_text(value)
-    if text is None:
-        return None
-    return "-".join(text.strip().split("-")[:2])
-
-
-def codigo_key(value: Any) -> str | None:
-    """Matching key of a code: normalised and case-insensitive (decisions 5 and 10)."""
-    code = normalize_codigo(value)
-    return code.casefold() if code is not None else None
-
-
-def normalize_ruc_cliente(value: Any) -> str | None:
-    text = as_text(value)
-    return text.strip() if text is not None else None
-
-
-def normalize_ruc_pagador(value: Any) -> str | None:
-    """RUCPagador loses every ``:`` and whitespace (``2022222 2222`` → ``20222222222``)."""
-    text = as_text(value)
-    return ruc_pagador_key(text) if text is not None else None
-
-
-def normalize_nro_documento(value: Any) -> str | None:
-    text = as_text(value)
-    # str.split() splits on exactly the characters the regex \s matches (str.isspace).
-    return "".join(text.split()) if text is not None else None
-
-
-def normalize_tasa(value: Any) -> float:
-    """Monthly rate as a fraction: 1.5 → 0.015, 0.012 → 0.012, 1 → 0.01; null → 0."""
-    number = to_number(value)
-    if number is None:
-        return 0.0
-    return number / 100 if number >= 1 else number
-
-
-def normalize_moneda(value: Any) -> str | None:
-    """``PEN`` or ``USD`` (trimmed, case-insensitive, known aliases); None if unknown."""
-    if is_blank(value):
-        return None
-    return moneda_code(str(value))
-
-
-def normalize_tipo_operacion(value: Any) -> str | None:
-    """Canonical spelling of the three known types; other values trimmed and kept."""
-    if value is None:
-        return None
-    text = str(value).strip()
-    return TIPO_OPERACION_CANONICAL.get(text.casefold(), text)
-
-
-def normalize_tipo_pago(value: Any) -> str | None:
-    """The shared canonical spelling (decisions 20); a missing payment type stays NULL."""
-    return None if value is None else tipo_pago(str(value))
-
-
-def mes(d: date) -> str:
-    return f"{d.year:04d}-{d.month:02d}"
-
-
-def anio(d: date) -> str:
-    return f"{d.year:04d}"
+# ------------------------------------------------------------------------ small helpers
 
 
 def mes_anio(d: date) -> str:
@@ -277,126 +123,62 @@ def mes_anio(d: date) -> str:
     return f"{MESES[d.month - 1]}-{d.year:04d}"
 
 
-@lru_cache(maxsize=8192)
-def calendar_labels(d: date) -> tuple[str, str, str, str]:
-    """``Mes``, ``Año``, ``MesAño`` and ``MesSemana`` of a date, cached: a book of any size
-    has only a few thousand distinct operation dates, so each is formatted once."""
-    return mes(d), anio(d), mes_anio(d), mes_semana(d)
+def calendar_columns(fecha: pl.Expr) -> list[pl.Expr]:
+    """``Mes``, ``Año``, ``MesAño`` and ``MesSemana`` of the operation date (§3.2, §3.5.6):
+    weeks start on Monday and week 1 holds day 1."""
+    month_name = (fecha.dt.month() - 1).replace_strict(
+        dict(enumerate(MESES)), return_dtype=pl.String)
+    offset = (fecha.dt.month_start().dt.weekday() - 1).cast(pl.Int32)  # Monday = 0
+    week = ((fecha.dt.day().cast(pl.Int32) + offset + 6) // 7).cast(pl.String)
+    return [
+        fecha.dt.strftime("%Y-%m").alias("Mes"),
+        fecha.dt.strftime("%Y").alias("Año"),
+        pl.concat_str(month_name, pl.lit("-"), fecha.dt.strftime("%Y")).alias("MesAño"),
+        pl.concat_str(pl.lit("Semana "), week).alias("MesSemana"),
+    ]
 
 
-def mes_semana(d: date | None) -> str:
-    """Week of the month, weeks starting on Monday, week 1 holding day 1 (§3.5.6)."""
-    if d is None:
-        return "Semana 1"
-    offset = d.replace(day=1).weekday()
-    return f"Semana {math.ceil((d.day + offset) / 7)}"
+def as_text(expr: pl.Expr, dtype: Any) -> pl.Expr:
+    """A cell as text; an integral number keeps only its digits (20123456789.0 → '20123456789')."""
+    if dtype == pl.String:
+        return expr
+    if dtype.is_float():
+        return pl.when(expr == expr.round(0)).then(expr.cast(pl.Int64).cast(pl.String)) \
+            .otherwise(expr.cast(pl.String))
+    return expr.cast(pl.String)
 
 
-# ------------------------------------------------------------------------ payments / refunds
+def _identity(frame: pl.DataFrame, index: int, fuera_sistema: bool) -> str:
+    """How a user finds a row: code, document and where it lives."""
+    row = frame.row(index, named=True)
+    code, doc = row.get("_raw_codigo"), row.get("_raw_documento")
+    if fuera_sistema:
+        where = f"operaciones_fuera_sistema {row.get('Hoja') or '?'} fila {row.get('Fila')}"
+    else:
+        where = f"colocaciones IdLiquidacionDet {row.get('IdLiquidacionDet')}"
+    return f"{code or '<sin código>'} / {doc or '<sin documento>'} ({where})"
 
 
-def _detail_sort_key(date_key: str, id_key: str):  # type: ignore[no-untyped-def]
-    # Undated entries sort first (as NULLs do in both SQLite and MariaDB), so a dated payment
-    # is always preferred as the current one.
-    def key(row: Row) -> tuple[int, date, int]:
-        when = parse_date(row.get(date_key))
-        return (0 if when is None else 1, when or date.min, int(row.get(id_key) or 0))
-
-    return key
+# ------------------------------------------------------------------------ reference data
 
 
-def collapse_payments(pagos: Sequence[Row]) -> dict[str, Any]:
-    """Payment columns of one document (decisions 3).
-
-    Payments ordered by FechaPago then IdLiquidacionPago; the last is the current payment and
-    gives every detail column; MontoPago is the sum over all of them. No payment → empty dict.
-    """
-    if not pagos:
-        return {}
-    ordered = sorted(pagos, key=_detail_sort_key("FechaPago", "IdLiquidacionPago"))
-    last = ordered[-1]
-    out = {k: v for k, v in last.items() if k not in ("IdLiquidacionPago", "IdLiquidacionDet")}
-    amounts = [to_number(p.get("MontoPago")) for p in ordered]
-    out["MontoPago"] = sum(a for a in amounts if a is not None)
-    out["_pagos"] = len(ordered)
-    return out
-
-
-def collapse_refunds(devoluciones: Sequence[Row]) -> dict[str, Any]:
-    """Refund columns of one document: the same rule as payments, by FechaDesembolso then id;
-    MontoDevolucion is the sum, the other columns come from the last refund."""
-    if not devoluciones:
-        return {}
-    ordered = sorted(
-        devoluciones, key=_detail_sort_key("FechaDesembolso", "IdLiquidacionDevolucion")
+def fx_frame(rows: pl.DataFrame) -> pl.DataFrame:
+    """``tipo_cambio`` (``TipoCambioFecha`` ISO text, rates) as a frame sorted by date."""
+    parsed = rows.select(
+        pl.col("TipoCambioFecha").cast(pl.String).str.strip_chars().str.slice(0, 10)
+        .str.to_date("%Y-%m-%d", strict=False).alias("_fx_fecha"),
+        pl.col("TipoCambioCompra").cast(pl.Float64, strict=False).alias("_fx_compra"),
+        pl.col("TipoCambioVenta").cast(pl.Float64, strict=False).alias("_fx_venta"),
+        pl.col("TipoCambioFecha").alias("_raw"),
     )
-    last = ordered[-1]
-    out = {
-        k: v for k, v in last.items() if k not in ("IdLiquidacionDevolucion", "IdLiquidacionDet")
-    }
-    amounts = [to_number(d.get("MontoDevolucion")) for d in ordered]
-    out["MontoDevolucion"] = sum(a for a in amounts if a is not None)
-    if out.get("EstadoDevolucion") is not None:
-        out["EstadoDevolucion"] = as_text(out["EstadoDevolucion"])
-    out["_devoluciones"] = len(ordered)
-    return out
-
-
-def attach_detail(row: Row, pagos: Sequence[Row] = (), devoluciones: Sequence[Row] = ()
-                  ) -> dict[str, Any]:
-    """One colocaciones row with its collapsed payment and refund columns."""
-    merged = dict(row)
-    merged.update(collapse_payments(pagos))
-    merged.update(collapse_refunds(devoluciones))
-    return merged
-
-
-# ------------------------------------------------------------------------ FX (decisions 1)
-
-
-@dataclass(frozen=True)
-class FxRate:
-    fecha: date
-    compra: float
-    venta: float
-
-
-class FxTable:
-    """Exchange rates by date; a date takes the most recent rate on or before it."""
-
-    def __init__(self, rates: Iterable[FxRate]) -> None:
-        ordered = sorted(rates, key=lambda r: r.fecha)
-        self._dates = [r.fecha for r in ordered]
-        self._rates = ordered
-
-    @classmethod
-    def from_rows(cls, rows: Iterable[Row]) -> FxTable:
-        rates = []
-        for row in rows:
-            raw = row.get("TipoCambioFecha")
-            try:
-                fecha = parse_date(raw)
-            except ValueError:
-                fecha = None
-            compra = to_number(row.get("TipoCambioCompra"))
-            venta = to_number(row.get("TipoCambioVenta"))
-            if fecha is None or compra is None or venta is None:
-                raise InputError(
-                    f"tipo_cambio row {raw!r} has an unreadable date or rate; "
-                    "fix it (dates YYYY-MM-DD, numeric rates) and rerun"
-                )
-            rates.append(FxRate(fecha, compra, venta))
-        return cls(rates)
-
-    def __len__(self) -> int:
-        return len(self._rates)
-
-    def on_or_before(self, when: date) -> FxRate | None:
-        index = bisect_right(self._dates, when)
-        return self._rates[index - 1] if index else None
-
-
-# ------------------------------------------------------------------------ §3.1 executives
+    bad = parsed.filter(pl.any_horizontal(pl.col("_fx_fecha", "_fx_compra", "_fx_venta")
+                                          .is_null()))
+    if bad.height:
+        raise InputError(
+            f"tipo_cambio row {bad['_raw'][0]!r} has an unreadable date or rate; "
+            "fix it (dates YYYY-MM-DD, numeric rates) and rerun"
+        )
+    return parsed.drop("_raw").sort("_fx_fecha")
 
 
 @dataclass(frozen=True)
@@ -416,9 +198,8 @@ def best_match(query: str, choices: Sequence[str], scorer) -> tuple[int, float]:
     return best_index, best_score
 
 
-def map_executives(
-    off_system_names: Iterable[str], in_system_names: Sequence[str]
-) -> dict[str, ExecutiveMatch]:
+def map_executives(off_system_names: Iterable[str | None],
+                   in_system_names: Sequence[str | None]) -> dict[str, ExecutiveMatch]:
     """Map each distinct off-system executive onto an in-system spelling (§3.1 step 5).
 
     ``in_system_names`` are the distinct in-system spellings in order of first appearance.
@@ -439,9 +220,6 @@ def map_executives(
         mapped = spelling[choices[index]] if index >= 0 and score >= EXECUTIVE_THRESHOLD else name
         out[name] = ExecutiveMatch(name, mapped, score if index >= 0 else 0.0)
     return out
-
-
-# ------------------------------------------------------------------------ §3.3 referrals
 
 
 @dataclass(frozen=True)
@@ -471,153 +249,98 @@ def canonical_referencia(text: str, aliases: Mapping[str, str]) -> Referral:
     return Referral(text, trimmed, "as-is", score if index >= 0 else 0.0)
 
 
-class ReferralIndex:
-    """Referencia by code; the sheet side is trimmed only, not truncated (§3.3, §6.8)."""
+@dataclass(frozen=True)
+class Referrals:
+    """Referencia by code key (the sheet side trimmed only, not truncated: §3.3, §6.8)."""
 
-    def __init__(self, by_code: dict[str, Referral]) -> None:
-        self._by_code = by_code
+    frame: pl.DataFrame  # _ref_key, Referencia
+    fuzzy: list[Referral]
 
     @classmethod
-    def build(cls, referidos: Iterable[Row], aliases: Mapping[str, str]) -> ReferralIndex:
-        by_code: dict[str, Referral] = {}
-        for row in referidos:
-            code = as_text(row.get("CodigoLiquidacion"))
-            referencia = as_text(row.get("Referencia"))
-            if is_blank(code) or is_blank(referencia):
+    def build(cls, referidos: pl.DataFrame, aliases: Mapping[str, str]) -> Referrals:
+        by_key: dict[str, Referral] = {}
+        for code, referencia in zip(referidos["CodigoLiquidacion"].to_list(),
+                                    referidos["Referencia"].to_list(), strict=True):
+            if code is None or not str(code).strip() or referencia is None \
+                    or not str(referencia).strip():
                 raise InputError(
                     f"referidos: row {code!r} has an empty CodigoLiquidacion or Referencia; "
                     "fix the referrals sheet and import it again"
                 )
             # Later rows win: the legacy de-duplicated by code keeping the last row.
-            by_code[code.strip().casefold()] = canonical_referencia(referencia, aliases)
-        return cls(by_code)
-
-    def __len__(self) -> int:
-        return len(self._by_code)
-
-    def lookup(self, codigo: str) -> Referral | None:
-        return self._by_code.get(codigo.casefold())
-
-    def fuzzy_matches(self) -> list[Referral]:
-        return [r for r in self._by_code.values() if r.how == "fuzzy"]
-
-
-# ------------------------------------------------------------------------ §3.4 sectors
+            by_key[str(code).strip().casefold()] = canonical_referencia(str(referencia), aliases)
+        frame = pl.DataFrame({"_ref_key": list(by_key),
+                              "_referencia": [r.referencia for r in by_key.values()]},
+                             schema={"_ref_key": pl.String, "_referencia": pl.String})
+        return cls(frame, [r for r in by_key.values() if r.how == "fuzzy"])
 
 
 @dataclass(frozen=True)
-class SectorInfo:
-    sector: str
-    grupo_eco: str | None
-
-
-class SectorIndex:
+class Sectors:
     """Sector and economic group by payer RUC, one row per RUC (first wins, §6.9)."""
 
-    def __init__(self, by_ruc: dict[str, SectorInfo], duplicates: list[str]) -> None:
-        self._by_ruc = by_ruc
-        self.duplicates = duplicates
+    frame: pl.DataFrame  # _sector_ruc, _sector, _grupo
+    duplicates: list[str]
 
     @classmethod
-    def build(cls, rows: Iterable[Row]) -> SectorIndex:
-        by_ruc: dict[str, SectorInfo] = {}
-        duplicates: list[str] = []
-        for row in rows:
-            # The RUCPagador cleaning of §3.2 on both sides, so a spaced RUC still matches.
-            ruc = normalize_ruc_pagador(row.get("RUCPagador"))
-            sector = as_text(row.get("Sector"))
-            if is_blank(ruc):
-                continue
-            if is_blank(sector):
-                raise InputError(
-                    f"sector_pagadores: RUC {ruc} has no SECTOR; fill it and import the sheet again"
-                )
-            if ruc in by_ruc:
-                duplicates.append(ruc)
-                continue
-            grupo = as_text(row.get("GrupoEco"))
-            by_ruc[ruc] = SectorInfo(sector.strip(), None if is_blank(grupo) else grupo.strip())
-        return cls(by_ruc, duplicates)
-
-    def lookup(self, ruc: str | None) -> SectorInfo | None:
-        return self._by_ruc.get(ruc) if ruc is not None else None
-
-
-# ------------------------------------------------------------------------ §3.5 metrics
+    def build(cls, rows: pl.DataFrame) -> Sectors:
+        # The RUCPagador cleaning of §3.2 on both sides, so a spaced RUC still matches.
+        cleaned = rows.select(
+            normalize.ruc_pagador(pl.col("RUCPagador").cast(pl.String)).alias("_sector_ruc"),
+            pl.col("Sector").cast(pl.String).alias("_raw_sector"),
+            pl.col("GrupoEco").cast(pl.String).alias("_raw_grupo"),
+        ).filter(pl.col("_sector_ruc").is_not_null()
+                 & (pl.col("_sector_ruc").str.strip_chars() != ""))
+        blank = cleaned.filter(pl.col("_raw_sector").is_null()
+                               | (pl.col("_raw_sector").str.strip_chars() == ""))
+        if blank.height:
+            raise InputError(f"sector_pagadores: RUC {blank['_sector_ruc'][0]} has no SECTOR; "
+                             "fill it and import the sheet again")
+        duplicated = cleaned.filter(pl.col("_sector_ruc").is_duplicated()
+                                    & ~pl.col("_sector_ruc").is_first_distinct())
+        first = cleaned.unique("_sector_ruc", keep="first", maintain_order=True)
+        frame = first.select(
+            "_sector_ruc",
+            pl.col("_raw_sector").str.strip_chars().alias("_sector"),
+            pl.when(pl.col("_raw_grupo").str.strip_chars() != "")
+            .then(pl.col("_raw_grupo").str.strip_chars()).alias("_grupo"),
+        )
+        return cls(frame, duplicated["_sector_ruc"].to_list())
 
 
-class Metrics(NamedTuple):
-    """The metrics of one row; every field but ``factor`` is an output column."""
-
-    factor: float | None
-    ColocacionSoles: float | None
-    MontoDesembolsoSoles: float | None
-    MontoPagoSoles: float | None
-    Ingresos: float
-    IngresosSoles: float | None
-    CostosFondo: float
-    CostosFondoSoles: float | None
-    TotalIngresos: float
-    TotalIngresosSoles: float | None
-    Utilidad: float | None
-    MontoNegociado: float
-    MontoNegociadoSoles: float | None
+# ------------------------------------------------------------------------ stats
 
 
-_METRIC_COLUMNS = Metrics._fields[1:]
+@dataclass
+class Tally:
+    count: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def add(self, identities: Iterable[str], count: int) -> None:
+        self.count += count
+        for identity in identities:
+            if len(self.examples) >= EXAMPLES:
+                break
+            self.examples.append(identity)
+
+    def text(self) -> str:
+        more = ", ..." if self.count > len(self.examples) else ""
+        return ", ".join(self.examples) + more
 
 
-def _times(value: float, factor: float | None) -> float | None:
-    return None if factor is None else value * factor
-
-
-def compute_metrics(
-    *,
-    moneda: str,
-    neto_confirmado: float,
-    fondo_resguardo: float,
-    monto_desembolso: float,
-    monto_pago: float,
-    comision_con_igv: float,
-    interes: float,
-    gastos_diversos_con_igv: float,
-    dias_efectivo: int,
-    venta: float | None,
-    tasa_fondeo_pen: float,
-    tasa_fondeo_usd: float,
-) -> Metrics:
-    """Financial metrics of one row (§3.5.5), unrounded.
-
-    ``venta`` is the sell rate found for the row's date (None when there is none). A USD row
-    without a rate has no soles amounts (None, stored as NULL: decisions 1); PEN rows use 1.
-    """
-    factor = venta if moneda == "USD" else 1.0
-    comision = comision_con_igv / IGV_FACTOR
-    ingresos = comision + interes + gastos_diversos_con_igv / IGV_FACTOR
-    tasa = tasa_fondeo_pen if moneda == "PEN" else tasa_fondeo_usd
-    costos = ((1 + tasa) ** (dias_efectivo / DAY_BASIS) - 1) * monto_desembolso
-    total = comision + interes
-    total_soles = _times(total, factor)
-    costos_soles = _times(costos, factor)
-    negociado = neto_confirmado - fondo_resguardo
-    return Metrics(
-        factor=factor,
-        ColocacionSoles=_times(neto_confirmado, factor),
-        MontoDesembolsoSoles=_times(monto_desembolso, factor),
-        MontoPagoSoles=_times(monto_pago, factor),
-        Ingresos=ingresos,
-        IngresosSoles=_times(ingresos, factor),
-        CostosFondo=costos,
-        CostosFondoSoles=costos_soles,
-        TotalIngresos=total,
-        TotalIngresosSoles=total_soles,
-        Utilidad=None if factor is None else total_soles - costos_soles,  # type: ignore[operator]
-        MontoNegociado=negociado,
-        MontoNegociadoSoles=_times(negociado, factor),
-    )
-
-
-# ------------------------------------------------------------------------ the builder
+@dataclass
+class KpiStats:
+    in_system: int = 0
+    superseded: int = 0
+    off_system: int = 0
+    off_system_dropped: int = 0
+    usd_without_rate: Tally = field(default_factory=Tally)
+    several_payments: Tally = field(default_factory=Tally)
+    several_refunds: Tally = field(default_factory=Tally)
+    suspicious_rate: Tally = field(default_factory=Tally)
+    nulls_as_zero: Counter[str] = field(default_factory=Counter)
+    nulls_as_zero_examples: list[str] = field(default_factory=list)
+    moneda_from_sheet: Tally = field(default_factory=Tally)
 
 
 @dataclass(frozen=True)
@@ -630,319 +353,263 @@ class KpiConfig:
     def columns(self) -> tuple[str, ...]:
         return KPI_COLUMNS if self.reporte == REPORTE_KPI else ACUMULADO_COLUMNS
 
-
-@dataclass
-class _Tally:
-    count: int = 0
-    examples: list[str] = field(default_factory=list)
-
-    def add(self, identity: object) -> None:
-        self.count += 1
-        if len(self.examples) < EXAMPLES:
-            self.examples.append(str(identity))
+    @property
+    def acumulado(self) -> bool:
+        return self.reporte == REPORTE_ACUMULADO
 
 
-@dataclass
-class KpiStats:
-    in_system: int = 0
-    superseded: int = 0
-    off_system: int = 0
-    off_system_dropped: int = 0
-    usd_without_rate: _Tally = field(default_factory=_Tally)
-    several_payments: _Tally = field(default_factory=_Tally)
-    several_refunds: _Tally = field(default_factory=_Tally)
-    suspicious_rate: _Tally = field(default_factory=_Tally)
-    nulls_as_zero: Counter[str] = field(default_factory=Counter)
-    nulls_as_zero_examples: list[str] = field(default_factory=list)
-    moneda_from_sheet: _Tally = field(default_factory=_Tally)
+def is_off_system_operation(frame: pl.DataFrame) -> pl.Series:
+    """Whether each sheet row is an operation at all: rows without a code (null or exactly
+    ``""``; a code of spaces is kept) or without either RUC are dropped (§2.4 step 1, §3.1
+    step 3), and a dropped row supersedes nothing."""
+    def blank(name: str) -> pl.Expr:
+        text = pl.col(name).cast(pl.String)
+        return text.is_null() | (text.str.strip_chars() == "")
 
-    def merge(self, other: KpiStats) -> None:
-        """Add the counts of ``other`` (the stats of later rows, computed elsewhere):
-        totals are exact, examples stay the first few in order."""
-        for f in fields(self):
-            mine, theirs = getattr(self, f.name), getattr(other, f.name)
-            if isinstance(mine, int):
-                setattr(self, f.name, mine + theirs)
-            elif isinstance(mine, _Tally):
-                mine.count += theirs.count
-                mine.examples.extend(theirs.examples[:EXAMPLES - len(mine.examples)])
-            elif isinstance(mine, Counter):
-                mine.update(theirs)
-            else:  # nulls_as_zero_examples: the first few distinct identities
-                for example in theirs:
-                    if len(mine) < EXAMPLES and example not in mine:
-                        mine.append(example)
+    code = pl.col("CodigoLiquidacion").cast(pl.String)
+    return frame.select(~(code.is_null() | (code == "") | blank("RUCCliente")
+                          | blank("RUCPagador"))).to_series()
 
 
-def _examples(tally: _Tally) -> str:
-    more = ", ..." if tally.count > len(tally.examples) else ""
-    return ", ".join(tally.examples) + more
+# ------------------------------------------------------------------------ the pipeline
 
 
-def source_identity(row: Row, fuera_sistema: bool) -> str:
-    """How a user finds the row: code, document and where it lives."""
-    code = as_text(row.get("CodigoLiquidacion"))
-    doc = as_text(row.get("NroDocumento"))
-    if fuera_sistema:
-        where = f"operaciones_fuera_sistema {row.get('Hoja') or '?'} fila {row.get('Fila')}"
-    else:
-        where = f"colocaciones IdLiquidacionDet {row.get('IdLiquidacionDet')}"
-    return f"{code or '<sin código>'} / {doc or '<sin documento>'} ({where})"
+class KpiPipeline:
+    """Source frames → validated output frames, chunk by chunk (streamable)."""
 
-
-class _Identity:
-    """``source_identity`` of a row, built only if a warning or an error needs it."""
-
-    __slots__ = ("row", "fuera_sistema", "_text")
-
-    def __init__(self, row: Row, fuera_sistema: bool) -> None:
-        self.row = row
-        self.fuera_sistema = fuera_sistema
-        self._text: str | None = None
-
-    def __str__(self) -> str:
-        if self._text is None:
-            self._text = source_identity(self.row, self.fuera_sistema)
-        return self._text
-
-    def __format__(self, spec: str) -> str:
-        return format(str(self), spec)
-
-
-def is_off_system_operation(row: Row) -> bool:
-    """Whether a sheet row is an operation at all: rows without a code (null or exactly ``""``;
-    a code of spaces is kept) or without either RUC are dropped (§2.4 step 1, §3.1 step 3),
-    and a dropped row supersedes nothing."""
-    code = row.get("CodigoLiquidacion")
-    return not (code is None or code == "" or is_blank(row.get("RUCCliente"))
-                or is_blank(row.get("RUCPagador")))
-
-
-class KpiBuilder:
-    """Turns source rows into validated output rows, one at a time (streamable)."""
-
-    def __init__(
-        self,
-        config: KpiConfig,
-        *,
-        fx: FxTable,
-        sectors: SectorIndex,
-        referrals: ReferralIndex,
-        executives: Mapping[str, ExecutiveMatch],
-        off_system_codes: Iterable[str],
-    ) -> None:
+    def __init__(self, config: KpiConfig, *, fx: pl.DataFrame, sectors: Sectors,
+                 referrals: Referrals, executives: Mapping[str, ExecutiveMatch],
+                 off_system_codes: Iterable[str | None]) -> None:
         self.config = config
         self.fx = fx
         self.sectors = sectors
         self.referrals = referrals
-        self.executives = executives
-        self.off_system_keys = {k for k in (codigo_key(c) for c in off_system_codes) if k}
+        self.executives = dict(executives)
+        keys = pl.select(normalize.codigo_key(pl.Series(
+            "c", [c for c in off_system_codes if c is not None], dtype=pl.String))).to_series()
+        self.off_system_keys = pl.Series("k", keys.drop_nulls().unique().to_list(),
+                                         dtype=pl.String)
         self.stats = KpiStats()
-        acumulado = config.reporte == REPORTE_ACUMULADO
-        self._text_names = PASSTHROUGH_TEXT + (PASSTHROUGH_TEXT_ACUMULADO if acumulado else ())
-        self._detail_names = ZERO_IF_NULL_DETAIL + (
-            ZERO_IF_NULL_DETAIL_ACUMULADO if acumulado else ())
-        self._date_names = ("FechaConfirmado", "FechaOperacion", "FechaPago", "FechaDesembolso")
-        if acumulado:
-            self._date_names += (
-                "FechaInteresConfirming", "FechaPagoCreacion", "FechaPagoModificacion")
 
     # -- merge (§3.1)
 
-    def is_superseded(self, row: Row) -> bool:
-        """An in-system row whose liquidation is also off-system: off-system data wins."""
-        key = codigo_key(row.get("CodigoLiquidacion"))
-        return key is not None and key in self.off_system_keys
+    def in_system(self, documents: pl.DataFrame, pagos: pl.DataFrame | None = None,
+                  devoluciones: pl.DataFrame | None = None) -> pl.DataFrame:
+        """The output rows of one chunk of in-system documents with their payments and
+        refunds (superseded documents left out)."""
+        pagos = _details(pagos, PAGO_COLUMNS)
+        devoluciones = _details(devoluciones, DEVOLUCION_COLUMNS)
+        superseded = documents.select(normalize.codigo_key(
+            pl.col("CodigoLiquidacion").cast(pl.String)).is_in(self.off_system_keys.implode())
+            .fill_null(False)).to_series()
+        self.stats.superseded += int(superseded.sum())
+        kept = documents.filter(~superseded)
+        self.stats.in_system += kept.height
+        merged = kept.join(self._pagos(pagos), on="IdLiquidacionDet", how="left") \
+            .join(self._devoluciones(devoluciones), on="IdLiquidacionDet", how="left")
+        return self._build(merged, fuera_sistema=False)
 
-    def in_system_row(self, row: Row) -> dict[str, Any] | None:
-        """The output row of one in-system document, or None if an off-system row replaces it."""
-        if self.is_superseded(row):
-            self.stats.superseded += 1
-            return None
-        self.stats.in_system += 1
-        return self._build(row, fuera_sistema=False)
+    def off_system(self, sheet_rows: pl.DataFrame) -> pl.DataFrame:
+        """The output rows of off-system sheet rows (rows that are not operations dropped)."""
+        operation = is_off_system_operation(sheet_rows)
+        self.stats.off_system_dropped += int((~operation).sum())
+        rows = sheet_rows.filter(operation)
+        self.stats.off_system += rows.height
+        mapping = {name: m.mapped for name, m in self.executives.items()}
+        if mapping:
+            rows = rows.with_columns(pl.col("Ejecutivo").cast(pl.String).replace(mapping))
+        return self._build(rows, fuera_sistema=True)
 
-    def off_system_row(self, row: Row) -> dict[str, Any] | None:
-        """The output row of one off-system sheet row (None when the row has no code)."""
-        if not is_off_system_operation(row):
-            self.stats.off_system_dropped += 1
-            return None
-        self.stats.off_system += 1
-        merged = dict(row)
-        ejecutivo = row.get("Ejecutivo")
-        if ejecutivo is not None and ejecutivo in self.executives:
-            merged["Ejecutivo"] = self.executives[ejecutivo].mapped
-        return self._build(merged, fuera_sistema=True)
+    def _pagos(self, pagos: pl.DataFrame) -> pl.DataFrame:
+        current = current_entry(pagos.drop([c for c in pagos.columns if c not in PAGO_COLUMNS]),
+                                date="FechaPago", id="IdLiquidacionPago", summed=("MontoPago",))
+        return current.drop("IdLiquidacionPago").rename({COUNT: "_pagos"})
 
-    # -- one row
+    def _devoluciones(self, devoluciones: pl.DataFrame) -> pl.DataFrame:
+        current = current_entry(devoluciones, date="FechaDesembolso", id="IdLiquidacionDevolucion",
+                                summed=("MontoDevolucion",))
+        return current.drop("IdLiquidacionDevolucion").rename({COUNT: "_devoluciones"})
 
-    def _build(self, row: Row, *, fuera_sistema: bool) -> dict[str, Any]:
-        identity = _Identity(row, fuera_sistema)
-        acumulado = self.config.reporte == REPORTE_ACUMULADO
-        get = row.get
-        # Text cells are nearly always str already: as_text only for the others.
-        out: dict[str, Any] = {
-            name: value if value.__class__ is str else as_text(value)
-            for name, value in zip(self._text_names, map(get, self._text_names), strict=True)
-        }
+    # -- the rows of a frame
 
-        out["CodigoLiquidacion"] = normalize_codigo(row.get("CodigoLiquidacion"))
-        out["RUCCliente"] = normalize_ruc_cliente(row.get("RUCCliente"))
-        out["RUCPagador"] = normalize_ruc_pagador(row.get("RUCPagador"))
-        out["NroDocumento"] = normalize_nro_documento(row.get("NroDocumento"))
-        out["TipoOperacion"] = normalize_tipo_operacion(row.get("TipoOperacion"))
-        out["Ejecutivo"] = as_text(row.get("Ejecutivo"))
-        out["Moneda"] = self._moneda(row, identity, fuera_sistema)
-
-        tasa = normalize_tasa(row.get("TasaNominalMensualPorc"))
-        if tasa > SUSPICIOUS_RATE:
-            self.stats.suspicious_rate.add(identity)
-        out["TasaNominalMensualPorc"] = tasa
-
-        dates = self._dates(row, identity)
-        out.update(zip(dates, map(as_datetime, dates.values()), strict=True))
-        fecha = dates["FechaOperacion"]
-        if fecha is None:
-            raise InputError(f"kpi: row {identity} has no FechaOperacion; fix the source row")
-        out["Mes"], out["Año"], out["MesAño"], out["MesSemana"] = calendar_labels(fecha)
-
-        for name, value in zip(ZERO_IF_NULL_SOURCE, map(get, ZERO_IF_NULL_SOURCE), strict=True):
-            kind = value.__class__
-            if kind is float and value == value:  # the common case: a number
-                out[name] = value
-            elif kind is int:  # SQLite hands back whole amounts as integers
-                out[name] = float(value)
-            else:
-                out[name] = self._zero_if_null(row, name, identity,
-                                               count=not (fuera_sistema and name in NOT_IN_SHEETS))
-        for name, value in zip(self._detail_names, map(get, self._detail_names), strict=True):
-            out[name] = value if value.__class__ is float and value == value \
-                else to_number(value) or 0.0
-        out["DiasEfectivo"] = self._dias_efectivo(row, identity)
-        if acumulado:
-            out["DiasMora"] = self._dias_mora(row.get("DiasMora"))
-            if fuera_sistema and out["DiasMora"] is None:
-                out["DiasMora"] = 0  # a blank off-system number is 0 (reportes §2.4 rule 4)
-            out["TipoPago"] = normalize_tipo_pago(row.get("TipoPago"))
-            out["GastosDiversosSinIGV"] = None  # never written by the legacy (§6.17)
-
-        if (row.get("_pagos") or 0) > 1:
-            self.stats.several_payments.add(identity)
-        if (row.get("_devoluciones") or 0) > 1:
-            self.stats.several_refunds.add(identity)
-
-        self._fx_and_metrics(out, fecha, identity)
-        self._referencia_and_sector(out)
-        out["FueraSistema"] = "si" if fuera_sistema else "no"
-        self._check_required(out, identity)
+    def _build(self, rows: pl.DataFrame, *, fuera_sistema: bool) -> pl.DataFrame:
+        acumulado = self.config.acumulado
         columns = self.config.columns
-        return dict(zip(columns, map(out.get, columns), strict=True))
-
-    def _moneda(self, row: Row, identity: str, fuera_sistema: bool) -> str:
-        raw = row.get("Moneda")
-        if is_blank(raw) and fuera_sistema and row.get("Hoja"):
-            # An off-system row lives in the PEN or the USD sheet: that is its currency.
-            self.stats.moneda_from_sheet.add(identity)
-            raw = row.get("Hoja")
-        moneda = normalize_moneda(raw)
-        if moneda is None:
-            raise InputError(
-                f"kpi: row {identity} has Moneda {raw!r}; expected PEN or USD, fix the source row"
-            )
-        return moneda
-
-    def _dates(self, row: Row, identity: object) -> dict[str, date | None]:
-        out: dict[str, date | None] = {}
-        for name in self._date_names:
-            value = row.get(name)
-            if value.__class__ is date:  # the common case: a DATE column
-                out[name] = value
-                continue
-            try:
-                # Payment timestamps keep their time of day; every other date is a calendar day.
-                if isinstance(value, datetime) and name.startswith("FechaPago") and name != "FechaPago":
-                    out[name] = value  # type: ignore[assignment]
-                else:
-                    out[name] = parse_date(value)
-            except ValueError as exc:
-                raise InputError(f"kpi: row {identity}: {name} {exc}; fix the source row") from None
-        return out
-
-    def _zero_if_null(self, row: Row, name: str, identity: str, *, count: bool = True) -> float:
-        number = to_number(row.get(name))
-        if number is None:
-            if not count:
-                return 0.0
-            self.stats.nulls_as_zero[name] += 1
-            examples = self.stats.nulls_as_zero_examples
-            if len(examples) < EXAMPLES and str(identity) not in examples:
-                examples.append(str(identity))
-            return 0.0
-        return number
-
-    def _dias_efectivo(self, row: Row, identity: str) -> int:
-        raw = row.get("DiasEfectivo")
-        number = to_number(raw)
-        if number is None:
-            if not is_blank(raw) and str(raw).strip() != "-":
-                raise InputError(
-                    f"kpi: row {identity}: DiasEfectivo {raw!r} is not a number; fix the source row"
-                )
-            self.stats.nulls_as_zero["DiasEfectivo"] += 1
-            return 0
-        if not number.is_integer():
-            raise InputError(
-                f"kpi: row {identity}: DiasEfectivo {raw!r} is not a whole number of days; "
-                "fix the source row"
-            )
-        return int(number)
-
-    @staticmethod
-    def _dias_mora(value: Any) -> int | None:
-        number = to_number(value)
-        if number is None:
-            return None
-        return int(number) if number.is_integer() else None
-
-    def _fx_and_metrics(self, out: dict[str, Any], fecha: date, identity: str) -> None:
-        rate = self.fx.on_or_before(fecha)
-        out["TipoCambioFecha"] = as_datetime(rate.fecha) if rate else None
-        out["TipoCambioCompra"] = rate.compra if rate else None
-        out["TipoCambioVenta"] = rate.venta if rate else None
-        if rate is None and out["Moneda"] == "USD":
-            self.stats.usd_without_rate.add(identity)
-        metrics = compute_metrics(
-            moneda=out["Moneda"],
-            neto_confirmado=out["NetoConfirmado"],
-            fondo_resguardo=out["FondoResguardo"],
-            monto_desembolso=out["MontoDesembolso"],
-            monto_pago=out["MontoPago"],
-            comision_con_igv=out["ComisionEstructuracionConIGV"],
-            interes=out["Interes"],
-            gastos_diversos_con_igv=out["GastosDiversosConIGV"],
-            dias_efectivo=out["DiasEfectivo"],
-            venta=rate.venta if rate else None,
-            tasa_fondeo_pen=self.config.tasa_fondeo_pen,
-            tasa_fondeo_usd=self.config.tasa_fondeo_usd,
+        frame = _with_missing_columns(rows, fuera_sistema, acumulado)
+        frame = frame.with_columns(
+            as_text(pl.col("CodigoLiquidacion"), frame.schema["CodigoLiquidacion"])
+            .alias("_raw_codigo"),
+            as_text(pl.col("NroDocumento"), frame.schema["NroDocumento"]).alias("_raw_documento"),
         )
-        out.update(zip(_METRIC_COLUMNS, metrics[1:], strict=True))
+        frame = _read_cells(frame, fuera_sistema, acumulado)
+        texts = PASSTHROUGH_TEXT + (PASSTHROUGH_TEXT_ACUMULADO if acumulado else ())
+        frame = frame.with_columns(
+            *[as_text(pl.col(c), frame.schema[c]).alias(c) for c in texts],
+            normalize.codigo(pl.col("_raw_codigo")).alias("CodigoLiquidacion"),
+            as_text(pl.col("RUCCliente"), frame.schema["RUCCliente"]).str.strip_chars()
+            .alias("RUCCliente"),
+            normalize.ruc_pagador(as_text(pl.col("RUCPagador"), frame.schema["RUCPagador"]))
+            .alias("RUCPagador"),
+            normalize.nro_documento(pl.col("_raw_documento")).alias("NroDocumento"),
+            normalize.tipo_operacion(as_text(pl.col("TipoOperacion"),
+                                             frame.schema["TipoOperacion"])).alias("TipoOperacion"),
+            as_text(pl.col("Ejecutivo"), frame.schema["Ejecutivo"]).alias("Ejecutivo"),
+        )
+        frame = self._moneda(frame, fuera_sistema)
+        frame = self._tasa(frame, fuera_sistema)
+        frame = self._dates(frame, fuera_sistema, acumulado)
+        frame = self._amounts(frame, fuera_sistema, acumulado)
+        frame = self._dias_efectivo(frame, fuera_sistema)
+        if acumulado:
+            dias_mora = pl.when(pl.col("DiasMora").cast(pl.Float64).round(0)
+                                == pl.col("DiasMora").cast(pl.Float64)) \
+                .then(pl.col("DiasMora").cast(pl.Float64).cast(pl.Int64))
+            if fuera_sistema:  # a blank off-system number is 0 (reportes §2.4 rule 4)
+                dias_mora = dias_mora.fill_null(0)
+            frame = frame.with_columns(
+                dias_mora.alias("DiasMora"),
+                normalize.tipo_pago_expr(as_text(pl.col("TipoPago"), frame.schema["TipoPago"]))
+                .alias("TipoPago"),
+                pl.lit(None, dtype=pl.Float64).alias("GastosDiversosSinIGV"),
+            )
+        if not fuera_sistema:
+            self._tally_several(frame)
+        frame = self._fx(frame, fuera_sistema)
+        frame = frame.with_columns(_metrics(self.config))
+        frame = self._referencia_and_sector(frame)
+        frame = frame.with_columns(pl.lit("si" if fuera_sistema else "no").alias("FueraSistema"))
+        self._check_required(frame, fuera_sistema)
+        return frame.select(columns)
 
-    def _referencia_and_sector(self, out: dict[str, Any]) -> None:
-        referral = self.referrals.lookup(out["CodigoLiquidacion"]) if out["CodigoLiquidacion"] \
-            else None
-        out["Referencia"] = referral.referencia if referral else out["Ejecutivo"]
-        sector = self.sectors.lookup(out["RUCPagador"])
-        out["Sector"] = sector.sector if sector else None
-        grupo = sector.grupo_eco if sector else None
-        out["GrupoEco"] = grupo if grupo is not None else out["RazonSocialPagador"]
+    def _moneda(self, frame: pl.DataFrame, fuera_sistema: bool) -> pl.DataFrame:
+        raw = as_text(pl.col("Moneda"), frame.schema["Moneda"])
+        blank = raw.is_null() | (raw.str.strip_chars() == "")
+        if fuera_sistema:
+            from_sheet = blank & pl.col("Hoja").is_not_null()
+            taken = frame.filter(from_sheet)
+            if taken.height:
+                self.stats.moneda_from_sheet.add(
+                    (_identity(taken, i, True) for i in range(min(EXAMPLES, taken.height))),
+                    taken.height)
+            # An off-system row lives in the PEN or the USD sheet: that is its currency.
+            raw = pl.when(from_sheet).then(pl.col("Hoja")).otherwise(raw)
+        frame = frame.with_columns(raw.alias("_raw_moneda"),
+                                   normalize.moneda(raw).alias("Moneda"))
+        bad = frame.filter(pl.col("Moneda").is_null())
+        if bad.height:
+            identity = _identity(bad, 0, fuera_sistema)
+            raise InputError(f"kpi: row {identity} has Moneda {bad['_raw_moneda'][0]!r}; "
+                             "expected PEN or USD, fix the source row")
+        return frame
+
+    def _tasa(self, frame: pl.DataFrame, fuera_sistema: bool) -> pl.DataFrame:
+        number = pl.col("TasaNominalMensualPorc").cast(pl.Float64, strict=False)
+        tasa = pl.when(number.is_null()).then(0.0) \
+            .when(number >= 1).then(number / 100).otherwise(number)
+        frame = frame.with_columns(tasa.alias("TasaNominalMensualPorc"))
+        suspicious = frame.filter(pl.col("TasaNominalMensualPorc") > SUSPICIOUS_RATE)
+        if suspicious.height:
+            self.stats.suspicious_rate.add(
+                (_identity(suspicious, i, fuera_sistema)
+                 for i in range(min(EXAMPLES, suspicious.height))), suspicious.height)
+        return frame
+
+    def _dates(self, frame: pl.DataFrame, fuera_sistema: bool, acumulado: bool) -> pl.DataFrame:
+        names = DATES + (DATES_ACUMULADO if acumulado else ())
+        frame = frame.with_columns(
+            *[pl.col(c).cast(pl.Date).cast(pl.Datetime("us")).alias(c) for c in names],
+            *[pl.col(c).cast(pl.Datetime("us")).alias(c)
+              for c in (TIMESTAMPS_ACUMULADO if acumulado else ())],
+        )
+        missing = frame.filter(pl.col("FechaOperacion").is_null())
+        if missing.height:
+            raise InputError(f"kpi: row {_identity(missing, 0, fuera_sistema)} has no "
+                             "FechaOperacion; fix the source row")
+        return frame.with_columns(calendar_columns(pl.col("FechaOperacion")))
+
+    def _amounts(self, frame: pl.DataFrame, fuera_sistema: bool, acumulado: bool
+                 ) -> pl.DataFrame:
+        counted = [c for c in ZERO_IF_NULL_SOURCE
+                   if not (fuera_sistema and c in NOT_IN_SHEETS)]
+        nulls = frame.select([pl.col(c).is_null().sum().alias(c) for c in counted]).row(0)
+        examples = self.stats.nulls_as_zero_examples
+        for name, count in zip(counted, nulls, strict=True):
+            if count:
+                self.stats.nulls_as_zero[name] += count
+                if len(examples) < EXAMPLES:
+                    rows = frame.filter(pl.col(name).is_null())
+                    for i in range(min(EXAMPLES, rows.height)):
+                        identity = _identity(rows, i, fuera_sistema)
+                        if len(examples) < EXAMPLES and identity not in examples:
+                            examples.append(identity)
+        detail = ZERO_IF_NULL_DETAIL + (ZERO_IF_NULL_DETAIL_ACUMULADO if acumulado else ())
+        return frame.with_columns(
+            *[pl.col(c).cast(pl.Float64).fill_null(0.0) for c in ZERO_IF_NULL_SOURCE],
+            *[pl.col(c).cast(pl.Float64).fill_null(0.0) for c in detail],
+        )
+
+    def _dias_efectivo(self, frame: pl.DataFrame, fuera_sistema: bool) -> pl.DataFrame:
+        dias = pl.col("DiasEfectivo").cast(pl.Float64)
+        fractional = frame.filter(dias.is_not_null() & (dias.round(0) != dias))
+        if fractional.height:
+            raw = fractional["DiasEfectivo"][0]
+            raise InputError(
+                f"kpi: row {_identity(fractional, 0, fuera_sistema)}: DiasEfectivo {raw!r} is "
+                "not a whole number of days; fix the source row"
+            )
+        nulls = frame["DiasEfectivo"].null_count()
+        if nulls:
+            self.stats.nulls_as_zero["DiasEfectivo"] += nulls
+        return frame.with_columns(dias.fill_null(0.0).cast(pl.Int64).alias("DiasEfectivo"))
+
+    def _tally_several(self, frame: pl.DataFrame) -> None:
+        for name, tally in (("_pagos", self.stats.several_payments),
+                            ("_devoluciones", self.stats.several_refunds)):
+            several = frame.filter(pl.col(name).fill_null(0) > 1)
+            if several.height:
+                tally.add((_identity(several, i, False)
+                           for i in range(min(EXAMPLES, several.height))), several.height)
+
+    def _fx(self, frame: pl.DataFrame, fuera_sistema: bool) -> pl.DataFrame:
+        """The most recent rate on or before the operation date (decisions 1)."""
+        dated = frame.with_row_index("_order").with_columns(
+            pl.col("FechaOperacion").cast(pl.Date).alias("_fecha"))
+        joined = dated.sort("_fecha").join_asof(
+            self.fx, left_on="_fecha", right_on="_fx_fecha", strategy="backward",
+        ).sort("_order")
+        joined = joined.with_columns(
+            pl.col("_fx_fecha").cast(pl.Datetime("us")).alias("TipoCambioFecha"),
+            pl.col("_fx_compra").alias("TipoCambioCompra"),
+            pl.col("_fx_venta").alias("TipoCambioVenta"),
+        )
+        missing = joined.filter((pl.col("Moneda") == "USD") & pl.col("_fx_venta").is_null())
+        if missing.height:
+            self.stats.usd_without_rate.add(
+                (_identity(missing, i, fuera_sistema) for i in range(min(EXAMPLES, missing.height))),
+                missing.height)
+        return joined.drop("_order", "_fecha", "_fx_fecha", "_fx_compra", "_fx_venta")
+
+    def _referencia_and_sector(self, frame: pl.DataFrame) -> pl.DataFrame:
+        frame = frame.with_columns(pl.col("CodigoLiquidacion").str.to_lowercase().alias("_ref_key"))
+        frame = frame.join(self.referrals.frame, on="_ref_key", how="left", maintain_order="left")
+        frame = frame.join(self.sectors.frame, left_on="RUCPagador", right_on="_sector_ruc",
+                           how="left", maintain_order="left")
+        return frame.with_columns(
+            pl.coalesce("_referencia", "Ejecutivo").alias("Referencia"),
+            pl.col("_sector").alias("Sector"),
+            pl.coalesce("_grupo", "RazonSocialPagador").alias("GrupoEco"),
+        )
 
     @staticmethod
-    def _check_required(out: Mapping[str, Any], identity: str) -> None:
-        missing = [name for name in REQUIRED_TEXT if out.get(name) is None]
-        if missing:
-            raise InputError(
-                f"kpi: row {identity} has no {', '.join(missing)}; fix the source row"
-            )
+    def _check_required(frame: pl.DataFrame, fuera_sistema: bool) -> None:
+        nulls = frame.select(pl.any_horizontal(pl.col(REQUIRED_TEXT).is_null()).alias("_any"))
+        if not nulls["_any"].any():
+            return
+        index = int(nulls["_any"].arg_true()[0])
+        row = frame.row(index, named=True)
+        missing = [name for name in REQUIRED_TEXT if row[name] is None]
+        raise InputError(f"kpi: row {_identity(frame, index, fuera_sistema)} has no "
+                         f"{', '.join(missing)}; fix the source row")
 
     # -- what to tell the user
 
@@ -950,14 +617,14 @@ class KpiBuilder:
         """Aggregated warnings of the whole run (a few examples each, never one per row)."""
         s = self.stats
         out: list[str] = []
-        if not len(self.fx):
+        if not self.fx.height:
             out.append("tipo_cambio is empty: every USD row has NULL soles amounts; "
                        "run `toolbox tipo-cambio` first")
         if s.usd_without_rate.count:
             out.append(
                 f"{s.usd_without_rate.count} USD row(s) have no exchange rate on or before their "
                 f"FechaOperacion, soles amounts left NULL (run `toolbox tipo-cambio`): "
-                f"{_examples(s.usd_without_rate)}"
+                f"{s.usd_without_rate.text()}"
             )
         if self.sectors.duplicates:
             dups = sorted(set(self.sectors.duplicates))
@@ -968,28 +635,28 @@ class KpiBuilder:
             shown = "; ".join(f"{m.original!r} → {m.mapped!r} ({m.score:.0f})"
                               for m in fuzzy[:EXAMPLES])
             out.append(f"{len(fuzzy)} off-system executive name(s) mapped by similarity: {shown}")
-        referrals = self.referrals.fuzzy_matches()
-        if referrals:
+        if self.referrals.fuzzy:
             shown = "; ".join(f"{r.original!r} → {r.referencia!r} ({r.score:.0f})"
-                              for r in referrals[:EXAMPLES])
-            out.append(f"{len(referrals)} referral name(s) mapped by similarity: {shown}")
+                              for r in self.referrals.fuzzy[:EXAMPLES])
+            out.append(f"{len(self.referrals.fuzzy)} referral name(s) mapped by similarity: "
+                       f"{shown}")
         if s.several_payments.count:
             out.append(
                 f"{s.several_payments.count} document(s) have several payments: MontoPago is "
                 f"their sum, the other payment columns come from the last one: "
-                f"{_examples(s.several_payments)}"
+                f"{s.several_payments.text()}"
             )
         if s.several_refunds.count:
             out.append(
                 f"{s.several_refunds.count} document(s) have several refunds: MontoDevolucion is "
                 f"their sum, the other refund columns come from the last one: "
-                f"{_examples(s.several_refunds)}"
+                f"{s.several_refunds.text()}"
             )
         if s.suspicious_rate.count:
             out.append(
                 f"{s.suspicious_rate.count} row(s) have a monthly rate above "
                 f"{SUSPICIOUS_RATE:.0%} after normalisation (a percent typed as a fraction?): "
-                f"{_examples(s.suspicious_rate)}"
+                f"{s.suspicious_rate.text()}"
             )
         if s.nulls_as_zero:
             counts = ", ".join(f"{k} ×{v}" for k, v in s.nulls_as_zero.most_common())
@@ -997,5 +664,125 @@ class KpiBuilder:
                        f"{', '.join(s.nulls_as_zero_examples)}")
         if s.moneda_from_sheet.count:
             out.append(f"{s.moneda_from_sheet.count} off-system row(s) without Moneda took their "
-                       f"sheet's currency: {_examples(s.moneda_from_sheet)}")
+                       f"sheet's currency: {s.moneda_from_sheet.text()}")
         return out
+
+
+_DETAIL_DTYPES = {"IdLiquidacionPago": pl.Int64, "IdLiquidacionDet": pl.Int64,
+                  "IdLiquidacionDevolucion": pl.Int64, "FechaPago": pl.Date,
+                  "FechaDesembolso": pl.Date, "FechaPagoCreacion": pl.Datetime("us"),
+                  "FechaPagoModificacion": pl.Datetime("us"), "DiasMora": pl.Float64,
+                  "EstadoDevolucion": pl.Int64}
+
+
+def _details(frame: pl.DataFrame | None, columns: Sequence[str]) -> pl.DataFrame:
+    """Payments or refunds with every column the pipeline reads (none: an empty frame)."""
+    amounts = set(ZERO_IF_NULL_DETAIL + ZERO_IF_NULL_DETAIL_ACUMULADO)
+
+    def dtype(name: str) -> Any:
+        return _DETAIL_DTYPES.get(name, pl.Float64 if name in amounts else pl.String)
+
+    if frame is None or frame.width == 0:
+        return pl.DataFrame(schema={c: dtype(c) for c in columns})
+    missing = [c for c in columns if c not in frame.columns]
+    return frame.with_columns([pl.lit(None, dtype=dtype(c)).alias(c) for c in missing])
+
+
+_NUMBER_COLUMNS = ZERO_IF_NULL_SOURCE + ZERO_IF_NULL_DETAIL + ZERO_IF_NULL_DETAIL_ACUMULADO + (
+    "TasaNominalMensualPorc", "DiasMora")
+
+
+def _read_cells(frame: pl.DataFrame, fuera_sistema: bool, acumulado: bool) -> pl.DataFrame:
+    """Columns that arrived as text (a permissive source, a legacy export) read cell by cell
+    with the KPI's rules; typed columns are left as they are."""
+    numbers = [c for c in _NUMBER_COLUMNS if c in frame.columns
+               and not cells.arrived_as_numbers(frame, c)]
+    dates = [c for c in DATES + (DATES_ACUMULADO if acumulado else ()) + (
+        TIMESTAMPS_ACUMULADO if acumulado else ()) + ("DiasEfectivo",)
+        if c in frame.columns and not cells.arrived_as(frame, c, pl.Date, pl.Datetime, *(
+            cells.NUMBERS if c == "DiasEfectivo" else ()))]
+    if not numbers and not dates:
+        return frame
+    wheres = [_identity(frame, i, fuera_sistema) for i in range(frame.height)]
+    replaced = [cells.cellwise(frame, c, lambda v, _w: cells.number_or_none(v), pl.Float64, wheres)
+                for c in numbers]
+    for name in dates:
+        if name == "DiasEfectivo":
+            replaced.append(cells.cellwise(frame, name, _dias_efectivo_cell, pl.Float64, wheres))
+            continue
+        keep_time = name in TIMESTAMPS_ACUMULADO
+
+        def rule(value: Any, where: str, name: str = name, keep_time: bool = keep_time) -> Any:
+            if keep_time and isinstance(value, datetime):
+                return value  # payment timestamps keep their time of day
+            try:
+                day = cells.sheet_date(value)
+            except ValueError as exc:
+                raise InputError(f"kpi: row {where}: {name} {exc}; fix the source row") from None
+            return datetime(day.year, day.month, day.day) if keep_time and day else day
+
+        replaced.append(cells.cellwise(frame, name, rule,
+                                       pl.Datetime("us") if keep_time else pl.Date, wheres))
+    return frame.with_columns(replaced)
+
+
+def _dias_efectivo_cell(value: Any, where: str) -> float | None:
+    number = cells.number_or_none(value)
+    if number is None and value is not None and str(value).strip() not in ("", "-"):
+        raise InputError(f"kpi: row {where}: DiasEfectivo {value!r} is not a number; "
+                         "fix the source row")
+    return number
+
+
+def _with_missing_columns(rows: pl.DataFrame, fuera_sistema: bool, acumulado: bool
+                          ) -> pl.DataFrame:
+    """Every column ``_build`` reads: what a source does not have is NULL (an off-system row
+    has no DeudaAnterior, a document without payments no payment columns)."""
+    wanted = set(ZERO_IF_NULL_SOURCE) | set(ZERO_IF_NULL_DETAIL) | set(PASSTHROUGH_TEXT) | {
+        "CodigoLiquidacion", "RUCCliente", "RUCPagador", "NroDocumento", "TipoOperacion",
+        "Ejecutivo", "Moneda", "TasaNominalMensualPorc", "DiasEfectivo", *DATES,
+        "_pagos", "_devoluciones",
+    }
+    if fuera_sistema:
+        wanted |= {"Hoja", "Fila"}
+    else:
+        wanted |= {"IdLiquidacionDet"}
+    if acumulado:
+        wanted |= set(ZERO_IF_NULL_DETAIL_ACUMULADO) | set(PASSTHROUGH_TEXT_ACUMULADO) | {
+            "DiasMora", "TipoPago", *DATES_ACUMULADO, *TIMESTAMPS_ACUMULADO}
+    missing = [c for c in sorted(wanted) if c not in rows.columns]
+    dtypes = {c: pl.Datetime("us") for c in TIMESTAMPS_ACUMULADO} | \
+        {c: pl.Date for c in (*DATES, *DATES_ACUMULADO)}
+    return rows.with_columns([pl.lit(None, dtype=dtypes.get(c, pl.String)).alias(c)
+                              if c not in ZERO_IF_NULL_SOURCE + ZERO_IF_NULL_DETAIL
+                              + ZERO_IF_NULL_DETAIL_ACUMULADO + ("DiasMora", "_pagos",
+                                                                 "_devoluciones")
+                              else pl.lit(None, dtype=pl.Float64).alias(c)
+                              for c in missing])
+
+
+def _metrics(config: KpiConfig) -> list[pl.Expr]:
+    """§3.5.5, unrounded. A USD row without a rate has no soles amounts (NULL: decisions 1);
+    PEN rows use factor 1."""
+    moneda = pl.col("Moneda")
+    factor = pl.when(moneda == "USD").then(pl.col("TipoCambioVenta")).otherwise(1.0)
+    comision = pl.col("ComisionEstructuracionConIGV") / IGV_FACTOR
+    ingresos = comision + pl.col("Interes") + pl.col("GastosDiversosConIGV") / IGV_FACTOR
+    tasa = pl.when(moneda == "PEN").then(config.tasa_fondeo_pen).otherwise(config.tasa_fondeo_usd)
+    costos = ((1 + tasa).pow(pl.col("DiasEfectivo") / DAY_BASIS) - 1) * pl.col("MontoDesembolso")
+    total = comision + pl.col("Interes")
+    negociado = pl.col("NetoConfirmado") - pl.col("FondoResguardo")
+    return [
+        (pl.col("NetoConfirmado") * factor).alias("ColocacionSoles"),
+        (pl.col("MontoDesembolso") * factor).alias("MontoDesembolsoSoles"),
+        (pl.col("MontoPago") * factor).alias("MontoPagoSoles"),
+        ingresos.alias("Ingresos"),
+        (ingresos * factor).alias("IngresosSoles"),
+        costos.alias("CostosFondo"),
+        (costos * factor).alias("CostosFondoSoles"),
+        total.alias("TotalIngresos"),
+        (total * factor).alias("TotalIngresosSoles"),
+        (total * factor - costos * factor).alias("Utilidad"),
+        negociado.alias("MontoNegociado"),
+        (negociado * factor).alias("MontoNegociadoSoles"),
+    ]

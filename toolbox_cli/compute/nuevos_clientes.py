@@ -3,46 +3,39 @@
 The legacy walked the months in order and, inside a month, the executives in order of first
 appearance, then the types Factoring → Confirming → Capital de Trabajo, crediting every
 client (Factoring only) and payer (any type) not seen in an earlier step. Two "already seen"
-sets span the whole run, so only the *first* month a RUC appears in can credit it, and in that
-month the first executive in the walk order that has it wins.
+sets span the whole run, so only the *first* month a RUC appears in can credit it, and in
+that month the first executive in the walk order that has it wins.
 
 Here the walk is the same, except that the order of executives within a month is defined
 (decisions 6): by their earliest row of the month, keyed (FechaOperacion, CodigoLiquidacion,
 NroDocumento), instead of the KPI row order. When the KPI rows are in date order this is
 exactly the legacy result.
 
-The KPI rows are streamed by the caller into ``NewClientsTracker.observe``; the tracker keeps
-only what the walk needs, not the rows:
-
-* per month, each executive's earliest key (their rank in the walk);
-* per RUC and kind (client/payer), the earliest month it appears in and which
-  (executive, type) pairs had it in that month;
-* per RUC and kind, the legal name of its most recent operation (decisions 7).
+The KPI rows arrive in chunks (``NewClients.observe``); only what the walk needs is kept,
+reduced after every chunk, never the rows: per month each executive's earliest key; per RUC
+and kind (client/payer) its earliest month and who had it that month; per RUC and kind the
+legal name of its most recent operation (decisions 7; on equal keys the later row wins).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from collections.abc import Iterable
+from datetime import date
+
+import polars as pl
 
 FACTORING = "Factoring"
 CONFIRMING = "Confirming"
 CAPITAL_DE_TRABAJO = "Capital de Trabajo"
 # The walk order of types within an executive (§3.7); rows of other types are ignored.
 TIPOS: tuple[str, ...] = (FACTORING, CONFIRMING, CAPITAL_DE_TRABAJO)
-_TIPO_RANK = {tipo: rank for rank, tipo in enumerate(TIPOS)}
-
+TIPO_RANK = {tipo: rank for rank, tipo in enumerate(TIPOS)}
 CLIENT = "cliente"
 PAYER = "pagador"
+KEY = ("_day", "_codigo", "_nro")  # the order decisions 6 and 7 rely on
 
-# (FechaOperacion, CodigoLiquidacion, NroDocumento): the order decisions 6 and 7 rely on.
-RowKey = tuple[date, str, str]
-
-
-def month_of(day: date) -> str:
-    return f"{day.year:04d}-{day.month:02d}"
+OUTPUT = {"FechaOperacion": pl.Datetime("us"), "Ejecutivo": pl.String, "RUCCliente": pl.String,
+          "RUCPagador": pl.String, "TipoOperacion": pl.String, "RazonSocial": pl.String}
 
 
 def month_list(first: date, last: date) -> list[str]:
@@ -55,136 +48,107 @@ def month_list(first: date, last: date) -> list[str]:
     return months
 
 
-def _as_date(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return None
+def _text(name: str) -> pl.Expr:
+    text = pl.col(name).cast(pl.String).str.strip_chars()
+    return pl.when(text != "").then(text)
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    text = str(value).strip()
-    return text or None
-
-
-@dataclass
-class _FirstMonth:
-    """The earliest month a RUC appears in, and who had it (executive, type) that month."""
-
-    month: str
-    holders: set[tuple[str, str]] = field(default_factory=set)
-
-
-@dataclass
-class _Name:
-    key: RowKey
-    name: str
-
-
-class NewClientsTracker:
-    """Collects, from streamed KPI rows, what §3.7 needs; ``rows()`` then yields the output."""
+class NewClients:
+    """Collects, chunk by chunk, what §3.7 needs; ``frame()`` then gives the output."""
 
     def __init__(self, months: Iterable[str]) -> None:
         self.months = list(months)
-        self._month_set = set(self.months)
-        # month -> executive -> earliest row key of that executive in that month
-        self._executive_keys: dict[str, dict[str, RowKey]] = {}
-        self._first: dict[tuple[str, str], _FirstMonth] = {}  # (kind, ruc) -> first month
-        self._names: dict[tuple[str, str], _Name] = {}  # (kind, ruc) -> latest name
-        self.ignored_rows = 0  # outside the month list, unknown type or no date/executive
+        self._seq = 0
+        self._ranks = pl.DataFrame(schema={"_mes": pl.String, "_ejecutivo": pl.String,
+                                           "_day": pl.Date, "_codigo": pl.String,
+                                           "_nro": pl.String})
+        self._first = pl.DataFrame(schema={"_kind": pl.String, "_ruc": pl.String,
+                                           "_mes": pl.String, "_ejecutivo": pl.String,
+                                           "_tipo": pl.String})
+        self._names = pl.DataFrame(schema={"_kind": pl.String, "_ruc": pl.String,
+                                           "_day": pl.Date, "_codigo": pl.String,
+                                           "_nro": pl.String, "_seq": pl.Int64,
+                                           "_name": pl.String})
+        self.ignored_rows = 0
 
-    def observe(self, row: Mapping[str, Any]) -> None:
-        """Record one validated KPI row (TipoOperacion already normalised)."""
-        day = _as_date(row.get("FechaOperacion"))
-        if day is None:
-            self.ignored_rows += 1
-            return
-        key: RowKey = (day, str(row.get("CodigoLiquidacion") or ""),
-                       str(row.get("NroDocumento") or ""))
-        client = _text(row.get("RUCCliente"))
-        payer = _text(row.get("RUCPagador"))
-        # Names come from every row, whatever its month or type: the latest operation wins.
-        self._remember_name(CLIENT, client, row.get("RazonSocialCliente"), key)
-        self._remember_name(PAYER, payer, row.get("RazonSocialPagador"), key)
+    def observe(self, kpi: pl.DataFrame) -> None:
+        """Record a chunk of validated KPI rows (TipoOperacion already normalised)."""
+        rows = kpi.select(
+            pl.col("FechaOperacion").cast(pl.Date).alias("_day"),
+            pl.col("CodigoLiquidacion").cast(pl.String).fill_null("").alias("_codigo"),
+            pl.col("NroDocumento").cast(pl.String).fill_null("").alias("_nro"),
+            _text("RUCCliente").alias("_cliente"), _text("RUCPagador").alias("_pagador"),
+            _text("RazonSocialCliente").alias("_nombre_cliente"),
+            _text("RazonSocialPagador").alias("_nombre_pagador"),
+            pl.coalesce(pl.col("Mes"), pl.col("FechaOperacion").dt.strftime("%Y-%m"))
+            .alias("_mes"),
+            _text("Ejecutivo").alias("_ejecutivo"),
+            pl.col("TipoOperacion").alias("_tipo"),
+            (pl.int_range(pl.len(), dtype=pl.Int64) + self._seq).alias("_seq"),
+        )
+        self._seq += rows.height
+        dated = rows.filter(pl.col("_day").is_not_null())
+        self.ignored_rows += rows.height - dated.height
+        self._observe_names(dated)
+        walked = dated.filter(pl.col("_mes").is_in(self.months) & pl.col("_ejecutivo").is_not_null())
+        # The executive's rank counts every row of the month, as the legacy's "order of first
+        # appearance" did, whatever the row's type.
+        self._ranks = pl.concat([self._ranks, walked.select(self._ranks.columns)]) \
+            .sort(["_mes", "_ejecutivo", *KEY]).unique(["_mes", "_ejecutivo"], keep="first")
+        typed = walked.filter(pl.col("_tipo").is_in(TIPOS))
+        self.ignored_rows += dated.height - typed.height
+        holders = pl.concat([
+            typed.filter((pl.col("_tipo") == FACTORING) & pl.col("_cliente").is_not_null())
+            .select(pl.lit(CLIENT).alias("_kind"), pl.col("_cliente").alias("_ruc"),
+                    "_mes", "_ejecutivo", "_tipo"),
+            typed.filter(pl.col("_pagador").is_not_null())
+            .select(pl.lit(PAYER).alias("_kind"), pl.col("_pagador").alias("_ruc"),
+                    "_mes", "_ejecutivo", "_tipo"),
+        ])
+        merged = pl.concat([self._first, holders]).unique()
+        earliest = merged.group_by("_kind", "_ruc").agg(pl.col("_mes").min().alias("_first"))
+        self._first = merged.join(earliest, on=["_kind", "_ruc"]) \
+            .filter(pl.col("_mes") == pl.col("_first")).drop("_first")
 
-        month = row.get("Mes") or month_of(day)
-        executive = _text(row.get("Ejecutivo"))
-        if month not in self._month_set or executive is None:
-            self.ignored_rows += 1
-            return
-        # The executive's rank counts every row of the month, as the legacy's
-        # "order of first appearance" did, whatever the row's type.
-        by_exec = self._executive_keys.setdefault(month, {})
-        if executive not in by_exec or key < by_exec[executive]:
-            by_exec[executive] = key
-        tipo = row.get("TipoOperacion")
-        if tipo not in _TIPO_RANK:
-            self.ignored_rows += 1
-            return
-        if tipo == FACTORING and client is not None:
-            self._remember_holder(CLIENT, client, month, executive, tipo)
-        if payer is not None:
-            self._remember_holder(PAYER, payer, month, executive, tipo)
+    def _observe_names(self, rows: pl.DataFrame) -> None:
+        names = pl.concat([
+            rows.filter(pl.col("_cliente").is_not_null() & pl.col("_nombre_cliente").is_not_null())
+            .select(pl.lit(CLIENT).alias("_kind"), pl.col("_cliente").alias("_ruc"), *KEY,
+                    "_seq", pl.col("_nombre_cliente").alias("_name")),
+            rows.filter(pl.col("_pagador").is_not_null() & pl.col("_nombre_pagador").is_not_null())
+            .select(pl.lit(PAYER).alias("_kind"), pl.col("_pagador").alias("_ruc"), *KEY,
+                    "_seq", pl.col("_nombre_pagador").alias("_name")),
+        ])
+        self._names = pl.concat([self._names, names]).sort([*KEY, "_seq"]) \
+            .unique(["_kind", "_ruc"], keep="last")
 
-    def _remember_name(self, kind: str, ruc: str | None, name: Any, key: RowKey) -> None:
-        name = _text(name)
-        if ruc is None or name is None:
-            return
-        current = self._names.get((kind, ruc))
-        if current is None or key >= current.key:
-            self._names[(kind, ruc)] = _Name(key, name)
-
-    def _remember_holder(self, kind: str, ruc: str, month: str, executive: str,
-                         tipo: str) -> None:
-        first = self._first.get((kind, ruc))
-        if first is None or month < first.month:
-            self._first[(kind, ruc)] = _FirstMonth(month, {(executive, tipo)})
-        elif month == first.month:
-            first.holders.add((executive, tipo))
-
-    def name_of(self, kind: str, ruc: str) -> str | None:
-        found = self._names.get((kind, ruc))
-        return found.name if found else None
-
-    def rows(self) -> Iterator[dict[str, Any]]:
+    def frame(self) -> pl.DataFrame:
         """Output rows of `nuevos_clientes_nuevos_pagadores`, in walk order."""
-        by_month: dict[str, list[tuple[str, str, _FirstMonth]]] = {}
-        for (kind, ruc), first in self._first.items():
-            by_month.setdefault(first.month, []).append((kind, ruc, first))
-        for month in self.months:
-            ranks = self._executive_ranks(month)
-            credited = []
-            for kind, ruc, first in by_month.get(month, ()):
-                # The first (executive, type) of the walk that holds the RUC gets the credit.
-                executive, tipo = min(first.holders,
-                                      key=lambda h: (ranks[h[0]], _TIPO_RANK[h[1]]))
-                credited.append(((ranks[executive], _TIPO_RANK[tipo], kind != CLIENT, ruc),
-                                 executive, tipo, kind, ruc))
-            credited.sort()
-            first_day = datetime(int(month[:4]), int(month[5:7]), 1)
-            for _order, executive, tipo, kind, ruc in credited:
-                yield {
-                    "FechaOperacion": first_day,
-                    "Ejecutivo": executive,
-                    "RUCCliente": ruc if kind == CLIENT else None,
-                    "RUCPagador": ruc if kind == PAYER else None,
-                    "TipoOperacion": tipo,
-                    "RazonSocial": self.name_of(kind, ruc),
-                }
-
-    def _executive_ranks(self, month: str) -> dict[str, int]:
-        keys = self._executive_keys.get(month, {})
-        ordered = sorted(keys, key=lambda name: (keys[name], name))
-        return {name: rank for rank, name in enumerate(ordered)}
+        ranks = self._ranks.sort(["_mes", *KEY, "_ejecutivo"]).with_columns(
+            pl.int_range(pl.len()).over("_mes").alias("_rank"))
+        holders = self._first.join(ranks.select("_mes", "_ejecutivo", "_rank"),
+                                   on=["_mes", "_ejecutivo"]).with_columns(
+            pl.col("_tipo").replace_strict(TIPO_RANK, return_dtype=pl.Int64).alias("_tipo_rank"))
+        # The first (executive, type) of the walk that holds the RUC gets the credit.
+        credited = holders.sort(["_rank", "_tipo_rank"]).unique(["_kind", "_ruc"], keep="first")
+        credited = credited.join(self._names.select("_kind", "_ruc", "_name"),
+                                 on=["_kind", "_ruc"], how="left")
+        order = pl.col("_mes").replace_strict({m: i for i, m in enumerate(self.months)},
+                                              return_dtype=pl.Int64)
+        out = credited.sort([order, "_rank", "_tipo_rank", pl.col("_kind") != CLIENT, "_ruc"])
+        return out.select(
+            pl.concat_str(pl.col("_mes"), pl.lit("-01")).str.to_datetime("%Y-%m-%d", time_unit="us")
+            .alias("FechaOperacion"),
+            pl.col("_ejecutivo").alias("Ejecutivo"),
+            pl.when(pl.col("_kind") == CLIENT).then(pl.col("_ruc")).alias("RUCCliente"),
+            pl.when(pl.col("_kind") == PAYER).then(pl.col("_ruc")).alias("RUCPagador"),
+            pl.col("_tipo").alias("TipoOperacion"),
+            pl.col("_name").alias("RazonSocial"),
+        ).cast(OUTPUT)  # type: ignore[arg-type]
 
 
-def nuevos_clientes(kpi_rows: Iterable[Mapping[str, Any]], months: Iterable[str]
-                    ) -> list[dict[str, Any]]:
-    """All new-client and new-payer rows for ``kpi_rows`` over ``months`` (small inputs)."""
-    tracker = NewClientsTracker(months)
-    for row in kpi_rows:
-        tracker.observe(row)
-    return list(tracker.rows())
+def nuevos_clientes(kpi: pl.DataFrame, months: Iterable[str]) -> pl.DataFrame:
+    """All new-client and new-payer rows of ``kpi`` over ``months`` (one frame)."""
+    tracker = NewClients(months)
+    tracker.observe(kpi)
+    return tracker.frame()

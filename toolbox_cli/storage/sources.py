@@ -1,318 +1,129 @@
-"""Readers of the source contract (decisions.md "Where the inputs come from").
+"""Readers of the source contract, as Polars frames (decisions.md "Where the inputs come from").
 
-``colocaciones`` can be large, so it is streamed: keyset chunks ordered by IdLiquidacionDet,
-each with the payments and refunds of its own documents, one short connection per chunk (no
-transaction held open while the writer fills the datamart, which may be the same SQLite
-file). The other tables are small reference data and are read whole.
+``colocaciones`` and its payments and refunds can be large, so they are read in chunks by
+id range: documents in keyset order (``IdLiquidacionDet > last ORDER BY … LIMIT n``), each
+chunk with the payments and refunds of its own id range; one short query each, so memory
+stays flat and no read transaction stays open while the writer fills the datamart (which
+may be the same SQLite file). The other tables are small reference data, read whole.
+``storage/frames.py`` is the seam that turns a SELECT into a typed frame per backend.
 """
 
 from __future__ import annotations
 
-import itertools
-import operator
-from collections import defaultdict
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from sqlalchemy import (
-    Date,
-    DateTime,
-    Float,
-    Integer,
-    Numeric,
-    String,
-    Table,
-    and_,
-    bindparam,
-    cast,
-    func,
-    literal_column,
-    select,
-    type_coerce,
-)
+import polars as pl
+from sqlalchemy import LargeBinary, Table, cast, exists, func, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.types import LargeBinary
 
 from toolbox_cli.storage.engine import is_mysql
+from toolbox_cli.storage.frames import read_table
 from toolbox_cli.storage.tables import (
     colocaciones,
     colocaciones_devoluciones,
     colocaciones_pagos,
+    cxc_codigos_especiales,
     operaciones_fuera_sistema,
     referidos,
     referidos_alias,
+    saldos_caja,
     sector_pagadores,
     tipo_cambio,
 )
 
-Row = dict[str, Any]
-
-# Ids and sort keys of the document / payment / refund join (see iter_colocacion_chunks).
-_KEYS = frozenset({"IdLiquidacionDet", "IdLiquidacionPago", "IdLiquidacionDevolucion",
-                   "FechaPago", "FechaDesembolso"})
+DOC = colocaciones.c.IdLiquidacionDet
 
 
 @dataclass
-class ColocacionChunk:
-    """One keyset chunk of documents with their payments and refunds grouped by document."""
+class DocumentChunk:
+    """One chunk of documents with the payments and refunds of its id range."""
 
-    rows: list[Row]
-    pagos: dict[int, list[Row]] = field(default_factory=dict)
-    devoluciones: dict[int, list[Row]] = field(default_factory=dict)
+    documents: pl.DataFrame
+    pagos: pl.DataFrame
+    devoluciones: pl.DataFrame
 
 
-def _float_columns(table: Table, wanted: Collection[str] | None = None,
-                   server_double: bool = False) -> list[Any]:
-    """The columns (all, or those named in ``wanted``), DECIMAL ones read as floats.
+def _in_range(desde: date | None, hasta: date | None) -> list[Any]:
+    if desde is None or hasta is None:
+        return []
+    return [colocaciones.c.FechaOperacion.between(desde, hasta)]
 
-    The KPI computes in binary floats anyway (decisions 12: the writer rounds half-up once
-    before storing); building a Decimal per cell only to convert it back costs more than
-    the rest of the computation on SQLite. Leaving out the columns the caller never looks at
-    matters as much: with PyMySQL most of the read time is spent per field.
 
-    ``server_double`` (MySQL/MariaDB): the server casts to DOUBLE, which is the same
-    correctly rounded float as ``float(Decimal)`` (the server converts through its strtod and
-    sends the shortest text that reads back as that double), so the driver needs no Decimal
-    and the rows need no SQLAlchemy processing (see ``_raw_dicts``).
+def iter_document_chunks(
+    engine: Engine, *, chunk_size: int, documents: Sequence[str], pagos: Sequence[str] = (),
+    devoluciones: Sequence[str] = (), desde: date | None = None, hasta: date | None = None,
+    fecha_corte: date | None = None,
+) -> Iterator[DocumentChunk]:
+    """Documents (the ``documents`` columns), ``chunk_size`` at a time in id order, with the
+    payments and refunds of each chunk's id range.
+
+    With ``desde``/``hasta`` only documents whose FechaOperacion is in that range (and only
+    their payments and refunds). With ``fecha_corte`` payments and refunds dated after it are
+    left out: the cut-off is the as-of date of the report (reportes.md §1.3), so a re-run of
+    a past day sees that day's state; undated ones are kept (their date is unknown, not later).
+    ``DiasEfectivo`` is read as a float, so a fractional value can be refused, not truncated.
     """
-    out: list[Any] = []
-    for c in table.columns:
-        if wanted is not None and c.name not in wanted:
-            continue
-        if not isinstance(c.type, Numeric):
-            out.append(c)
-        elif server_double:
-            out.append(_mysql_double(table.name, c.name))
-        else:
-            out.append(type_coerce(c, Float).label(c.name))
-    return out
-
-
-def _mysql_double(table: str, column: str) -> Any:
-    # SQLAlchemy drops CAST(... AS DOUBLE) on MySQL dialects, so it is written out.
-    def q(name: str) -> str:
-        return "`" + name.replace("`", "``") + "`"
-
-    return literal_column(f"CAST({q(table)}.{q(column)} AS DOUBLE)", Float).label(column)
-
-
-def _in_range(desde: date, hasta: date):  # type: ignore[no-untyped-def]
-    return colocaciones.c.FechaOperacion.between(desde, hasta)
-
-
-def iter_colocacion_chunks(
-    engine: Engine, *, desde: date, hasta: date, fecha_corte: date, chunk_size: int,
-    columns: Collection[str] | None = None, part: int = 0, parts: int = 1,
-) -> Iterator[ColocacionChunk]:
-    """Documents with FechaOperacion in [desde, hasta], ``chunk_size`` at a time.
-
-    ``columns``: the column names the caller uses (None: all). The keys that tie documents,
-    payments and refunds together and order them are always read.
-
-    ``part``/``parts``: only chunks number ``part``, ``part + parts``, ... are read, so that
-    ``parts`` processes can share the work. Chunk boundaries are the same for every part:
-    a skipped chunk costs one query that returns its size and last id.
-
-    Payments and refunds dated after ``fecha_corte`` are left out: the cut-off is the as-of
-    date of the report (reportes.md §1.3), so a re-run of a past day sees that day's state.
-    Undated ones are kept (their date is unknown, not later).
-    """
-    wanted = None if columns is None else set(columns) | _KEYS
-    mysql = is_mysql(engine)
-    dev = colocaciones_devoluciones
-    doc_id = colocaciones.c.IdLiquidacionDet
-
-    def of_chunk(det: Any) -> Any:
-        # The documents of the chunk are those in range with an id in (last, hi]: saying so
-        # costs the server a key lookup per row, where a list of their ids would cost this
-        # process a bound parameter per document.
-        return and_(det > bindparam("last"), det <= bindparam("hi"), det.in_(
-            select(doc_id).where(_in_range(desde, hasta), doc_id > bindparam("last"),
-                                 doc_id <= bindparam("hi"))))
-
-    base = _ChunkQuery.build(colocaciones, wanted, mysql, lambda q: (
-        q.where(_in_range(desde, hasta), colocaciones.c.IdLiquidacionDet > bindparam("last"))
-        .order_by(colocaciones.c.IdLiquidacionDet)
-        .limit(chunk_size)
-    ))
-    pagos_q = _ChunkQuery.build(colocaciones_pagos, wanted, mysql, lambda q: (
-        q.where(
-            of_chunk(colocaciones_pagos.c.IdLiquidacionDet),
-            (colocaciones_pagos.c.FechaPago <= fecha_corte)
-            | colocaciones_pagos.c.FechaPago.is_(None),
+    in_range = _in_range(desde, hasta)
+    last: int | None = None
+    while True:
+        where = [*in_range, *([DOC > last] if last is not None else [])]
+        docs = read_table(engine, colocaciones, documents, where=where, order_by=[DOC],
+                          limit=chunk_size, key="IdLiquidacionDet", floats=("DiasEfectivo",))
+        if not docs.height:
+            return
+        first, last = int(docs["IdLiquidacionDet"][0]), int(docs["IdLiquidacionDet"][-1])
+        yield DocumentChunk(
+            docs,
+            _details(engine, colocaciones_pagos, pagos, first, last, in_range,
+                     colocaciones_pagos.c.FechaPago, fecha_corte, "IdLiquidacionPago"),
+            _details(engine, colocaciones_devoluciones, devoluciones, first, last, in_range,
+                     colocaciones_devoluciones.c.FechaDesembolso, fecha_corte,
+                     "IdLiquidacionDevolucion"),
         )
-        .order_by(colocaciones_pagos.c.IdLiquidacionDet, colocaciones_pagos.c.IdLiquidacionPago)
-    ))
-    devoluciones_q = _ChunkQuery.build(dev, wanted, mysql, lambda q: (
-        q.where(
-            of_chunk(dev.c.IdLiquidacionDet),
-            (dev.c.FechaDesembolso <= fecha_corte) | dev.c.FechaDesembolso.is_(None),
-        )
-        .order_by(dev.c.IdLiquidacionDet, dev.c.IdLiquidacionDevolucion)
-    ))
-    window = (
-        select(colocaciones.c.IdLiquidacionDet)
-        .where(_in_range(desde, hasta), colocaciones.c.IdLiquidacionDet > bindparam("last"))
-        .order_by(colocaciones.c.IdLiquidacionDet)
-        .limit(chunk_size)
-        .subquery()
-    )
-    skip = select(func.count(), func.max(window.c.IdLiquidacionDet))
-    last = -(2**62)
-    for index in itertools.count():
-        if index % parts != part:
-            with engine.connect() as conn:
-                size, last_id = conn.execute(skip, {"last": last}).one()
-            if size < chunk_size:
-                return
-            last = last_id
-            continue
-        with engine.connect() as conn:
-            rows = base.fetch(conn, {"last": last})
-            if not rows:
-                return
-            bounds = {"last": last, "hi": rows[-1]["IdLiquidacionDet"]}
-            chunk = ColocacionChunk(
-                rows,
-                _group(pagos_q.fetch(conn, bounds)),
-                _group(devoluciones_q.fetch(conn, bounds)),
-            )
-        last = bounds["hi"]
-        yield chunk
-        if len(rows) < chunk_size:
+        if docs.height < chunk_size:
             return
 
 
-_SEP = "\x1f"  # ASCII unit separator: between the fields of a packed row
-_TEXT = operator.itemgetter(slice(1, None))  # drops the mark that tells '' from NULL
+def _details(engine: Engine, table: Table, names: Sequence[str], first: int, last: int,
+             in_range: list[Any], dated: Any, fecha_corte: date | None, key: str
+             ) -> pl.DataFrame:
+    if not names:
+        return pl.DataFrame()
+    det = table.c.IdLiquidacionDet
+    where = [det >= first, det <= last]
+    if in_range:
+        # Only the details of documents in range (a key lookup per row for the server).
+        where.append(det.in_(select(DOC).where(*in_range, DOC >= first, DOC <= last)))
+    if fecha_corte is not None:
+        where.append((dated <= fecha_corte) | dated.is_(None))
+    return read_table(engine, table, names, where=where, order_by=[det, table.c[key]], key=key)
 
 
-class _Packed:
-    """Rows of some columns sent by MySQL/MariaDB as one text field each.
-
-    PyMySQL decodes every field of a result in Python, and on a wide table that is most
-    of a refresh's read time. Here the server joins a row's fields into one string
-    (``CONCAT_WS`` with a unit separator), so the driver decodes one field per row and the
-    split is one C call; the values are then typed by C parsers as the plain read types
-    them: integers, DECIMAL as float (its exact text, read by ``float``: the same double as
-    ``float(Decimal)``), dates and datetimes by ``fromisoformat`` (the server's canonical
-    text parses to what PyMySQL gives). NULL travels as an empty field and text values
-    carry a one-character mark, so ``''`` and NULL stay apart. A text value that holds the
-    separator shows up as a wrong field count, a date such as ``0000-00-00`` as a
-    ValueError: ``decode`` then returns None and the caller reads that chunk the plain way,
-    where PyMySQL returns such dates as text.
-    """
-
-    def __init__(self, table: Table, wanted: Collection[str] | None) -> None:
-        self.names: list[str] = []
-        self.converters: list[Callable[[str], Any]] = []
-        parts: list[str] = []
-        for c in table.columns:
-            if wanted is not None and c.name not in wanted:
-                continue
-            col = f"`{table.name}`.`{c.name.replace('`', '``')}`"
-            if isinstance(c.type, String):
-                parts.append(f"IFNULL(CONCAT('s', {col}), '')")
-                self.converters.append(_TEXT)
-            else:
-                parts.append(f"IFNULL({col}, '')")
-                self.converters.append(self._converter(c))
-            self.names.append(c.name)
-        self.column = literal_column(
-            f"CONCAT_WS(CHAR(31 USING utf8mb4), {', '.join(parts)})", String
-        ).label("packed")
-
-    @staticmethod
-    def _converter(column: Any) -> Callable[[str], Any]:
-        kind = column.type
-        if isinstance(kind, Integer):
-            return int
-        if isinstance(kind, Numeric) and not isinstance(kind, Float):
-            return float
-        if isinstance(kind, DateTime):
-            return datetime.fromisoformat
-        if isinstance(kind, Date):
-            return date.fromisoformat
-        raise TypeError(f"{column} ({kind}) has no packed form")
-
-    def decode(self, result: Any) -> list[Row] | None:
-        try:
-            lines = result.cursor.fetchall()
-        finally:
-            result.close()
-        names, converters, width = self.names, self.converters, len(self.names)
-        rows: list[Row] = []
-        try:
-            for (line,) in lines:
-                fields = line.split(_SEP) if isinstance(line, str) else ()
-                if len(fields) != width:
-                    return None
-                values = [convert(f) if f else None
-                          for convert, f in zip(converters, fields, strict=True)]
-                rows.append(dict(zip(names, values, strict=True)))
-        except ValueError:  # '0000-00-00' and other dates only PyMySQL's parser takes
-            return None
-        return rows
+def iter_table_chunks(engine: Engine, table: Table, names: Sequence[str], key: str,
+                      chunk_size: int) -> Iterator[pl.DataFrame]:
+    """A whole table in keyset chunks by ``key``."""
+    column = table.c[key]
+    last: Any = None
+    while True:
+        where = [column > last] if last is not None else []
+        chunk = read_table(engine, table, names, where=where, order_by=[column],
+                           limit=chunk_size, key=key)
+        if not chunk.height:
+            return
+        yield chunk
+        if chunk.height < chunk_size:
+            return
+        last = chunk[key][-1]
 
 
-@dataclass(frozen=True)
-class _ChunkQuery:
-    """One chunk query, read packed (``_Packed``) where the server and the columns allow."""
-
-    plain: Any
-    raw: bool = False  # the plain rows need no SQLAlchemy processing (``_raw_dicts``)
-    packed: Any = None
-    packer: _Packed | None = None
-
-    @classmethod
-    def build(cls, table: Table, wanted: Collection[str] | None, mysql: bool,
-              shape: Callable[[Any], Any]) -> _ChunkQuery:
-        """``shape`` adds the WHERE, ORDER BY and LIMIT to a SELECT of the columns."""
-        plain = shape(select(*_float_columns(table, wanted, mysql)))
-        if not mysql:
-            return cls(plain)
-        try:
-            packer = _Packed(table, wanted)
-        except TypeError:  # a column type without a packed form: read it the plain way
-            return cls(plain, raw=True)
-        return cls(plain, True, shape(select(packer.column).select_from(table)), packer)
-
-    def fetch(self, conn: Any, params: dict[str, Any]) -> list[Row]:
-        if self.packer is not None:
-            rows = self.packer.decode(conn.execute(self.packed, params))
-            if rows is not None:
-                return rows
-        return (_raw_dicts if self.raw else _dicts)(conn.execute(self.plain, params))
+def all_columns(table: Table, *, without: Sequence[str] = ()) -> list[str]:
+    return [c.name for c in table.columns if c.name not in without]
 
 
-def _dicts(result: Any) -> list[Row]:
-    # zip over plain tuples: several times cheaper than RowMapping objects per row.
-    keys = list(result.keys())
-    return [dict(zip(keys, row, strict=True)) for row in result]
-
-
-def _raw_dicts(result: Any) -> list[Row]:
-    """``_dicts`` straight from the DB-API cursor, skipping SQLAlchemy's row objects.
-
-    Only for queries whose columns need no result processing: with PyMySQL, integers,
-    text, dates and (server-cast) doubles arrive as the Python values SQLAlchemy would
-    return anyway.
-    """
-    keys = list(result.keys())
-    try:
-        rows = result.cursor.fetchall()
-    finally:
-        result.close()
-    return [dict(zip(keys, row, strict=True)) for row in rows]
-
-
-def _group(rows: list[Row]) -> dict[int, list[Row]]:
-    grouped: dict[int, list[Row]] = defaultdict(list)
-    for row in rows:
-        grouped[row["IdLiquidacionDet"]].append(row)
-    return dict(grouped)
+# ---------------------------------------------------------------- reference tables
 
 
 def read_executives(engine: Engine, *, desde: date, hasta: date) -> list[str]:
@@ -323,10 +134,10 @@ def read_executives(engine: Engine, *, desde: date, hasta: date) -> list[str]:
     """
     col = colocaciones.c.Ejecutivo
     key = cast(col, LargeBinary) if is_mysql(engine) else col
-    first_id = func.min(colocaciones.c.IdLiquidacionDet).label("first_id")
+    first_id = func.min(DOC).label("first_id")
     query = (
         select(func.min(col).label("Ejecutivo"), first_id)
-        .where(_in_range(desde, hasta), col.is_not(None))
+        .where(*_in_range(desde, hasta), col.is_not(None))
         .group_by(key)
         .order_by(first_id)
     )
@@ -334,58 +145,99 @@ def read_executives(engine: Engine, *, desde: date, hasta: date) -> list[str]:
         return [r.Ejecutivo for r in conn.execute(query)]
 
 
-def _read_all(engine: Engine, query: Any) -> list[Row]:
-    with engine.connect() as conn:
-        return _dicts(conn.execute(query))
+def read_tipo_cambio(engine: Engine) -> pl.DataFrame:
+    return read_table(engine, tipo_cambio, ["TipoCambioFecha", "TipoCambioCompra",
+                                            "TipoCambioVenta"],
+                      order_by=[tipo_cambio.c.TipoCambioFecha], key="TipoCambioFecha")
 
 
-def read_tipo_cambio(engine: Engine) -> list[Row]:
-    return _read_all(engine, select(tipo_cambio).order_by(tipo_cambio.c.TipoCambioFecha))
+def read_sector_pagadores(engine: Engine) -> pl.DataFrame:
+    return read_table(engine, sector_pagadores, ["RUCPagador", "Sector", "GrupoEco"],
+                      order_by=[sector_pagadores.c.RUCPagador])
 
 
-def read_sector_pagadores(engine: Engine) -> list[Row]:
-    return _read_all(engine, select(sector_pagadores).order_by(sector_pagadores.c.RUCPagador))
+def read_referidos(engine: Engine) -> pl.DataFrame:
+    return read_table(engine, referidos, ["CodigoLiquidacion", "Referencia"],
+                      order_by=[referidos.c.CodigoLiquidacion])
 
 
-def _fuera_sistema_query(*columns: Any) -> Any:
+def read_referidos_alias(engine: Engine) -> dict[str, str]:
+    """Alias key → canonical name, in alias order (the order breaks fuzzy-match ties)."""
+    frame = read_table(engine, referidos_alias, ["Alias", "Canonico"],
+                       order_by=[referidos_alias.c.Alias])
+    return dict(zip(frame["Alias"].to_list(), frame["Canonico"].to_list(), strict=True))
+
+
+def _fuera_sistema_order() -> list[Any]:
     """Off-system rows in legacy order: the PEN sheet first, then USD, each by row number."""
     t = operaciones_fuera_sistema
-    sheet_order = (t.c.Hoja != "PEN")  # False (0) sorts first: PEN, then everything else
-    return select(*columns).order_by(sheet_order, t.c.Hoja, t.c.Fila, t.c.id)
-
-
-def read_operaciones_fuera_sistema(engine: Engine) -> list[Row]:
-    return list(iter_operaciones_fuera_sistema(engine))
+    return [t.c.Hoja != "PEN", t.c.Hoja, t.c.Fila, t.c.id]  # False (0) sorts first: PEN
 
 
 # What the KPI needs of every off-system row before the first row is computed.
 FUERA_SISTEMA_KEYS = ("CodigoLiquidacion", "RUCCliente", "RUCPagador", "Ejecutivo")
 
 
-def iter_operaciones_fuera_sistema(
-    engine: Engine, *, columns: Collection[str] | None = None, chunk_size: int = 5000,
-) -> Iterator[Row]:
-    """Off-system rows in legacy order, ``chunk_size`` at a time (only ``columns`` if given).
+def iter_operaciones_fuera_sistema(engine: Engine, names: Sequence[str] | None = None, *,
+                                   chunk_size: int = 5000) -> Iterator[pl.DataFrame]:
+    """Off-system rows in legacy order, ``chunk_size`` at a time (only ``names`` if given).
 
     The sheets grow with the book; reading them whole would make memory grow with it.
     """
     t = operaciones_fuera_sistema
-    cols = [c for c in t.columns if columns is None or c.name in columns]
-    query = _fuera_sistema_query(*cols).limit(chunk_size).offset(bindparam("skip"))
+    columns = list(names) if names is not None else all_columns(t)
     skip = 0
     while True:
-        rows = _read_all(engine, query.params(skip=skip))
-        yield from rows
-        if len(rows) < chunk_size:
+        chunk = read_table(engine, t, columns, order_by=_fuera_sistema_order(), limit=chunk_size,
+                           offset=skip, key="Fila" if "Fila" in columns else columns[0])
+        if chunk.height:
+            yield chunk
+        if chunk.height < chunk_size:
             return
         skip += chunk_size
 
 
-def read_referidos(engine: Engine) -> list[Row]:
-    return _read_all(engine, select(referidos).order_by(referidos.c.CodigoLiquidacion))
+def read_saldos_chunks(engine: Engine, chunk_size: int) -> Iterator[pl.DataFrame]:
+    """``saldos_caja`` in id (input) order, in keyset chunks."""
+    yield from iter_table_chunks(engine, saldos_caja, all_columns(saldos_caja), "id", chunk_size)
 
 
-def read_referidos_alias(engine: Engine) -> dict[str, str]:
-    """Alias key → canonical name, in alias order (the order breaks fuzzy-match ties)."""
-    rows = _read_all(engine, select(referidos_alias).order_by(referidos_alias.c.Alias))
-    return {r["Alias"]: r["Canonico"] for r in rows}
+# ---------------------------------------------------------------- tablas-cxc
+
+
+def read_rate_candidates(engine: Engine, fecha_corte: date) -> list[dict[str, Any]]:
+    """The newest ``tipo_cambio`` row on or before the cut-off (``TipoCambioFecha`` is ISO
+    text, so text order is date order)."""
+    fecha = tipo_cambio.c.TipoCambioFecha
+    query = (
+        select(fecha, tipo_cambio.c.TipoCambioCompra, tipo_cambio.c.TipoCambioVenta)
+        .where(fecha <= fecha_corte.isoformat())
+        .order_by(fecha.desc())
+        .limit(1)
+    )
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def read_codigos_especiales(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(cxc_codigos_especiales)).mappings()]
+
+
+def count_rows(engine: Engine, table: Table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def orphan_pagos(engine: Engine, limit: int = 5) -> tuple[int, list[int]]:
+    """Payments whose document is not in ``colocaciones``: (count, first few payment ids)."""
+    p, c = colocaciones_pagos, colocaciones
+    orphan = ~exists().where(c.c.IdLiquidacionDet == p.c.IdLiquidacionDet)
+    with engine.connect() as conn:
+        count = conn.execute(select(func.count()).select_from(p).where(orphan)).scalar_one()
+        examples = conn.execute(
+            select(p.c.IdLiquidacionPago).where(orphan).order_by(p.c.IdLiquidacionPago)
+            .limit(limit)
+        ).scalars().all()
+    return int(count), [int(e) for e in examples]
+

@@ -1,35 +1,39 @@
-"""The datamart writer: replace whole tables atomically.
+"""The datamart writer: replace whole tables atomically, from Polars frames.
 
-Each new table is built in a staging table (chunked multi-row inserts through the driver's
-executemany path), and only when every table of the call is complete are they swapped in:
-MySQL/MariaDB with one ``RENAME TABLE`` statement (atomic for all its pairs), SQLite with
-DROP + ALTER TABLE ... RENAME inside one transaction. Readers see the old rows or the new
-rows; a failed or killed run leaves the old tables as they were (at worst a staging table
-is left behind, named ``<table>__stg_<tag>``, and dropped by the next run with that tag or
-by ``drop_staging_tables``).
+Each new table is built in a staging table, chunk by chunk, and only when every table of
+the call is complete (and passed the guard) are they swapped in: MySQL/MariaDB with one
+``RENAME TABLE`` statement (atomic for all its pairs), SQLite with DROP + ALTER TABLE ...
+RENAME inside one transaction. Readers see the old rows or the new rows; a failed or killed
+run leaves the old tables as they were (at worst a staging table is left behind, named
+``<table>__stg_<tag>``, and dropped by the next run with that tag or by
+``drop_staging_tables``).
+
+Before writing, a frame is put in the table's shape (``prepare``): its columns in table
+order, each cast to the column's type, and every Numeric column rounded half-up to the
+column's scale (decisions 12: once, here, the same on both backends). Then:
+
+- MySQL/MariaDB: ``LOAD DATA LOCAL INFILE`` from a CSV file Polars writes into the run's
+  scratch directory (strings quoted, quotes doubled, NULL bare, no backslash escapes), or a
+  multi-row INSERT where the server refuses LOCAL INFILE;
+- SQLite: ``executemany`` over the frame's rows (dates and datetimes as the text SQLAlchemy
+  stores), through the same SQLite library as everything else (see ``frames.py``).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
-from itertools import islice
-from math import copysign
-from operator import itemgetter
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import MetaData, Numeric, Table, inspect
-from sqlalchemy.engine import Connection, Dialect, Engine
-from sqlalchemy.engine.processors import to_float
+import polars as pl
+from sqlalchemy import Date, DateTime, Integer, MetaData, Numeric, Table, inspect
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli.errors import TaskFailed
@@ -37,17 +41,19 @@ from toolbox_cli.storage.engine import is_mysql, load_table_modules
 from toolbox_cli.storage.guard import ShrinkGuard
 from toolbox_cli.storage.tables import datamart_metadata
 
-Row = Mapping[str, Any]
-
 log = logging.getLogger("toolbox")
 
 # MySQL/MariaDB answers that mean "LOAD DATA LOCAL is not allowed here": fall back.
 _LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 3950}
-# Rows per LOAD DATA file: big enough to amortise the statement, small enough that the last
-# load (the only one not overlapped with computing rows) is short.
-LOAD_DATA_ROWS = 25_000
 _NO_LOCAL_INFILE: set[str] = set()  # servers that refused LOAD DATA LOCAL in this process
 _LOCAL_INFILE_OK: set[str] = set()  # servers that took it
+# Rows per INSERT statement on the fallback path.
+INSERT_ROWS = 1000
+# SQLAlchemy's text for SQLite dates and datetimes (what it writes and reads back).
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"
+# Relative error bound (with a wide safety factor) between a float scaled by 10**scale and
+# the exact scaled value of its shortest decimal text: a few units of 2**-52.
+_HALF_UP_MARGIN = 4e-15
 
 
 def staging_name(table: str, tag: str) -> str:
@@ -74,290 +80,142 @@ def _staging_copy(table: Table, name: str) -> Table:
     return copy
 
 
-# Relative error bound (with a wide safety factor) between a float scaled by 10**scale and
-# the exact scaled value of its shortest decimal text: a few units of 2**-52.
-_HALF_UP_MARGIN = 4e-15
-_FACTORS = tuple(float(10**n) for n in range(19))  # exact powers of ten, scales 0..18
+def half_up(value: float, scale: int) -> float:
+    """``float(Decimal(repr(value)).quantize(10**-scale, ROUND_HALF_UP))`` (decisions 12:
+    half-up on the float's shortest decimal text); NaN and infinities are refused."""
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError(value)
+    return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP))
 
 
-def half_up(value: float, scale: int) -> float | None:
-    """``float(Decimal(repr(value)).quantize(10**-scale, ROUND_HALF_UP))``, or None.
+def round_half_up(values: pl.Series, scale: int) -> pl.Series:
+    """``half_up`` of every value, vectorised.
 
-    Decisions 12 round a float's shortest decimal text (its ``repr``) half-up. That text and
-    ``value * 10**scale`` differ by a few units in the last binary place at most, so unless
-    the scaled value lies within that distance of a half (a tie, or too close to call), both
-    round the same way and the rounded value is an integer divided by 10**scale: a correctly
-    rounded float division, the same float that ``float(Decimal)`` gives. The close calls,
-    huge values and NaN/inf return None: the caller takes the Decimal route for those.
+    The shortest decimal text of a float and ``value * 10**scale`` differ by a few units in
+    the last binary place at most, so unless the scaled value lies within that distance of a
+    half (a tie, or too close to call), both round the same way and the rounded value is an
+    integer divided by 10**scale: a correctly rounded division, the same float that
+    ``float(Decimal)`` gives. The close calls (and huge values) take the Decimal route, one
+    by one; there are few.
     """
-    factor = _FACTORS[scale]
-    scaled = (value if value >= 0.0 else -value) * factor
-    if scaled < 1e15:  # also False for NaN and inf
-        whole = int(scaled)
-        rest = scaled - whole  # exact below 2**52
-        margin = scaled * _HALF_UP_MARGIN
-        if rest - 0.5 > margin:
-            return copysign((whole + 1) / factor, value)  # copysign: -0.001 gives -0.0
-        if 0.5 - rest > margin:
-            return copysign(whole / factor, value)
-    return None
+    factor = float(10**scale)
+    frame = pl.DataFrame({"v": values.cast(pl.Float64)})
+    scaled = pl.col("v").abs() * factor
+    whole = scaled.floor()
+    rest = scaled - whole
+    margin = scaled * _HALF_UP_MARGIN
+    fast = (pl.when(scaled >= 1e15).then(None)
+            .when(rest - 0.5 > margin).then(whole + 1)
+            .when(0.5 - rest > margin).then(whole)) / factor
+    # copysign: -0.001 rounds to -0.0, as copysign((whole) / factor, value) does.
+    signed = pl.when(pl.col("v") < 0).then(-fast).when(pl.col("v") == 0).then(pl.col("v")) \
+        .otherwise(fast)
+    out = frame.select(signed.alias("r"), pl.col("v"))
+    close = out["r"].is_null() & out["v"].is_not_null()
+    if not close.any():
+        return out["r"].alias(values.name)
+    exact = [half_up(v, scale) if c else r
+             for v, r, c in zip(out["v"].to_list(), out["r"].to_list(), close.to_list(),
+                                strict=True)]
+    return pl.Series(values.name, exact, dtype=pl.Float64)
 
 
-class _RowEncoder:
-    """Turns row dicts into tuples in column order, with Numeric rounded half-up once.
-
-    Every column gets its converter once, here, so the per-value work is one call: floats in
-    Numeric columns are rounded by ``half_up``, which gives the same value as the Decimal
-    route at a fraction of its cost; other values (and its rare close calls) take the
-    Decimal route.
-    """
-
-    def __init__(self, table: Table, dialect: Dialect) -> None:
-        # The surrogate autoincrement key is left to the database.
-        self.columns = [c for c in table.columns if c is not table.autoincrement_column]
-        self.names = [c.name for c in self.columns]
-        self.table_name = table.name
-        self.steps: list[tuple[str, Decimal | None, Callable[[Any], Any] | None]] = []
-        self._params: list[Callable[[Any], Any] | None] = []
-        self._texts: list[Callable[[Any], str]] = []
-        for col in self.columns:
-            quantum = scale = None
-            if isinstance(col.type, Numeric) and col.type.scale is not None:
-                scale = col.type.scale
-                quantum = Decimal(1).scaleb(-scale)
-            process = col.type.bind_processor(dialect)
-            self.steps.append((col.name, quantum, process))
-            if quantum is None:
-                self._params.append(process)
-                self._texts.append(_tsv_for(col.type))
-            else:
-                self._params.append(self._numeric_param(col.name, scale, quantum, process))
-                self._texts.append(self._numeric_text(col.name, scale, quantum))
-        self._tabs = len(self.steps) - 1
-        names = self.names
-        self._get_all = itemgetter(*names) if len(names) > 1 else (lambda r: (r[names[0]],))
-        self._plain = all(p is None for p in self._params)
-        self._str_is_tsv = all(_python_type(c.type) in _STR_IS_TSV for c in self.columns)
-
-    def _values(self, row: Row) -> tuple[Any, ...] | list[Any]:
-        try:
-            return self._get_all(row)
-        except (KeyError, TypeError):  # a missing key is NULL
-            return [row.get(name) for name in self.names]
-
-    def encode(self, row: Row) -> tuple[Any, ...]:
-        """Values ready for the driver's executemany."""
-        values = self._values(row)
-        if self._plain:
-            return tuple(values)
-        return tuple([v if p is None else p(v) for p, v in zip(self._params, values, strict=True)])
-
-    def encode_tsv(self, row: Row) -> str:
-        """One line of a LOAD DATA file (tab-separated, backslash escapes, \\N for NULL).
-
-        The fast path is one C-level pass: every value as ``str()`` (a float's shortest
-        text, ISO dates), NULL as ``\\N``. Amounts are sent unrounded and the server rounds
-        them into their DECIMAL column, half away from zero on the exact decimal text: the
-        same value decisions 12 asks of ``Decimal(repr(x)).quantize(ROUND_HALF_UP)`` (a test
-        keeps both paths equal). Text almost never needs an escape, so the line is checked
-        as a whole: exactly one tab per separator, one backslash per NULL marker, no newline,
-        carriage return or NUL. A line that fails the check, or a table with a column type
-        whose ``str()`` is not its LOAD DATA text, is built value by value instead (text
-        escaped, amounts rounded here, NaN and infinities refused); either way the stored
-        row is the same.
-        """
-        values = self._values(row)
-        if self._str_is_tsv:
-            line = "\t".join(map(str, map(_NULL_TSV, values, values)))
-            # nan, inf, NaN, Inf: how str() spells a NaN or an infinity (float, Decimal);
-            # such a line takes the slow path, which refuses the value naming its column
-            # (so may a text that contains these letters). Written out, not a loop: this
-            # runs for every row.
-            if (line.count("\t") == self._tabs and line.count("\\") == values.count(None)
-                    and "\n" not in line and "\r" not in line and "\0" not in line
-                    and "nan" not in line and "inf" not in line
-                    and "NaN" not in line and "Inf" not in line):
-                return line + "\n"
-        return "\t".join([f(v) for f, v in zip(self._texts, values, strict=True)]) + "\n"
-
-    def _round(self, name: str, value: Any, quantum: Decimal) -> Decimal:
-        if isinstance(value, float):
-            if math.isnan(value) or math.isinf(value):
-                raise TaskFailed(f"{self.table_name}.{name}: {value} cannot be stored")
-            value = Decimal(repr(value))
-        elif not isinstance(value, Decimal):
-            value = Decimal(value)
-        if not value.is_finite():
-            raise TaskFailed(f"{self.table_name}.{name}: {value} cannot be stored")
-        return value.quantize(quantum, rounding=ROUND_HALF_UP)
-
-    def _numeric_param(self, name: str, scale: int, quantum: Decimal,
-                       process: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
-        round_ = self._round
-        as_float = process is to_float  # SQLite: the driver gets float(rounded Decimal)
-        fast = scale < len(_FACTORS)
-        fmt = f"%.{scale}f"
-
-        def param(value: Any) -> Any:
-            if value is None:
-                return None if process is None else process(None)
-            if fast and value.__class__ is float:
-                rounded = half_up(value, scale)
-                if rounded is not None:
-                    if as_float:
-                        return rounded
-                    exact = Decimal(fmt % rounded)
-                    return exact if process is None else process(exact)
-            exact = round_(name, value, quantum)
-            return exact if process is None else process(exact)
-
-        return param
-
-    def _numeric_text(self, name: str, scale: int, quantum: Decimal) -> Callable[[Any], str]:
-        round_ = self._round
-        fast = scale < len(_FACTORS)
-        fmt = f"%.{scale}f"  # the digits of str(Decimal) at this scale, '-0.00' included
-
-        factor = _FACTORS[scale] if fast else 1.0
-        margin = _HALF_UP_MARGIN
-
-        def text(value: Any) -> str:
-            kind = value.__class__
-            if kind is float and fast:
-                # half_up() inlined: this runs for every amount of every row.
-                scaled = (value if value >= 0.0 else -value) * factor
-                if scaled < 1e15:
-                    whole = int(scaled)
-                    rest = scaled - whole
-                    if rest - 0.5 > scaled * margin:
-                        return fmt % copysign((whole + 1) / factor, value)
-                    if 0.5 - rest > scaled * margin:
-                        return fmt % copysign(whole / factor, value)
-            elif value is None:
-                return "\\N"
-            elif kind is Decimal and value.is_finite():
-                return str(value.quantize(quantum, rounding=ROUND_HALF_UP))
-            return str(round_(name, value, quantum))
-
-        return text
+def _columns(table: Table) -> list[Any]:
+    # The surrogate autoincrement key is left to the database.
+    return [c for c in table.columns if c is not table.autoincrement_column]
 
 
-# None → the NULL marker, anything else → itself (``_NULL_TSV(v, v)``, mapped in C).
-_NULL_TSV = {None: "\\N"}.get
-# Python types whose str() is their LOAD DATA text (bool, bytes and the rest are not).
-_STR_IS_TSV = frozenset({str, int, float, Decimal, dt.date, dt.datetime})
-
-
-def _python_type(type_: Any) -> type | None:
-    try:
-        return type_.python_type  # type: ignore[no-any-return]
-    except NotImplementedError:
-        return None
-
-
-_TSV_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\\0"})
-
-
-def _tsv_for(type_: Any) -> Callable[[Any], str]:
-    """``_tsv`` with the column's own type tried first (one class check, no isinstance chain)."""
-    try:
-        python_type = type_.python_type
-    except NotImplementedError:
-        return _tsv
-    escapes = _TSV_ESCAPES
-    if python_type is str:
-        return lambda v: v.translate(escapes) if v.__class__ is str else _tsv(v)
-    if python_type is dt.datetime:
-        return lambda v: v.isoformat(" ") if v.__class__ is dt.datetime else _tsv(v)
-    if python_type is dt.date:
-        return lambda v: v.isoformat() if v.__class__ is dt.date else _tsv(v)
-    if python_type is int:
-        return lambda v: str(v) if v.__class__ is int else _tsv(v)
-    return _tsv
-
-
-def _tsv(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, str):
-        return value.translate(_TSV_ESCAPES)
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, dt.datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            raise TaskFailed(f"{value} cannot be stored")
-        return repr(value)
-    return str(value)
-
-
-def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    it = iter(rows)
-    while chunk := list(islice(it, size)):
-        yield chunk
-
-
-def _insert_sql(conn: Connection, table_name: str, names: list[str]) -> str:
-    prep = conn.dialect.identifier_preparer
-    cols = ", ".join(prep.quote(n) for n in names)
-    marks = ", ".join(["%s"] * len(names)) if conn.dialect.paramstyle in ("format", "pyformat") \
-        else ", ".join(["?"] * len(names))
-    return f"INSERT INTO {prep.quote(table_name)} ({cols}) VALUES ({marks})"
+def prepare(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
+    """The frame in the table's shape: its columns in table order, typed, money rounded."""
+    columns = _columns(table)
+    missing = [c.name for c in columns if c.name not in frame.columns]
+    if missing:
+        raise TaskFailed(f"{table.name}: the computed rows have no {', '.join(missing)}")
+    out = []
+    for column in columns:
+        values = frame[column.name]
+        kind = column.type
+        if isinstance(kind, Integer):
+            values = values.cast(pl.Int64)
+        elif isinstance(kind, Numeric):
+            values = values.cast(pl.Float64)
+            bad = values.is_nan() | values.is_infinite()
+            if bad.any():
+                value = values.filter(bad)[0]
+                raise TaskFailed(f"{table.name}.{column.name}: {value} cannot be stored")
+            if kind.scale is not None:
+                values = round_half_up(values, kind.scale)
+        elif isinstance(kind, DateTime):
+            values = values.cast(pl.Datetime("us"))
+        elif isinstance(kind, Date):
+            values = values.cast(pl.Date)
+        else:
+            values = values.cast(pl.String)
+        out.append(values.alias(column.name))
+    return pl.DataFrame(out) if out else pl.DataFrame()
 
 
 def build_staging(
     engine: Engine,
     table: Table,
-    rows: Iterable[Row],
+    frames: Iterable[pl.DataFrame],
     *,
     tag: str,
-    chunk_size: int,
     check_alive: Callable[[], None] = lambda: None,
 ) -> int:
-    """Create ``<table>__stg_<tag>`` and fill it; returns the row count."""
+    """Create ``<table>__stg_<tag>`` and fill it from ``frames``; returns the row count."""
     staging = _staging_copy(table, staging_name(table.name, tag))
     staging.drop(engine, checkfirst=True)
     staging.create(engine)
+    bulk = bulk_load_available(engine)
+    count = 0
     with engine.connect() as conn:
-        encoder = _RowEncoder(table, conn.dialect)
-        if bulk_load_available(engine):
-            return _load_data_stream(conn, staging.name, encoder, rows, check_alive)
-        sql = _insert_sql(conn, staging.name, encoder.names)
-        count = 0
-        for chunk in _chunks(rows, chunk_size):
+        for frame in frames:
             check_alive()
-            if any(r.__class__ is EncodedRows for r in chunk):
-                raise TaskFailed(f"{table.name}: rows encoded for LOAD DATA reached the INSERT "
-                                 "path; ask bulk_load_available() before encoding")
-            params = [encoder.encode(r) for r in chunk]
-            with conn.begin():
-                conn.exec_driver_sql(sql, params)
-            count += len(params)
+            rows = prepare(frame, table)
+            if not rows.height:
+                continue
+            if bulk:
+                _load_data(conn, staging.name, rows)
+            elif is_mysql(engine):
+                _insert_mysql(conn, staging.name, rows)
+            else:
+                _insert_sqlite(conn, staging.name, rows)
+            count += rows.height
             pause_point("staging")
     return count
 
 
-class EncodedRows(NamedTuple):
-    """Rows already encoded as LOAD DATA lines (by ``tsv_encoder``), ``count`` of them.
-
-    A row stream may carry these blocks instead of row dicts when ``bulk_load_available``
-    said yes: worker processes encode in parallel and the writer only copies the text.
-    """
-
-    text: str
-    count: int
+def _quoted_columns(conn: Connection, rows: pl.DataFrame) -> str:
+    q = conn.dialect.identifier_preparer.quote
+    return ", ".join(q(n) for n in rows.columns)
 
 
-def tsv_encoder(table_name: str, dialect: Dialect) -> Callable[[Row], str]:
-    """The LOAD DATA line of one row of a datamart table (what the bulk path writes)."""
-    return _RowEncoder(datamart_table(table_name), dialect).encode_tsv
+def _insert_sqlite(conn: Connection, name: str, rows: pl.DataFrame) -> None:
+    texts = rows.with_columns(
+        [pl.col(c).dt.strftime(_SQLITE_DATETIME) for c, t in rows.schema.items()
+         if isinstance(t, pl.Datetime)]
+        + [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in rows.schema.items() if t == pl.Date])
+    q = conn.dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {q(name)} ({_quoted_columns(conn, rows)}) "
+           f"VALUES ({', '.join('?' * rows.width)})")
+    with conn.begin():
+        conn.connection.driver_connection.executemany(sql, texts.iter_rows())
+
+
+def _insert_mysql(conn: Connection, name: str, rows: pl.DataFrame) -> None:
+    q = conn.dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {q(name)} ({_quoted_columns(conn, rows)}) "
+           f"VALUES ({', '.join(['%s'] * rows.width)})")
+    for part in rows.iter_slices(INSERT_ROWS):
+        with conn.begin():
+            conn.exec_driver_sql(sql, list(part.iter_rows()))
 
 
 def bulk_load_available(engine: Engine) -> bool:
     """Whether the writer will use LOAD DATA LOCAL on this database (MySQL/MariaDB that
     allow it). Probed once per server and process, with an empty file into a temporary
-    table, before any row is consumed."""
+    table, before any row is written."""
     if not is_mysql(engine):
         return False
     key = str(engine.url)
@@ -366,7 +224,7 @@ def bulk_load_available(engine: Engine) -> bool:
     if key in _LOCAL_INFILE_OK:
         return True
     try:
-        with engine.connect() as conn, tempfile.NamedTemporaryFile("w", suffix=".tsv") as empty:
+        with engine.connect() as conn, tempfile.NamedTemporaryFile("w", suffix=".csv") as empty:
             conn.exec_driver_sql("CREATE TEMPORARY TABLE toolbox_probe (x INT)")
             conn.exec_driver_sql(
                 "LOAD DATA LOCAL INFILE %s INTO TABLE toolbox_probe (x)", (empty.name,))
@@ -382,88 +240,34 @@ def bulk_load_available(engine: Engine) -> bool:
     return True
 
 
-def _load_data_stream(conn: Connection, name: str, encoder: _RowEncoder, rows: Iterable[Row],
-                      check_alive: Callable[[], None]) -> int:
-    """The server's bulk path: rows go to a TSV file as they come, loaded every N rows.
-
-    Only the file grows, never a list of rows, so memory stays flat whatever the table size.
-    Two files take turns: while the server loads one (a worker thread waits on the socket,
-    which releases the GIL), the next rows are computed and written to the other, so the
-    server's work overlaps ours instead of adding to it. At most one load is in flight and
-    it is always finished before the next starts, the staging pause point runs, or the
-    connection is given back.
-    """
-    count = 0
-    pending = 0
-    in_flight: tuple[Future[None], int] | None = None
-
-    def finish() -> None:
-        nonlocal count, in_flight
-        if in_flight is not None:
-            future, size = in_flight
-            in_flight = None
-            future.result()  # re-raises a failed load here, in the task's thread
-            count += size
-            pause_point("staging")
-
-    with ExitStack() as stack:
-        files = [stack.enter_context(tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", newline="", suffix=".tsv")) for _ in range(2)]
-        # Entered last, so it is shut down (waiting for a running load) before the files close.
-        pool = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="toolbox-load"))
-        current = 0
-
-        def load() -> None:
-            nonlocal in_flight, pending, current
-            fh = files[current]
-            fh.flush()
-            check_alive()
-            finish()
-            in_flight = (pool.submit(_load_file, conn, name, encoder, fh.name, pending), pending)
-            pending = 0
-            current = 1 - current
-            files[current].seek(0)
-            files[current].truncate()
-
-        write = files[current].file.write  # the file itself, not the wrapper's __getattr__
-        encode = encoder.encode_tsv
-        for row in rows:
-            if row.__class__ is EncodedRows:
-                write(row.text)
-                pending += row.count
-            else:
-                write(encode(row))
-                pending += 1
-            if pending >= LOAD_DATA_ROWS:
-                load()
-                write = files[current].file.write
-        if pending:
-            load()
-        finish()
-    return count
-
-
-def _load_file(conn: Connection, table_name: str, encoder: _RowEncoder, path: str, expected: int) -> None:
+def _load_data(conn: Connection, table_name: str, rows: pl.DataFrame) -> None:
+    """One chunk through LOAD DATA LOCAL INFILE: text quoted (quotes doubled inside), NULL
+    written bare (a quoted "NULL" stays text), no escape character, so backslashes, tabs and
+    newlines inside values need no escaping; the file lives in the run's scratch directory."""
     q = conn.dialect.identifier_preparer.quote
-    cols = ", ".join(q(n) for n in encoder.names)
-    with conn.begin():
-        # Notes (a value rounded to its column's scale: see encode_tsv) are not recorded;
-        # warnings, which mean a value did not fit, still are.
-        conn.exec_driver_sql("SET SESSION sql_notes = 0")
-        result = conn.exec_driver_sql(
-            f"LOAD DATA LOCAL INFILE %s INTO TABLE {q(table_name)} CHARACTER SET utf8mb4 "
-            "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
-            f"({cols})",
-            (path,),
-        )
-        loaded = result.rowcount
-        # LOCAL turns data errors into warnings; a warning means a value did not fit.
-        warning = conn.exec_driver_sql("SHOW WARNINGS LIMIT 1").first() if expected else None
-        conn.exec_driver_sql("SET SESSION sql_notes = 1")
+    with tempfile.NamedTemporaryFile("wb", suffix=".csv") as fh:
+        rows.write_csv(fh, include_header=False, null_value="NULL", quote_style="non_numeric",
+                       datetime_format="%Y-%m-%d %H:%M:%S%.6f", date_format="%Y-%m-%d")
+        fh.flush()
+        pause_point("load_file")
+        with conn.begin():
+            # Notes (e.g. a datetime's zero fraction dropped) are not recorded; warnings,
+            # which mean a value did not fit, still are.
+            conn.exec_driver_sql("SET SESSION sql_notes = 0")
+            result = conn.exec_driver_sql(
+                f"LOAD DATA LOCAL INFILE %s INTO TABLE {q(table_name)} CHARACTER SET utf8mb4 "
+                "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
+                f"LINES TERMINATED BY '\\n' ({_quoted_columns(conn, rows)})",
+                (fh.name,),
+            )
+            loaded = result.rowcount
+            # LOCAL turns data errors into warnings; a warning means a value did not fit.
+            warning = conn.exec_driver_sql("SHOW WARNINGS LIMIT 1").first()
+            conn.exec_driver_sql("SET SESSION sql_notes = 1")
     if warning is not None:
         raise TaskFailed(f"{table_name}: bulk load rejected a value: {warning[2]}")
-    if loaded != expected:
-        raise TaskFailed(f"{table_name}: bulk load wrote {loaded} of {expected} rows")
+    if loaded != rows.height:
+        raise TaskFailed(f"{table_name}: bulk load wrote {loaded} of {rows.height} rows")
 
 
 def pause_point(phase: str) -> None:
@@ -519,10 +323,9 @@ def live_counts(engine: Engine, names: Iterable[str]) -> dict[str, int]:
 
 def replace_tables(
     engine: Engine,
-    tables: Mapping[str, Iterable[Row]],
+    tables: Mapping[str, Iterable[pl.DataFrame]],
     *,
     tag: str,
-    chunk_size: int = 5000,
     check_alive: Callable[[], None] = lambda: None,
     guard: ShrinkGuard | None = None,
 ) -> dict[str, int]:
@@ -534,11 +337,9 @@ def replace_tables(
     counts: dict[str, int] = {}
     built: list[str] = []
     try:
-        for name, rows in tables.items():
-            counts[name] = build_staging(
-                engine, datamart_table(name), rows,
-                tag=tag, chunk_size=chunk_size, check_alive=check_alive,
-            )
+        for name, frames in tables.items():
+            counts[name] = build_staging(engine, datamart_table(name), frames, tag=tag,
+                                         check_alive=check_alive)
             built.append(name)
         if guard is not None:
             guard.check(live_counts(engine, built), counts)

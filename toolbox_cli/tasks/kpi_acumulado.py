@@ -1,6 +1,6 @@
 """Task `kpi-acumulado`: refresh `kpi_acumulado` (reportes.md §4.2; decisions 3–4).
 
-The same computation as `kpi` (``build_kpi_rows``) with the reporte-0 columns: one row per
+The same computation as `kpi` (``kpi_frames``) with the reporte-0 columns: one row per
 document whose payment detail comes from its last payment and whose MontoPago is the sum.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from toolbox_cli.compute.kpi import REPORTE_ACUMULADO
 from toolbox_cli.context import TaskContext
 from toolbox_cli.registry import task
-from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES, build_kpi_rows
+from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES, kpi_frames
 
 
 @task(
@@ -21,5 +21,4 @@ from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES, build_kpi_rows
     requires=KPI_REQUIRES,
 )
 def run(ctx: TaskContext) -> None:
-    rows = build_kpi_rows(ctx, reporte=REPORTE_ACUMULADO, for_writer=True)
-    ctx.replace_tables({"kpi_acumulado": rows})
+    ctx.replace_tables({"kpi_acumulado": kpi_frames(ctx, reporte=REPORTE_ACUMULADO)})

@@ -1,10 +1,11 @@
 """``tablas-cxc``: accounts receivable (cxc.md, decisions 2, 3, 10, 12-15).
 
-Extract → compute → load, streaming: payments and refunds flow from their source tables
-straight into their fact tables; the document dimension is built chunk by chunk (documents
-in keyset order, each chunk with its payments and the sectors of its payers). The three
-tables go to ONE ``replace_tables`` call, so they are swapped in together only after all
-three are built; a failure anywhere leaves the previous three tables as they were.
+Extract → compute → load, in chunks: payments and refunds flow from their source tables
+into their fact tables (keyset chunks); the document dimension is built chunk by chunk
+(documents by id range, each chunk with the payments of its range, joined with the sector
+catalogue read once). The three tables go to ONE ``replace_tables`` call, so they are
+swapped in together only after all three are built; a failure anywhere leaves the previous
+three tables as they were.
 
 What can fail without reading the big tables (no exchange rate, a bad code list) is checked
 before any table is built.
@@ -14,13 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
+
+import polars as pl
 
 from toolbox_cli.compute import cxc
+from toolbox_cli.compute.cells import CoercionLog
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import InputError
 from toolbox_cli.registry import task
-from toolbox_cli.storage import sources_cxc
+from toolbox_cli.storage import sources
+from toolbox_cli.storage.tables import (
+    colocaciones_devoluciones,
+    colocaciones_pagos,
+    sector_pagadores,
+)
 from toolbox_cli.storage.tables_cxc import CXC_TABLES
 
 # The rate's age is always reported; past this many days the warning says what to check
@@ -45,53 +53,52 @@ def run_rate(ctx: TaskContext, fecha_corte: date) -> cxc.RunRate:
         rate = cxc.explicit_rate(override)
         ctx.warn(f"exchange rate {rate.venta} given with --tipo-cambio (tipo_cambio not read)")
         return rate
-    candidates = sources_cxc.read_rate_candidates(ctx.source, fecha_corte)
+    candidates = sources.read_rate_candidates(ctx.source, fecha_corte)
     rate = cxc.pick_run_rate(candidates, fecha_corte)
     age = rate.age_days(fecha_corte)
     hint = (f"; more than {STALE_RATE_DAYS} days old, check that `toolbox tipo-cambio` runs"
             if age is not None and age > STALE_RATE_DAYS else "")
-    ctx.warn(f"exchange rate {rate.venta} of {rate.fecha} used, {age} day(s) old at the "
+    ctx.warn(f"exchange rate {rate.venta:.6f} of {rate.fecha} used, {age} day(s) old at the "
              f"cut-off {fecha_corte}{hint}")
     return rate
 
 
 def code_lists(ctx: TaskContext) -> cxc.CodeLists:
-    codes = cxc.build_code_lists(sources_cxc.read_codigos_especiales(ctx.source))
+    codes = cxc.build_code_lists(sources.read_codigos_especiales(ctx.source))
     if codes.empty:
         ctx.warn("cxc_codigos_especiales is empty: no document is MORA A MAYO or COBRANZA "
                  "ESPECIAL; load the lists with `toolbox import codigos-cxc FILE`")
     return codes
 
 
-def pagos_rows(ctx: TaskContext, log: cxc.CoercionLog) -> Iterator[dict[str, Any]]:
-    for raw in sources_cxc.iter_pagos(ctx.source, ctx.settings.chunk_size):
-        yield cxc.coerce_pago(raw, log)
-
-
-def devoluciones_rows(ctx: TaskContext, log: cxc.CoercionLog) -> Iterator[dict[str, Any]]:
-    for raw in sources_cxc.iter_devoluciones(ctx.source, ctx.settings.chunk_size):
-        yield cxc.coerce_devolucion(raw, log)
-
-
-def acumulado_rows(
-    ctx: TaskContext,
-    fecha_corte: date,
-    rate: cxc.RunRate,
-    codes: cxc.CodeLists,
-    log: cxc.CoercionLog,
-    stats: cxc.AcumuladoStats,
-) -> Iterator[dict[str, Any]]:
-    for chunk in sources_cxc.iter_document_chunks(ctx.source, ctx.settings.chunk_size):
+def pagos_frames(ctx: TaskContext, log: CoercionLog) -> Iterator[pl.DataFrame]:
+    for chunk in sources.iter_table_chunks(ctx.source, colocaciones_pagos, cxc.PAGO_COLUMNS,
+                                           "IdLiquidacionPago", ctx.settings.chunk_size):
         ctx.check_alive()
-        rucs = [cxc.normalize_ruc(d.get("RUCPagador")) for d in chunk.documentos]
-        sectors = cxc.build_sector_catalogue(sources_cxc.read_sectores_for(ctx.source, rucs))
-        inputs = cxc.AcumuladoInputs(fecha_corte, rate, codes, sectors)
-        yield from cxc.build_acumulado(chunk.documentos, chunk.pagos, inputs,
-                                       log=log, stats=stats)
+        yield cxc.pagos_fact(chunk, log)
+
+
+def devoluciones_frames(ctx: TaskContext, log: CoercionLog) -> Iterator[pl.DataFrame]:
+    for chunk in sources.iter_table_chunks(ctx.source, colocaciones_devoluciones,
+                                           cxc.DEVOLUCION_COLUMNS, "IdLiquidacionDevolucion",
+                                           ctx.settings.chunk_size):
+        ctx.check_alive()
+        yield cxc.dev_fact(chunk, log)
+
+
+def acumulado_frames(ctx: TaskContext, inputs: cxc.AcumuladoInputs, log: CoercionLog,
+                     stats: cxc.AcumuladoStats) -> Iterator[pl.DataFrame]:
+    for chunk in sources.iter_document_chunks(ctx.source, chunk_size=ctx.settings.chunk_size,
+                                              documents=cxc.DOCUMENT_COLUMNS,
+                                              pagos=cxc.PAGO_COLUMNS):
+        ctx.check_alive()
+        # Payment coercions are noted once, where the fact rows are built.
+        docs = cxc.documents(chunk.documents, log)
+        yield cxc.acumulado(docs, cxc.pagos_fact(chunk.pagos), inputs, stats=stats)
 
 
 def report(ctx: TaskContext, stats: cxc.AcumuladoStats, catalogue_size: int,
-           logs: dict[str, cxc.CoercionLog]) -> None:
+           logs: dict[str, CoercionLog]) -> None:
     if stats.several_payments:
         ids = ", ".join(str(i) for i in stats.several_payments_examples)
         ctx.warn(f"{stats.several_payments} document(s) have several payments: the last by "
@@ -123,20 +130,20 @@ def run(ctx: TaskContext) -> None:
     fecha_corte = fecha_corte_of(ctx)
     rate = run_rate(ctx, fecha_corte)  # fails here, before any table is built
     codes = code_lists(ctx)
-    catalogue_size = sources_cxc.count_sectores(ctx.source)
-    orphans, orphan_ids = sources_cxc.orphan_pagos(ctx.source)
+    catalogue = cxc.sector_catalogue(sources.read_sector_pagadores(ctx.source))
+    orphans, orphan_ids = sources.orphan_pagos(ctx.source)
     if orphans:
         ctx.warn(f"{orphans} payment(s) refer to documents not in colocaciones; kept in "
                  f"cxc_pagos_fact, ignored by cxc_acumulado_dim (e.g. IdLiquidacionPago "
                  f"{', '.join(str(i) for i in orphan_ids)})")
 
-    logs = {name: cxc.CoercionLog() for name in ("colocaciones_pagos",
-                                                 "colocaciones_devoluciones", "colocaciones")}
+    logs = {name: CoercionLog() for name in ("colocaciones_pagos",
+                                             "colocaciones_devoluciones", "colocaciones")}
     stats = cxc.AcumuladoStats()
+    inputs = cxc.AcumuladoInputs(fecha_corte, rate, codes, catalogue)
     ctx.replace_tables({
-        "cxc_pagos_fact": pagos_rows(ctx, logs["colocaciones_pagos"]),
-        "cxc_dev_fact": devoluciones_rows(ctx, logs["colocaciones_devoluciones"]),
-        "cxc_acumulado_dim": acumulado_rows(ctx, fecha_corte, rate, codes,
-                                            logs["colocaciones"], stats),
+        "cxc_pagos_fact": pagos_frames(ctx, logs["colocaciones_pagos"]),
+        "cxc_dev_fact": devoluciones_frames(ctx, logs["colocaciones_devoluciones"]),
+        "cxc_acumulado_dim": acumulado_frames(ctx, inputs, logs["colocaciones"], stats),
     })
-    report(ctx, stats, catalogue_size, logs)
+    report(ctx, stats, sources.count_rows(ctx.source, sector_pagadores), logs)

@@ -1,0 +1,194 @@
+"""Source rows into Polars frames: the backends' fast read paths, behind one seam.
+
+``read_table`` runs a SELECT over some columns of a source table and returns a frame typed
+from the table's definition (Integer → Int64, Numeric → Float64, Date → Date, DateTime →
+Datetime, texts → String), with no Python object per cell where the backend allows it.
+Measured on this project's VM, 100 000 ``colocaciones`` rows × 46 columns, best of three:
+
+- MySQL/MariaDB: connectorx (a Rust client that hands Arrow to Polars) 0.64 s; PyMySQL
+  ``fetchall`` + DataFrame 5.2 s. connectorx it is; DECIMAL is sent as DOUBLE by the
+  server, which is the correctly rounded float of the exact value.
+- SQLite: connectorx 0.43 s, ADBC 0.42 s, the ``sqlite3`` driver column-wise into a frame
+  1.2 s. The fast two link a SQLite library of their own, and two SQLite libraries in one
+  process break each other's POSIX locks on the same WAL database: here an ADBC connection
+  that read and closed made the next ``sqlite3`` connection fail with "disk I/O error"
+  (sqlite.org/howtocorrupt.html §2.2). So SQLite is read with the library SQLAlchemy
+  writes with. SQLite keeps whatever type a value arrived with, so numeric columns are
+  read ``CAST(... AS REAL)`` and a text cell in one is refused naming its row, never read
+  as a silent number; a text in a DATE column that is not a date is refused the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Date, DateTime, Float, Integer, Numeric, Table, cast, literal_column, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql import ClauseElement, ColumnElement
+
+from toolbox_cli.errors import InputError
+from toolbox_cli.storage.engine import is_mysql
+
+_TEXT_CELLS = "_toolbox_text_cells"
+
+
+def polars_dtype(column: Any) -> Any:
+    kind = column.type
+    if isinstance(kind, Integer):
+        return pl.Int64
+    if isinstance(kind, Numeric):  # Float is a Numeric too
+        return pl.Float64
+    if isinstance(kind, DateTime):
+        return pl.Datetime("us")
+    if isinstance(kind, Date):
+        return pl.Date
+    return pl.String
+
+
+def sql_text(engine: Engine, query: ClauseElement) -> str:
+    """The SELECT as text for the engine's dialect, parameters inlined (ids and dates the
+    readers make themselves, never user text)."""
+    return str(query.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True}))
+
+
+def _selected(table: Table, names: Sequence[str], mysql: bool, floats: Sequence[str]
+              ) -> list[ColumnElement[Any]]:
+    out: list[ColumnElement[Any]] = []
+    for name in names:
+        column = table.c[name]
+        if (isinstance(column.type, Numeric) and not isinstance(column.type, Integer)) \
+                or name in floats:
+            if mysql:  # SQLAlchemy drops CAST(... AS DOUBLE) on MySQL: written out
+                out.append(literal_column(f"CAST(`{table.name}`.`{name}` AS DOUBLE)").label(name))
+            else:
+                out.append(cast(column, Float).label(name))
+        else:
+            out.append(column.label(name))
+    return out
+
+
+def _numeric(table: Table, names: Sequence[str]) -> list[str]:
+    return [n for n in names if isinstance(table.c[n].type, Numeric | Integer)]
+
+
+def read_table(engine: Engine, table: Table, names: Sequence[str], *,
+               where: Iterable[ColumnElement[bool]] = (), order_by: Sequence[Any] = (),
+               limit: int | None = None, offset: int = 0, key: str | None = None,
+               floats: Sequence[str] = ()) -> pl.DataFrame:
+    """Columns ``names`` of ``table`` (in that order) as a typed frame.
+
+    ``key`` names the column that identifies a row in error messages (default: the first).
+    ``floats``: integer columns to read as Float64 (a fraction there is the caller's error
+    to report, not something to truncate on the way in).
+    """
+    mysql = is_mysql(engine)
+    floats = [f for f in floats if f in names]
+    columns = _selected(table, names, mysql, floats)
+    numeric = _numeric(table, names)
+    if not mysql and numeric:
+        # One extra integer per row: how many numeric cells hold text (SQLite only).
+        flags = " + ".join(f"(typeof(\"{table.name}\".\"{n}\") = 'text')" for n in numeric)
+        columns.append(literal_column(f"({flags})").label(_TEXT_CELLS))
+    query = select(*columns).select_from(table)
+    for condition in where:
+        query = query.where(condition)
+    if order_by:
+        query = query.order_by(*order_by)
+    if limit is not None:
+        query = query.limit(limit)
+    if offset:
+        query = query.offset(offset)
+    schema = {n: pl.Float64 if n in floats else polars_dtype(table.c[n]) for n in names}
+    if mysql:
+        frame = _mysql_frame(engine, sql_text(engine, query), schema)
+    else:
+        frame = _sqlite_frame(engine, sql_text(engine, query), [*names, *([_TEXT_CELLS] if numeric else [])])
+        if numeric:
+            if frame.height and frame[_TEXT_CELLS].max():
+                _refuse_text_cells(engine, table, names, numeric, frame, key or names[0])
+            frame = frame.drop(_TEXT_CELLS)
+    return _typed(table, frame, schema, key or names[0])
+
+
+def _mysql_frame(engine: Engine, sql: str, schema: dict[str, Any]) -> pl.DataFrame:
+    import connectorx  # only when a MySQL source is read
+
+    uri = engine.url.set(drivername="mysql").render_as_string(hide_password=False)
+    try:
+        arrow = connectorx.read_sql(uri, sql, return_type="arrow")
+    except RuntimeError as exc:
+        # connectorx's messages may quote the URI: keep only the server's reason.
+        reason = str(exc).replace(uri, "mysql://…").splitlines()[0]
+        raise InputError(f"reading the source failed: {reason}") from None
+    frame = pl.from_arrow(arrow)
+    assert isinstance(frame, pl.DataFrame)
+    if frame.width == 0 or frame.height == 0:
+        return pl.DataFrame(schema=schema)
+    return frame
+
+
+def _sqlite_frame(engine: Engine, sql: str, names: list[str]) -> pl.DataFrame:
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(sql)
+        rows = cursor.fetchall()
+        cursor.close()
+    finally:
+        raw.close()
+    if not rows:
+        return pl.DataFrame({n: [] for n in names})
+    return pl.DataFrame([pl.Series(n, list(values), strict=False)
+                         for n, values in zip(names, zip(*rows, strict=True), strict=True)])
+
+
+def _typed(table: Table, frame: pl.DataFrame, schema: dict[str, Any], key: str) -> pl.DataFrame:
+    """Cast every column to its dtype; a date text that does not parse is refused."""
+    casts, dates = [], []
+    for name, dtype in schema.items():
+        have = frame.schema.get(name)
+        if have == dtype:
+            continue
+        if have == pl.String and dtype == pl.Date:
+            casts.append(pl.col(name).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))
+            dates.append(name)
+        elif have == pl.String and isinstance(dtype, pl.Datetime):
+            casts.append(pl.col(name).str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False,
+                                                      time_unit="us"))
+            dates.append(name)
+        else:
+            casts.append(pl.col(name).cast(dtype, strict=False))
+    if not casts:
+        return frame
+    typed = frame.with_columns(casts)
+    for name in dates:
+        bad = frame.filter(frame[name].is_not_null() & typed[name].is_null())
+        if bad.height:
+            row = bad.row(0, named=True)
+            raise InputError(
+                f"{table.name} {key}={row[key]} has {name} {row[name]!r}, which is not a date; "
+                "fix or remove that row"
+            )
+    return typed
+
+
+def _refuse_text_cells(engine: Engine, table: Table, names: Sequence[str], numeric: list[str],
+                       frame: pl.DataFrame, key: str) -> None:
+    """Name the first numeric cell that holds text (SQLite stores what it is given)."""
+    row_key = frame.filter(pl.col(_TEXT_CELLS) > 0)[key][0]
+    raw = engine.raw_connection()
+    try:
+        quoted = ", ".join(f'"{n}", typeof("{n}")' for n in numeric)
+        found = raw.cursor().execute(
+            f'SELECT {quoted} FROM "{table.name}" WHERE "{key}" = ?', (row_key,)).fetchone()
+    finally:
+        raw.close()
+    for i, name in enumerate(numeric):
+        if found is not None and found[2 * i + 1] == "text":
+            raise InputError(
+                f"{table.name} {key}={row_key} has {name} {found[2 * i]!r}, text in a numeric "
+                "column; store the number itself (e.g. 1234.50) and run again"
+            )
+    raise InputError(f"{table.name} {key}={row_key} holds text in a numeric column")
