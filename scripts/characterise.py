@@ -43,7 +43,7 @@ def main() -> int:
             init_schema(engines)
             seed_demo(engines.source, operations=OPERATIONS, seed=seed, today=TODAY)
             for task in RUNS:
-                outcome = run_task(get_task(task), settings, params(), engines=engines)
+                outcome = run_task(get_task(task), settings, params(get_task(task)), engines=engines)
                 if outcome.status != "success":
                     print(f"seed {seed}: {task} {outcome.status}: {outcome.error_message}")
                     return 1

@@ -31,7 +31,7 @@ from toolbox_cli.runner import run_task
 def test_every_datamart_table_matches_its_fixture(engines, toolbox_env, seed):
     seed_demo(engines.source, operations=OPERATIONS, seed=seed, today=TODAY)
     for task in RUNS:
-        outcome = run_task(get_task(task), toolbox_env, params(), engines=engines)
+        outcome = run_task(get_task(task), toolbox_env, params(get_task(task)), engines=engines)
         assert outcome.status == "success", f"{task}: {outcome.error_message}"
     for name in TABLES:
         got, expected = table_csv(engines, name), read_fixture(seed, name)

@@ -131,10 +131,10 @@ def test_missing_database_exits_2_naming_it(cli, tmp_path):
 
 
 def test_status_check_fails_until_the_failed_task_succeeds_again(cli, toolbox_env, engines):
-    from toolbox_cli.registry import TaskSpec
     from toolbox_cli.runner import run_task
+    from toolbox_cli.tasks.base import TaskSpec
 
-    def boom(ctx):
+    def boom(ctx, _params):
         raise RuntimeError("source table colocaciones is empty")
 
     assert cli("status", "--check").exit_code == 0
@@ -144,7 +144,7 @@ def test_status_check_fails_until_the_failed_task_succeeds_again(cli, toolbox_en
     problems = json.loads(result.stdout)["problems"]
     assert [(p["kind"], p["task"]) for p in problems] == [("failed", "selftest")]
     assert "colocaciones is empty" in problems[0]["message"]
-    run_task(TaskSpec("selftest", "test", lambda ctx: None), toolbox_env, {}, engines=engines)
+    run_task(TaskSpec("selftest", "test", lambda ctx, _params: None), toolbox_env, {}, engines=engines)
     assert cli("status", "--check").exit_code == 0
 
 

@@ -43,7 +43,8 @@ from toolbox_cli.runner import RunOutcome, run_task
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage import tables as src
 from toolbox_cli.storage.engine import Engines
-from toolbox_cli.storage.tables_cxc import CXC_TABLES, cxc_acumulado_dim
+from toolbox_cli.storage.tables_cxc import cxc_acumulado_dim
+from toolbox_cli.tasks.tablas_cxc import CXC_TABLES
 
 # ---------------------------------------------------------------- helpers
 

@@ -15,12 +15,12 @@ from sqlalchemy import Column, Integer, String, Table, inspect, select, text, up
 from toolbox_cli import ledger
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, TaskFailed
-from toolbox_cli.registry import TaskSpec
 from toolbox_cli.runner import run_task
 from toolbox_cli.storage import writer
 from toolbox_cli.storage.lock import lock_for
 from toolbox_cli.storage.tables import datamart_metadata, runs
 from toolbox_cli.storage.types import Money
+from toolbox_cli.tasks.base import TaskSpec
 
 selftest_items = Table(
     "selftest_items",
@@ -114,7 +114,7 @@ def test_nan_is_refused_with_the_column_name(engines):
 
 
 def _spec(func, name="selftest") -> TaskSpec:
-    return TaskSpec(name=name, description="test task", func=func, tables=("selftest_items",))
+    return TaskSpec(name, "test task", lambda ctx, _params: func(ctx), tables=("selftest_items",))
 
 
 def test_successful_run_records_rows_and_warnings(engines, toolbox_env):
@@ -316,3 +316,20 @@ def test_insert_fallback_when_the_server_refuses_local_infile(mysql_engines, mon
     counts = _write(mysql_engines, {"selftest_items": _items(7)})
     assert counts == {"selftest_items": 7}
     assert _names(mysql_engines.datamart) == [f"new{i}" for i in range(7)]
+
+
+def test_money_in_the_frame_rounds_like_decimal_half_up_on_the_shortest_text():
+    """decisions 12: the vectorised rounding of ``prepare`` is ``half_up`` for every float:
+    ties of the decimal text (1.005, -2.675), values a hair off a tie, large and tiny ones."""
+    import random
+
+    rng = random.Random(12)
+    values = [k / 1000 for k in range(-20000, 20000, 5)]  # every tie of three decimals
+    values += [rng.uniform(-1e6, 1e6) for _ in range(20000)]
+    values += [v + d for v in (1.005, 2.675, 1234567.125) for d in (-1e-9, -1e-12, 0.0, 1e-12)]
+    values += [1e15 + 0.5, 9.87654321e14 + 0.125, 1e-300, -0.001, 0.0, -0.0, None]
+    frame = pl.DataFrame({"name": ["x"] * len(values), "amount": values},
+                         schema={"name": pl.String, "amount": pl.Float64})
+    out = writer.prepare(frame, selftest_items)["amount"].to_list()
+    expected = [None if v is None else writer.half_up(v, 2) for v in values]
+    assert out == expected

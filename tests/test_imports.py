@@ -24,12 +24,13 @@ from toolbox_cli.imports import (
     KINDS,
     ImportRejected,
     header_key,
+    import_job,
     parse_date,
     parse_file,
     parse_number,
     parse_ruc,
-    run_import,
 )
+from toolbox_cli.runner import run_task
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage.engine import Engines
 from toolbox_cli.storage.tables import source_metadata
@@ -58,8 +59,9 @@ def without_id(rows: list[dict]) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "id"} for r in rows]
 
 
-def do_import(settings: Settings, kind: str, path: Path, **kw):
-    return run_import(settings, kind, path, **kw)
+def do_import(settings: Settings, kind: str, path: Path, *, wait: bool = False, **kw):
+    job = import_job(kind, path, **kw)
+    return job.finish(run_task(job.spec, settings, job.params, wait=wait))
 
 
 # ----------------------------------------------------------------------------- value rules
@@ -362,11 +364,11 @@ def test_utf16_files_are_refused(tmp_path: Path) -> None:
 
 def test_missing_file_and_unknown_kind_are_usage_errors(tmp_path: Path, toolbox_env: Settings) -> None:
     with pytest.raises(InputError, match="no such file"):
-        run_import(toolbox_env, "sectores", tmp_path / "nope.csv")
+        import_job("sectores", tmp_path / "nope.csv")
     with pytest.raises(InputError, match="unknown import kind 'sector'; use one of: sectores"):
-        run_import(toolbox_env, "sector", EXAMPLES / "sectores.csv")
+        import_job("sector", EXAMPLES / "sectores.csv")
     with pytest.raises(InputError, match="--hoja only applies"):
-        run_import(toolbox_env, "sectores", EXAMPLES / "sectores.csv", hoja="PEN")
+        import_job("sectores", EXAMPLES / "sectores.csv", hoja="PEN")
 
 
 # ----------------------------------------------------------------------------- replace semantics

@@ -19,8 +19,6 @@ import pytest
 
 from toolbox_cli.compute import cells, normalize
 from toolbox_cli.compute.kpi import (
-    ACUMULADO_COLUMNS,
-    KPI_COLUMNS,
     REPORTE_ACUMULADO,
     REPORTE_KPI,
     KpiConfig,
@@ -35,6 +33,7 @@ from toolbox_cli.compute.kpi import (
 )
 from toolbox_cli.compute.payments import current_entry
 from toolbox_cli.errors import InputError
+from toolbox_cli.storage.tables_reportes import ACUMULADO_COLUMNS, KPI_COLUMNS
 
 # ---------------------------------------------------------------- §7.1 inputs
 
@@ -171,7 +170,8 @@ def pipeline(reporte: int = REPORTE_KPI, fx_rows=FX_ROWS, in_system=(ROW_A, ROW_
              off_system=(ROW_C,), sectores=SECTORES, referidos=REFERIDOS, aliases=ALIASES,
              tasa_pen: float = 0.14) -> KpiPipeline:
     return KpiPipeline(
-        KpiConfig(reporte=reporte, tasa_fondeo_pen=tasa_pen, tasa_fondeo_usd=0.12),
+        KpiConfig(reporte=reporte, columns=KPI_COLUMNS if reporte == REPORTE_KPI
+                  else ACUMULADO_COLUMNS, tasa_fondeo_pen=tasa_pen, tasa_fondeo_usd=0.12),
         fx=fx_frame(pl.DataFrame(fx_rows, schema={"TipoCambioFecha": pl.String,
                                                   "TipoCambioCompra": pl.Float64,
                                                   "TipoCambioVenta": pl.Float64})),
@@ -179,8 +179,7 @@ def pipeline(reporte: int = REPORTE_KPI, fx_rows=FX_ROWS, in_system=(ROW_A, ROW_
             "RUCPagador": pl.String, "Sector": pl.String, "GrupoEco": pl.String})),
         referrals=Referrals.build(pl.DataFrame(referidos, schema={
             "CodigoLiquidacion": pl.String, "Referencia": pl.String}), aliases),
-        executives=map_executives([r["Ejecutivo"] for r in off_system],
-                                  [r["Ejecutivo"] for r in in_system]),
+        off_system_names=[r["Ejecutivo"] for r in off_system],
         off_system_codes=[r["CodigoLiquidacion"] for r in off_system],
     )
 
@@ -599,3 +598,15 @@ def test_rows_in_chunks_give_the_same_rows_and_stats_as_one_chunk():
     assert pl.concat(parts).to_dicts() == together.to_dicts()
     assert chunked.stats == whole.stats
     assert chunked.warnings() == whole.warnings()
+
+
+def test_executives_are_learnt_in_order_of_first_appearance_byte_exact():
+    """§3.1 step 5: the in-system spellings the off-system names map onto are the distinct
+    ones in id order, case kept (MariaDB's collation would fold them), from every chunk."""
+    kpi = pipeline()
+    kpi.in_system(frame([ROW_B, ROW_A]))
+    kpi.in_system(frame([dict(ROW_A, IdLiquidacionDet=7), dict(ROW_B, IdLiquidacionDet=8,
+                                                               Ejecutivo="PEREZ, ANA")]))
+    assert list(kpi.in_system_names) == ["Rojas, Carlos", "Perez, Ana", "PEREZ, ANA"]
+    # 'PEREZ, ANA' off the system maps onto the first spelling with that lower-case form.
+    assert kpi.executives["PEREZ, ANA"].mapped == "Perez, Ana"

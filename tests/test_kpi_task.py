@@ -289,18 +289,6 @@ def test_kpi_acumulado_has_one_row_per_document_with_its_last_payment(engines, t
     assert a["MontoPago"] == Decimal("10000.00") and a["TipoPago"] == "PAGO TOTAL"
 
 
-def test_executives_are_distinct_spellings_in_order_of_first_appearance(engines):
-    again = _doc(5, **{k: v for k, v in DOC_A.items() if k not in ("IdLiquidacionDet",
-                                                                     "IdLiquidacionCab")})
-    again["Ejecutivo"] = "PEREZ, ANA"
-    seed_worked_example(engines.source, docs=(DOC_A, DOC_B, DOC_D, again))
-    names = sources.read_executives(engines.source, desde=date(2019, 7, 1),
-                                    hasta=date(2024, 3, 31))
-    assert names == ["Perez, Ana", "Rojas, Carlos", "PEREZ, ANA"]
-    assert sources.read_executives(engines.source, desde=date(2024, 3, 5),
-                                   hasta=date(2024, 3, 31)) == ["Rojas, Carlos", "Perez, Ana"]
-
-
 def test_off_system_rows_are_read_pen_sheet_first(engines):
     with engines.source.begin() as conn:
         conn.execute(insert(operaciones_fuera_sistema), [

@@ -7,6 +7,7 @@ Each test reproduces what a user saw on the previous main and checks what happen
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import date
@@ -28,8 +29,8 @@ from toolbox_cli.settings import Settings, load_settings
 from toolbox_cli.storage import tables as src
 from toolbox_cli.storage.engine import Engines
 from toolbox_cli.storage.lock import lock_for
-from toolbox_cli.storage.tables_cxc import CXC_TABLES
 from toolbox_cli.storage.tables_reportes import kpi
+from toolbox_cli.tasks.tablas_cxc import CXC_TABLES
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 TODAY = date(2024, 3, 31)
@@ -65,8 +66,11 @@ def fingerprint(engines: Engines, tables) -> dict[str, tuple[int, str]]:  # type
 
 
 def run(settings: Settings, engines: Engines, task: str, **params):  # type: ignore[no-untyped-def]
-    base = {"fecha_corte": TODAY, "hasta": TODAY, "dry_run": False}
-    return run_task(get_task(task), settings, {**base, **params}, engines=engines)
+    spec = get_task(task)
+    taken = {f.name for f in dataclasses.fields(spec.params)}
+    base = {k: v for k, v in {"fecha_corte": TODAY, "hasta": TODAY, "dry_run": False}.items()
+            if k in taken}
+    return run_task(spec, settings, {**base, **params}, engines=engines)
 
 
 @pytest.fixture

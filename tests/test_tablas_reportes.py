@@ -26,7 +26,7 @@ from toolbox_cli.storage.tables_reportes import (
     nuevos_clientes_nuevos_pagadores,
     saldos,
 )
-from toolbox_cli.tasks.tablas_reportes import DETALLE_MAX, detalle_of
+from toolbox_cli.tasks.reportes_tables import DETALLE_MAX, detalle_of
 
 MARCH_END = date(2024, 3, 31)
 PARAMS = {"desde": date(2019, 7, 1), "hasta": MARCH_END, "fecha_corte": MARCH_END,

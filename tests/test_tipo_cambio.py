@@ -24,20 +24,20 @@ from toolbox_cli import ledger
 from toolbox_cli.cli import app
 from toolbox_cli.cli.common import reset_settings
 from toolbox_cli.context import TaskContext
-from toolbox_cli.errors import LockLost
+from toolbox_cli.errors import InputError, LockLost
 from toolbox_cli.registry import get_task
+from toolbox_cli.remote.tipo_cambio import (
+    BadAnswer,
+    backoff_delay,
+    fetcher_from,
+    missing_dates,
+    parse_answer,
+)
 from toolbox_cli.runner import run_task
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage.engine import Engines
 from toolbox_cli.storage.tables import tipo_cambio
-from toolbox_cli.tasks.tipo_cambio import (
-    BadAnswer,
-    backoff_delay,
-    fetcher_from,
-    fill,
-    missing_dates,
-    parse_answer,
-)
+from toolbox_cli.tasks.tipo_cambio import fill
 
 
 def rate_for(day: date) -> tuple[str, str]:
@@ -319,11 +319,12 @@ def test_url_without_placeholder_and_bad_ranges_fail_clearly(
     bad = settings.model_copy(update={"tipo_cambio_url": "http://127.0.0.1:9/x"})
     outcome = run(bad, date(2024, 3, 1), date(2024, 3, 2))
     assert outcome.exit_code == 1 and "no {fecha} placeholder" in outcome.error_message
-    outcome = run(settings, date(2024, 3, 2), date(2024, 3, 1))
-    assert outcome.exit_code == 1 and "is after --hasta" in outcome.error_message
+    # Bad ranges are bad arguments: refused (exit 2) before any run starts.
+    with pytest.raises(InputError, match="is after --hasta"):
+        run(settings, date(2024, 3, 2), date(2024, 3, 1))
     future = date.today() + timedelta(days=400)
-    outcome = run(settings, date(2024, 3, 2), future)
-    assert outcome.exit_code == 1 and "in the future" in outcome.error_message
+    with pytest.raises(InputError, match="in the future"):
+        run(settings, date(2024, 3, 2), future)
 
 
 # ----------------------------------------------------------------------------- command line

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, tzinfo
+from typing import TYPE_CHECKING
 
-from toolbox_cli.settings import Settings
+if TYPE_CHECKING:
+    from toolbox_cli.settings import Settings
 
 # The datamart's history starts here: default --desde of every job (reportes §1.2).
 HISTORY_START = date(2019, 7, 1)

@@ -6,19 +6,46 @@ Tasks never touch the ledger: they report rows and warnings here and the runner 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
-import polars as pl
 from sqlalchemy.engine import Engine
 
+from toolbox_cli.params import RunFlags
 from toolbox_cli.settings import Settings
-from toolbox_cli.storage import writer
+from toolbox_cli.storage import staging
 from toolbox_cli.storage.guard import ShrinkGuard
 
+if TYPE_CHECKING:
+    import polars as pl
+
 MAX_STORED_WARNINGS = 20
+
+
+class PastRun(Protocol):
+    id: int
+    task: str
+    rows_written: dict[str, int]
+
+
+class RunHistory(Protocol):
+    """What a task may know of earlier runs (the runner hands it ``ledger.History``)."""
+
+    def last_success(self, task: str) -> PastRun | None: ...
+
+    def writers_since(self, after_id: int, tables: set[str], *, exclude_task: str
+                      ) -> Sequence[PastRun]: ...
+
+
+class _NoHistory:
+    def last_success(self, task: str) -> PastRun | None:
+        return None
+
+    def writers_since(self, after_id: int, tables: set[str], *, exclude_task: str
+                      ) -> Sequence[PastRun]:
+        return []
 
 log = logging.getLogger("toolbox")
 
@@ -28,7 +55,7 @@ class TaskContext:
     settings: Settings
     source: Engine
     datamart: Engine
-    params: dict[str, Any]
+    params: RunFlags
     today: date  # business date (Lima) when the run started
     run_id: int | None = None
     check_alive: Callable[[], None] = lambda: None
@@ -36,10 +63,11 @@ class TaskContext:
     warnings: list[str] = field(default_factory=list)
     warnings_count: int = 0
     guard: ShrinkGuard = field(default_factory=ShrinkGuard)
+    history: RunHistory = field(default_factory=_NoHistory)
 
     @property
     def dry_run(self) -> bool:
-        return bool(self.params.get("dry_run"))
+        return self.params.dry_run
 
     def check_shrink(self, live: Mapping[str, int], new: Mapping[str, int]) -> None:
         """The guard for writes that do not go through ``replace_tables`` (imports)."""
@@ -69,12 +97,14 @@ class TaskContext:
         table is built and passed. With --dry-run the frames are computed and counted and the
         guard judges them as it would a real run, but nothing is written.
         """
+        from toolbox_cli.storage import writer  # Polars: only when a task writes
+
         if self.dry_run:
             counts = {}
             for name, frames in tables.items():
-                table = writer.datamart_table(name)
+                table = staging.datamart_table(name)
                 counts[name] = sum(writer.prepare(frame, table).height for frame in frames)
-            self.guard.check(writer.live_counts(self.datamart, counts), counts, dry_run=True)
+            self.guard.check(staging.live_counts(self.datamart, counts), counts, dry_run=True)
         else:
             counts = writer.replace_tables(
                 self.datamart,

@@ -52,8 +52,11 @@ from sqlalchemy import Integer, Numeric, String, Table, delete, func, insert, se
 from sqlalchemy.engine import Connection, Engine
 
 from toolbox_cli.compute.normalize import moneda_code
+from toolbox_cli.compute.text import text_date as parse_date
 from toolbox_cli.errors import InputError
+from toolbox_cli.params import RunFlags
 from toolbox_cli.storage import tables as source_tables
+from toolbox_cli.tasks.base import TaskSpec
 
 MAX_REPORTED_ERRORS = 20
 LISTAS_CXC = ("MORA_A_MAYO", "COBRANZA_ESPECIAL")
@@ -101,8 +104,6 @@ def header_key(text: str) -> str:
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
-_DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
-_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?")
 _SCIENTIFIC = re.compile(r"[\d.,]+[eE][+-]?\d+")
 _FLOAT_INTEGER = re.compile(r"(\d+)\.0*")
 
@@ -128,21 +129,6 @@ def parse_number(text: str) -> Decimal:
     if re.search(r"[A-Za-z$/]", s) and re.search(r"\d", s):
         raise ValueError(f"{text!r} is not a number; remove currency symbols and text")
     raise ValueError(f"{text!r} is not a number")
-
-
-def parse_date(text: str) -> date:
-    """``dd/mm/YYYY`` (the sheets' format) or ISO ``YYYY-MM-DD[Thh:mm...]``, never guessed."""
-    s = text.strip()
-    if m := _DMY.fullmatch(s):
-        day, month, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    elif m := _ISO.fullmatch(s):
-        year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    else:
-        raise ValueError(f"{text!r} is not a date; write dd/mm/YYYY or YYYY-MM-DD")
-    try:
-        return date(year, month, day)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a real date (day/month out of range)") from None
 
 
 def parse_ruc(text: str) -> str:
@@ -975,17 +961,65 @@ class ImportOutcome:
     errors: list[str] = field(default_factory=list)  # every bad line found (first 20)
 
 
-def run_import(settings: Any, kind_name: str, path: Path, *, hoja: str | None = None,
-               dry_run: bool = False, wait: bool = False, replace: bool = False,
-               overwrite: bool = False, allow_shrink: bool = False) -> ImportOutcome:
-    """Run an import as the ledger task ``import:KIND``.
+@dataclass(frozen=True)
+class ImportParams(RunFlags):
+    file: str = ""
+    hoja: str | None = None
+    mode: str = MERGE
 
-    A rejected file is recorded on the ledger as a failed run whose error is the first
-    ``FILE:LINE: column: reason``; the command still exits 2 (bad input), not 1.
-    """
-    from toolbox_cli.registry import TaskSpec
-    from toolbox_cli.runner import run_task
 
+@dataclass
+class ImportJob:
+    """An import as a ledger task ``import:KIND``: run ``spec`` with ``params`` through the
+    runner, then ``finish`` it. A rejected file is recorded on the ledger as a failed run
+    whose error is the first ``FILE:LINE: column: reason``; the command still exits 2 (bad
+    input), not 1."""
+
+    kind: Kind
+    path: Path
+    label: str
+    params: ImportParams
+    result: ImportResult | None = None
+    error: InputError | None = None
+
+    @property
+    def spec(self) -> TaskSpec:
+        return TaskSpec(f"import:{self.kind.name}", f"import {self.kind.description}",
+                        self._run, params=ImportParams, tables=(self.kind.table.name,),
+                        reads=(self.kind.table.name,), monitored=False)
+
+    def _run(self, ctx: Any, params: ImportParams) -> None:
+        table = self.kind.table.name
+        try:
+            parsed = parse_file(self.kind.name, self.path, hoja=params.hoja, label=self.label)
+        except InputError as exc:
+            self.error = exc
+            raise
+
+        def check_shrink(live: int, new: int) -> None:
+            ctx.check_shrink({table: live}, {table: new})
+
+        result = apply_import(ctx.source, parsed, mode=params.mode, dry_run=ctx.dry_run,
+                              chunk_size=ctx.settings.chunk_size, check_shrink=check_shrink)
+        for warning in result.warnings:
+            ctx.warn(warning)
+        ctx.add_rows(table, result.written)
+        self.result = result
+
+    def finish(self, outcome: Any) -> ImportOutcome:
+        """The import's outcome from the run's (``runner.RunOutcome``)."""
+        exit_code, errors = outcome.exit_code, []
+        if self.error is not None and outcome.status == "failed":
+            exit_code = self.error.exit_code
+            errors = (list(self.error.errors) if isinstance(self.error, ImportRejected)
+                      else [str(self.error)])
+        return ImportOutcome(outcome, self.result, exit_code, errors)
+
+
+def import_job(kind_name: str, path: Path, *, hoja: str | None = None, dry_run: bool = False,
+               replace: bool = False, overwrite: bool = False,
+               allow_shrink: bool = False) -> ImportJob:
+    """The import of ``path`` as ``kind_name``; bad arguments raise ``InputError``."""
     kind = get_kind(kind_name)
     mode = import_mode(kind, replace=replace, overwrite=overwrite)
     if hoja is not None:
@@ -998,33 +1032,5 @@ def run_import(settings: Any, kind_name: str, path: Path, *, hoja: str | None = 
     if not path.is_file():
         raise InputError(f"{label}: no such file" if not path.exists()
                          else f"{label}: is not a regular file")
-    holder: dict[str, Any] = {}
-
-    def import_task(ctx: Any) -> None:
-        try:
-            parsed = parse_file(kind.name, path, hoja=hoja, label=label)
-        except InputError as exc:
-            holder["error"] = exc
-            raise
-
-        def check_shrink(live: int, new: int) -> None:
-            ctx.check_shrink({kind.table.name: live}, {kind.table.name: new})
-
-        result = apply_import(ctx.source, parsed, mode=mode, dry_run=ctx.dry_run,
-                              chunk_size=ctx.settings.chunk_size, check_shrink=check_shrink)
-        for warning in result.warnings:
-            ctx.warn(warning)
-        ctx.add_rows(kind.table.name, result.written)
-        holder["result"] = result
-
-    spec = TaskSpec(f"import:{kind.name}", f"import {kind.description}", import_task,
-                    tables=(kind.table.name,), reads=(kind.table.name,), monitored=False)
-    params = {"file": str(path.resolve()), "hoja": hoja, "mode": mode, "dry_run": dry_run,
-              "allow_shrink": allow_shrink}
-    outcome = run_task(spec, settings, params, wait=wait)
-    exit_code, errors = outcome.exit_code, []
-    if "error" in holder and outcome.status == "failed":
-        error = holder["error"]
-        exit_code = error.exit_code
-        errors = list(error.errors) if isinstance(error, ImportRejected) else [str(error)]
-    return ImportOutcome(outcome, holder.get("result"), exit_code, errors)
+    params = ImportParams(dry_run, allow_shrink, str(path.resolve()), hoja, mode)
+    return ImportJob(kind, path, label, params)

@@ -12,6 +12,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
@@ -21,13 +22,20 @@ from sqlalchemy.exc import IntegrityError
 from toolbox_cli import __version__
 from toolbox_cli.storage.tables import notifications, runs, schedule_installs
 
-RUNNING = "running"
-SUCCESS = "success"
-FAILED = "failed"
-SKIPPED = "skipped"
-CRASHED = "crashed"
+
+class RunStatus(StrEnum):
+    """The state of a run in the ledger (``toolbox_runs.status``)."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CRASHED = "crashed"
+
+
+RUNNING, SUCCESS, FAILED, SKIPPED, CRASHED = RunStatus
 FINAL_STATES = (SUCCESS, FAILED, SKIPPED, CRASHED)
-STATES = (RUNNING, *FINAL_STATES)
+STATES = tuple(RunStatus)
 
 ERROR_MESSAGE_MAX = 4000
 
@@ -362,6 +370,19 @@ def writers_since(engine: Engine, after_id: int, tables: set[str], *, exclude_ta
         run for run in map(Run.from_row, rows)
         if any(count and table in tables for table, count in run.rows_written.items())
     ]
+
+
+class History:
+    """The ledger as a task may read it (``TaskContext.history``): who wrote what."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def last_success(self, task: str) -> Run | None:
+        return last_success(self.engine, task)
+
+    def writers_since(self, after_id: int, tables: set[str], *, exclude_task: str) -> list[Run]:
+        return writers_since(self.engine, after_id, tables, exclude_task=exclude_task)
 
 
 def previous_final_run(engine: Engine, task: str, before_id: int) -> Run | None:

@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +36,7 @@ from toolbox_cli.errors import (
     TaskFailed,
     ToolboxError,
 )
-from toolbox_cli.registry import TaskSpec, all_tasks
+from toolbox_cli.registry import all_tasks
 from toolbox_cli.schedule import Slot, scheduled_slots
 from toolbox_cli.settings import Settings, scrub, secrets_of
 from toolbox_cli.storage import runfiles
@@ -48,8 +49,9 @@ from toolbox_cli.storage.engine import (
 )
 from toolbox_cli.storage.guard import ShrinkGuard
 from toolbox_cli.storage.lock import TaskLock, lock_for, lock_resources
+from toolbox_cli.storage.staging import drop_staging_tables
 from toolbox_cli.storage.tables import datamart_metadata, source_metadata
-from toolbox_cli.storage.writer import drop_staging_tables
+from toolbox_cli.tasks.base import RunFlags, TaskSpec, as_mapping
 
 # Failures that keep their own exit code when a task raises them: the database is out of
 # reach (4), the configuration is wrong or the run refused without an explicit flag (2).
@@ -113,7 +115,7 @@ def monitored_tasks() -> set[str]:
     return {name for name, spec in all_tasks().items() if spec.monitored}
 
 
-def guard_from(settings: Settings, params: dict[str, Any]) -> ShrinkGuard:
+def guard_from(settings: Settings, params: RunFlags) -> ShrinkGuard:
     """The run's shrink guard; a per-table override naming no table is a configuration error."""
     known = set(datamart_metadata.tables) | set(source_metadata.tables)
     unknown = sorted(set(settings.max_shrink_percent_tables) - known)
@@ -123,7 +125,7 @@ def guard_from(settings: Settings, params: dict[str, Any]) -> ShrinkGuard:
             f"use datamart or source table names, e.g. kpi, saldos, sector_pagadores"
         )
     return ShrinkGuard(settings.max_shrink_percent, dict(settings.max_shrink_percent_tables),
-                       allow_shrink=bool(params.get("allow_shrink")))
+                       allow_shrink=params.allow_shrink)
 
 
 def check_required_sources(ctx: TaskContext, spec: TaskSpec, engines: Engines) -> None:
@@ -221,44 +223,43 @@ def _finish_with_retries(engines: Engines, run_id: int, **kwargs: Any) -> bool:
 def run_task(
     spec: TaskSpec,
     settings: Settings,
-    params: dict[str, Any],
+    params: Mapping[str, Any] | RunFlags | None = None,
     *,
     trigger: str | None = None,
     slot: str | None = None,
     wait: bool = False,
     engines: Engines | None = None,
 ) -> RunOutcome:
+    """Run ``spec`` with ``params`` (its parameters dataclass, or a mapping of them) through
+    the lock and the ledger. Bad parameters raise ``InputError`` before anything starts."""
     trigger = trigger or os.environ.get("TOOLBOX_TRIGGER") or "manual"
     slot = slot or os.environ.get("TOOLBOX_SLOT") or None
     log_path = os.environ.get("TOOLBOX_LOG_PATH") or None
     secrets = secrets_of(settings)
+    today = business_today(settings)
+    resolved = spec.parse(params).resolved(today)  # bad parameters: before anything opens
     own_engines = engines is None
     engines = engines or open_engines(settings)
     try:
         reap(engines, settings)
         if spec.monitored:
             watch(engines, settings, datetime.now(UTC))
-        today = business_today(settings)
-        params = dict(params)
-        for key in ("hasta", "fecha_corte"):
-            if key in params and params[key] is None:
-                params[key] = today
 
         resources = lock_resources(spec.tables, spec.name)
         lock = lock_for(engines.datamart, resources)
         if not lock.acquire(wait):
             message = describe_holder(engines, lock, settings, spec.name)
             run_id = ledger.record_skipped(
-                engines.datamart, spec.name, trigger=trigger, slot=slot, params=params,
-                holder=message, log_path=log_path, tables=resources,
+                engines.datamart, spec.name, trigger=trigger, slot=slot,
+                params=as_mapping(resolved), holder=message, log_path=log_path,
+                tables=resources,
             )
             return RunOutcome(
                 spec.name, ledger.SKIPPED, EXIT_LOCKED, run_id=run_id,
-                error_type="LockHeld", error_message=message,
-                dry_run=bool(params.get("dry_run")),
+                error_type="LockHeld", error_message=message, dry_run=resolved.dry_run,
             )
         try:
-            return _run_locked(spec, settings, engines, lock, params, today, resources,
+            return _run_locked(spec, settings, engines, lock, resolved, today, resources,
                                trigger=trigger, slot=slot, log_path=log_path, secrets=secrets)
         finally:
             lock.release()
@@ -268,10 +269,10 @@ def run_task(
 
 
 def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
-                params: dict[str, Any], today: Any, resources: list[str], *, trigger: str,
+                params: RunFlags, today: Any, resources: list[str], *, trigger: str,
                 slot: str | None, log_path: str | None, secrets: list[str]) -> RunOutcome:
     run_id = ledger.start_run(engines.datamart, spec.name, trigger=trigger, slot=slot,
-                              params=params, log_path=log_path, tables=resources)
+                              params=as_mapping(params), log_path=log_path, tables=resources)
     started_at = ledger.utcnow()
     t0 = time.monotonic()
     beat = _Heartbeat(engines, run_id, lock, settings.heartbeat_seconds)
@@ -284,7 +285,8 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
             )
 
     ctx = TaskContext(settings=settings, source=engines.source, datamart=engines.datamart,
-                      params=params, today=today, run_id=run_id, check_alive=check_alive)
+                      params=params, today=today, run_id=run_id, check_alive=check_alive,
+                      history=ledger.History(engines.datamart))
     monitored = spec.monitored and not ctx.dry_run
     pinger = alerts.Pinger(settings, spec.name, run_id, runfiles.database_key(engines.datamart.url))
     if monitored:
@@ -296,7 +298,7 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
         with _SignalGuard(), runfiles.scratch(engines.datamart.url, run_id):
             ctx.guard = guard_from(settings, params)
             check_required_sources(ctx, spec, engines)
-            spec.func(ctx)
+            spec.run(ctx, params)
     except (KeyboardInterrupt, Interrupted) as exc:
         status, exit_code = ledger.FAILED, EXIT_FAILED
         error_type = "Interrupted"

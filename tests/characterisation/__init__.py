@@ -9,6 +9,7 @@ current code reproduces them exactly, on SQLite and MariaDB.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 from datetime import date, datetime
@@ -31,8 +32,11 @@ TABLES = ("kpi", "nuevos_clientes_nuevos_pagadores", "saldos", "kpi_acumulado",
 RUNS = ("tablas-reportes", "kpi-acumulado", "tablas-cxc")
 
 
-def params() -> dict[str, Any]:
-    return {"hasta": TODAY, "fecha_corte": TODAY, "dry_run": False}
+def params(spec: Any) -> dict[str, Any]:
+    """The fixed run parameters, those of them that ``spec`` takes."""
+    taken = {f.name for f in dataclasses.fields(spec.params)}
+    return {k: v for k, v in {"hasta": TODAY, "fecha_corte": TODAY, "dry_run": False}.items()
+            if k in taken}
 
 
 def _text(value: Any) -> str:

@@ -1,20 +1,9 @@
-"""The toolbox command line: one module per command group, assembled here."""
+"""The toolbox command line: one module per command group, loaded when used (``app.py``)."""
 
 from __future__ import annotations
 
 import sys
 
-from toolbox_cli.cli import (  # noqa: F401  (each module registers its commands)
-    cmd_alerts,
-    cmd_core,
-    cmd_cxc,
-    cmd_demo,
-    cmd_import,
-    cmd_kpi,
-    cmd_reportes,
-    cmd_schedule,
-    cmd_tipo_cambio,
-)
 from toolbox_cli.cli.app import app
 
 __all__ = ["app", "main"]

@@ -1,18 +1,83 @@
-"""The Typer application and its global options."""
+"""The Typer application, its global options, and the lazy command group.
+
+Every command lives in a module of its own (``cmd_*.py``), imported only when that command
+runs or shows its help; the task commands are generated from the registry
+(``task_commands.py``). ``toolbox --help`` therefore imports Typer, the task specs and this
+module, and nothing that talks to a database or computes: it has to be quick, shell
+completion pays it on every Tab.
+
+The help is Click's plain text (``rich_markup_mode=None``): Typer's Rich help imports Rich's
+Markdown machinery and doubles the start-up time. Output of the commands still uses Rich.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from toolbox_cli import __version__
 from toolbox_cli.cli import state
 
+# Commands that are not tasks: name → (module under toolbox_cli.cli, one-line summary).
+# The summary repeats the first line of the command's help (a test keeps them equal), so
+# that `toolbox --help` can list the command without importing its module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "list": ("cmd_core", "Every task: what it refreshes, its schedule (Lima time) and its last run."),
+    "status": ("cmd_core", "Recent runs from the ledger, or one run in full."),
+    "config": ("cmd_core", "The effective settings, passwords masked."),
+    "db": ("cmd_core", "Database schema commands."),
+    "schedule": ("cmd_schedule", "Crontab entries that run the tasks at their Lima times."),
+    "import": ("cmd_import", "Load a CSV export into a source table, all or nothing."),
+    "demo": ("cmd_demo", "Replace the source tables' content with realistic synthetic data."),
+    "notify": ("cmd_alerts", "Send a test notification to every URL of TOOLBOX_NOTIFY_URLS."),
+    "metrics": ("cmd_alerts", "The Prometheus text exposition of every task, read from the "
+                "ledger."),
+}
+
+
+class LazyGroup(TyperGroup):
+    """A group whose commands are imported when used, listed without being imported."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        from toolbox_cli.registry import TASKS
+
+        return [spec.name for spec in TASKS] + list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        from toolbox_cli.registry import get_task
+
+        try:
+            spec = get_task(cmd_name)
+        except KeyError:
+            pass
+        else:
+            from toolbox_cli.cli.task_commands import task_command
+
+            return task_command(spec)
+        if cmd_name not in COMMANDS:
+            return None
+        module = importlib.import_module(f"toolbox_cli.cli.{COMMANDS[cmd_name][0]}")
+        return typer.main.get_group(module.app).get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        from toolbox_cli.registry import TASKS
+
+        tasks = [(spec.name, spec.description) for spec in TASKS]
+        others = [(name, text) for name, (_module, text) in COMMANDS.items()]
+        with formatter.section("Tasks (each refreshes datamart tables)"):
+            formatter.write_dl(tasks)
+        with formatter.section("Commands"):
+            formatter.write_dl(others)
+
+
 app = typer.Typer(
     name="toolbox",
+    cls=LazyGroup,
     help="Refresh the factoring datamart (KPIs, new clients and payers, cash balances, "
     "accounts receivable, exchange rates) and keep a ledger of every run.\n\n"
     "Example: toolbox tablas-reportes && toolbox status",
@@ -21,7 +86,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     pretty_exceptions_enable=False,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 
 
@@ -36,7 +102,7 @@ def root(
     env_file: Annotated[
         Path | None,
         typer.Option("--env-file", help="Env file with TOOLBOX_* settings (chmod 600).",
-                     envvar="TOOLBOX_ENV_FILE", show_envvar=True),
+                     envvar="TOOLBOX_ENV_FILE", show_envvar=True, metavar="FILE"),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,

@@ -10,18 +10,21 @@ import typer
 
 from toolbox_cli import alerts, ledger, metrics, monitor
 from toolbox_cli.business import local_text
-from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import fail, handle_errors, out, settings_from_cli
 from toolbox_cli.errors import EXIT_FAILED
 from toolbox_cli.runner import monitored_tasks, reap, watch
 from toolbox_cli.storage.engine import engines_for
+
+app = typer.Typer(rich_markup_mode=None)
 
 
 @app.command("notify")
 def notify(
     test: Annotated[bool, typer.Option("--test", help="Send a test notification.")] = False,
 ) -> None:
-    """Send a test notification to every URL of TOOLBOX_NOTIFY_URLS (Apprise URLs).
+    """Send a test notification to every URL of TOOLBOX_NOTIFY_URLS.
+
+    The URLs are Apprise URLs.
 
     Exit 0 when it got through, 1 when it did not (the reason is on stderr), 2 when no URL
     is configured.

@@ -10,7 +10,6 @@ from rich import box
 from rich.table import Table
 
 from toolbox_cli import ledger, monitor, schedule
-from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import (
     fail,
     fmt_duration,
@@ -34,6 +33,8 @@ STATUS_STYLE = {
     "success": "green", "running": "cyan", "skipped": "yellow",
     "failed": "red", "crashed": "bold red",
 }
+
+app = typer.Typer(rich_markup_mode=None)
 
 
 def _seconds(delta: timedelta | None) -> int | None:
@@ -169,8 +170,9 @@ def status(
         "a task's tables are stale, or an installed slot never fired (for monitors).")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Recent runs from the ledger, or one run in full; dead runs are marked crashed,
-    missed slots and late runs are flagged.
+    """Recent runs from the ledger, or one run in full.
+
+    Dead runs are marked crashed, missed slots and late runs are flagged.
 
     Examples: toolbox status · toolbox status 1842 · toolbox status --task kpi --status failed ·
     toolbox status --check --json

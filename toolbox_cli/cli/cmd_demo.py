@@ -7,13 +7,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import handle_errors, out, print_error, print_json, settings_from_cli
 from toolbox_cli.cli.options import JsonOpt
 from toolbox_cli.runner import run_task
 from toolbox_cli.settings import render_url
 from toolbox_cli.storage.engine import engines_for, init_schema
 from toolbox_cli.tasks import demo as demo_task
+
+app = typer.Typer(rich_markup_mode=None)
 
 
 @app.command("demo")
@@ -27,10 +28,11 @@ def demo(
         "(imports, an ETL copy).")] = False,
     json_output: JsonOpt = False,
 ) -> None:
-    """Replace the source tables' content with realistic synthetic data (2019-07 to today).
+    """Replace the source tables' content with realistic synthetic data.
 
-    Creates the database and schema if missing. Deterministic for a seed and a day. Refuses
-    to replace rows it did not write itself (an import, an ETL copy) unless --force.
+    The data spans 2019-07 to today. Creates the database and schema if missing.
+    Deterministic for a seed and a day. Refuses to replace rows it did not write itself (an
+    import, an ETL copy) unless --force.
 
     Example: toolbox demo --operations 100000 --seed 7
     """

@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import err, fmt_duration, handle_errors, out, print_json, settings_from_cli
 from toolbox_cli.cli.options import AllowShrinkOpt, DryRunOpt, JsonOpt, WaitOpt
-from toolbox_cli.imports import KINDS, ImportOutcome, run_import
+from toolbox_cli.imports import KINDS, ImportOutcome, import_job
+from toolbox_cli.runner import run_task
+
+app = typer.Typer(rich_markup_mode=None)
 
 
 def _headers(name: str) -> str:
@@ -21,7 +23,7 @@ def _headers(name: str) -> str:
 
 
 _KINDS_HELP = "\n\n".join(
-    f"[bold]{name}[/]: {kind.description}; headers: {_headers(name)}"
+    f"{name}: {kind.description}; headers: {_headers(name)}"
     for name, kind in KINDS.items()
 )
 
@@ -29,8 +31,9 @@ _KINDS_HELP = "\n\n".join(
 @app.command(
     "import",
     help=(
-        "Load a CSV export (UTF-8, comma or semicolon) into a source table, all or nothing.\n\n"
-        "Any bad row rejects the whole file with FILE:LINE: column: reason (exit 2) and the "
+        "Load a CSV export into a source table, all or nothing.\n\n"
+        "The file is UTF-8, comma or semicolon separated. Any bad row rejects the whole "
+        "file with FILE:LINE: column: reason (exit 2) and the "
         "table keeps its previous content. Otherwise, in one transaction, the file is merged "
         "by the kind's key: new keys added, same keys replaced, the other stored rows kept "
         "(the report counts them). --replace replaces the whole table instead (refused when "
@@ -61,8 +64,9 @@ def import_command(
     json_output: JsonOpt = False,
 ) -> None:
     with handle_errors():
-        done = run_import(settings_from_cli(), kind, file, hoja=hoja, dry_run=dry_run, wait=wait,
-                          replace=replace, overwrite=overwrite, allow_shrink=allow_shrink)
+        job = import_job(kind, file, hoja=hoja, dry_run=dry_run, replace=replace,
+                         overwrite=overwrite, allow_shrink=allow_shrink)
+        done = job.finish(run_task(job.spec, settings_from_cli(), job.params, wait=wait))
     if json_output:
         print_json(_as_json(done))
     else:

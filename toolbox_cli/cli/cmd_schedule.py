@@ -14,14 +14,15 @@ from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli import schedule
 from toolbox_cli.cli import state
-from toolbox_cli.cli.app import app
 from toolbox_cli.cli.common import err, handle_errors, out, print_json, settings_from_cli
 from toolbox_cli.cli.options import JsonOpt
 from toolbox_cli.errors import ConfigError, ToolboxError
 from toolbox_cli.settings import Settings, check_env_file
 
+app = typer.Typer(rich_markup_mode=None)
 schedule_app = typer.Typer(
-    help="Crontab entries that run the tasks at their Lima times (converted to host time).\n\n"
+    help="Crontab entries that run the tasks at their Lima times.\n\n"
+    "The Lima times are converted to the host's time.\n\n"
     "Example: toolbox schedule install --dry-run",
     no_args_is_help=True,
 )

@@ -8,7 +8,7 @@ import sys
 import traceback
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,10 +18,12 @@ from sqlalchemy.exc import DBAPIError
 from toolbox_cli.cli import state
 from toolbox_cli.cronmail import write_outcome
 from toolbox_cli.errors import EXIT_FAILED, EXIT_USAGE, ToolboxError
-from toolbox_cli.registry import TaskSpec, get_task
-from toolbox_cli.runner import RunOutcome, run_task
 from toolbox_cli.settings import Settings, load_settings, scrub, secrets_of
 from toolbox_cli.storage.engine import translate_db_error
+
+if TYPE_CHECKING:
+    from toolbox_cli.runner import RunOutcome
+    from toolbox_cli.tasks.base import RunFlags, TaskSpec
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -144,9 +146,11 @@ def render_outcome(outcome: RunOutcome, *, json_output: bool) -> None:
                   f" (toolbox status {outcome.run_id} lists them)")
 
 
-def run_spec_command(spec: TaskSpec, params: dict[str, Any], *, wait: bool = False,
+def run_spec_command(spec: TaskSpec, params: RunFlags, *, wait: bool = False,
                      json_output: bool = False) -> NoReturn:
     """Run a task through the runner, print its outcome and exit with its code."""
+    from toolbox_cli.runner import run_task
+
     with handle_errors():
         outcome = run_task(spec, settings_from_cli(), params, wait=wait)
     render_outcome(outcome, json_output=json_output)
@@ -157,8 +161,3 @@ def run_spec_command(spec: TaskSpec, params: dict[str, Any], *, wait: bool = Fal
         if state.debug and outcome.traceback:
             err.print(outcome.traceback, markup=False)
     raise typer.Exit(outcome.exit_code)
-
-
-def run_task_command(task_name: str, params: dict[str, Any], *, wait: bool = False,
-                     json_output: bool = False) -> NoReturn:
-    run_spec_command(get_task(task_name), params, wait=wait, json_output=json_output)

@@ -362,10 +362,19 @@ def arrived_as(frame: pl.DataFrame, name: str, *dtypes: Any) -> bool:
 def arrived_as_numbers(frame: pl.DataFrame, name: str) -> bool:
     """Whether a column can skip the cell rules: numeric already and every float finite (a NaN
     or an infinity takes the cell path, where the rules say what it means)."""
-    if not arrived_as(frame, name, *NUMBERS):
-        return False
-    column = frame[name]
-    return not column.dtype.is_float() or bool(column.is_finite().fill_null(True).all())
+    return not needing_number_rules(frame, [name])
+
+
+def needing_number_rules(frame: pl.DataFrame, names: Sequence[str]) -> list[str]:
+    """Of ``names``, the columns that must be read cell by cell: not numeric, or a float
+    column holding a NaN or an infinity (one pass over the frame for all of them)."""
+    pending = [n for n in names if not arrived_as(frame, n, *NUMBERS)]
+    floats = [n for n in names if n not in pending and frame.schema[n].is_float()]
+    if floats and frame.height:
+        finite = frame.select([pl.col(n).is_finite().fill_null(True).all().alias(n)
+                               for n in floats]).row(0, named=True)
+        pending += [n for n, ok in finite.items() if not ok]
+    return [n for n in names if n in pending]
 
 
 NUMBERS = (pl.Float64, pl.Float32, pl.Int64, pl.Int32, pl.Int16, pl.Int8, pl.UInt64, pl.UInt32,

@@ -45,33 +45,6 @@ MESES = (
     "septiembre", "octubre", "noviembre", "diciembre",
 )
 
-# Output columns of `kpi` (reportes.md §4.1), in legacy order: 68 columns.
-KPI_COLUMNS: tuple[str, ...] = (
-    "CodigoLiquidacion", "CodigoSolicitud", "RUCCliente", "RazonSocialCliente", "RUCPagador",
-    "RazonSocialPagador", "Moneda", "DeudaAnterior", "ObservacionLiquidacion",
-    "ObservacionSolicitud", "FlagPagoInteresConfirming", "TipoOperacion", "Estado",
-    "NroDocumento", "TasaNominalMensualPorc", "FinanciamientoPorc", "FechaConfirmado",
-    "FechaOperacion", "DiasEfectivo", "NetoConfirmado", "FondoResguardo", "MontoNegociado",
-    "MontoNegociadoSoles", "MontoComisionEstructuracion", "ComisionEstructuracionIGV",
-    "ComisionEstructuracionConIGV", "MontoCobrar", "Interes", "InteresConIGV", "GastosContrato",
-    "GastoVigenciaPoder", "ServicioCobranza", "ServicioCustodia", "GastosDiversosIGV",
-    "GastosDiversosConIGV", "MontoTotalFacturado", "MontoDesembolso", "FacturasGeneradas",
-    "Ejecutivo", "Referencia", "FechaPago", "MontoPago", "MontoPagoSoles", "ExcesoPago",
-    "FechaDesembolso", "MontoDevolucion", "EstadoDevolucion", "Anticipo", "TramoAnticipo", "Mes",
-    "Año", "MesAño", "TipoCambioFecha", "TipoCambioCompra", "TipoCambioVenta", "ColocacionSoles",
-    "MontoDesembolsoSoles", "Ingresos", "IngresosSoles", "MesSemana", "CostosFondo",
-    "TotalIngresos", "CostosFondoSoles", "TotalIngresosSoles", "Utilidad", "Sector", "GrupoEco",
-    "FueraSistema",
-)
-
-# Extra columns of `kpi_acumulado` (reportes.md §4.2).
-ACUMULADO_EXTRA_COLUMNS: tuple[str, ...] = (
-    "FechaInteresConfirming", "TipoOperacionDetalle", "FechaPagoCreacion",
-    "FechaPagoModificacion", "DiasMora", "MontoCobrarPago", "FacturasMoraGeneradas",
-    "InteresPago", "GastosPago", "TipoPago", "SaldoDeuda", "ObservacionPago",
-    "DescuentoDevolucion", "ObservacionDevolucion", "GastosDiversosSinIGV",
-)
-ACUMULADO_COLUMNS: tuple[str, ...] = KPI_COLUMNS + ACUMULADO_EXTRA_COLUMNS
 
 # Source amounts stored as 0 when null (§3.5.1 and §3.6). The legacy did it silently for most
 # and crashed on NaN for the rest (§6.3); decisions.md "bad data" asks to count coercions.
@@ -346,12 +319,10 @@ class KpiStats:
 @dataclass(frozen=True)
 class KpiConfig:
     reporte: int
+    # The output columns, in order: the datamart table's (storage/tables_reportes.py).
+    columns: tuple[str, ...]
     tasa_fondeo_pen: float = 0.14
     tasa_fondeo_usd: float = 0.12
-
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return KPI_COLUMNS if self.reporte == REPORTE_KPI else ACUMULADO_COLUMNS
 
     @property
     def acumulado(self) -> bool:
@@ -378,13 +349,17 @@ class KpiPipeline:
     """Source frames → validated output frames, chunk by chunk (streamable)."""
 
     def __init__(self, config: KpiConfig, *, fx: pl.DataFrame, sectors: Sectors,
-                 referrals: Referrals, executives: Mapping[str, ExecutiveMatch],
+                 referrals: Referrals, off_system_names: Iterable[str | None],
                  off_system_codes: Iterable[str | None]) -> None:
         self.config = config
         self.fx = fx
         self.sectors = sectors
         self.referrals = referrals
-        self.executives = dict(executives)
+        self.off_system_names = list(off_system_names)
+        # Distinct in-system executive spellings in order of first appearance, learnt from
+        # the documents as they stream by (in id order), for the off-system mapping.
+        self.in_system_names: dict[str, None] = {}
+        self._executives: dict[str, ExecutiveMatch] | None = None
         keys = pl.select(normalize.codigo_key(pl.Series(
             "c", [c for c in off_system_codes if c is not None], dtype=pl.String))).to_series()
         self.off_system_keys = pl.Series("k", keys.drop_nulls().unique().to_list(),
@@ -399,6 +374,12 @@ class KpiPipeline:
         refunds (superseded documents left out)."""
         pagos = _details(pagos, PAGO_COLUMNS)
         devoluciones = _details(devoluciones, DEVOLUCION_COLUMNS)
+        if "Ejecutivo" in documents.columns:
+            names = documents["Ejecutivo"].cast(pl.String).drop_nulls().unique(maintain_order=True)
+            fresh = [n for n in names.to_list() if n not in self.in_system_names]
+            if fresh:
+                self.in_system_names.update(dict.fromkeys(fresh))
+                self._executives = None
         superseded = documents.select(normalize.codigo_key(
             pl.col("CodigoLiquidacion").cast(pl.String)).is_in(self.off_system_keys.implode())
             .fill_null(False)).to_series()
@@ -419,6 +400,14 @@ class KpiPipeline:
         if mapping:
             rows = rows.with_columns(pl.col("Ejecutivo").cast(pl.String).replace(mapping))
         return self._build(rows, fuera_sistema=True)
+
+    @property
+    def executives(self) -> dict[str, ExecutiveMatch]:
+        """Each off-system executive mapped onto the in-system spellings seen so far (the
+        in-system chunks come first, so the off-system rows see them all)."""
+        if self._executives is None:
+            self._executives = map_executives(self.off_system_names, list(self.in_system_names))
+        return self._executives
 
     def _pagos(self, pagos: pl.DataFrame) -> pl.DataFrame:
         current = current_entry(pagos.drop([c for c in pagos.columns if c not in PAGO_COLUMNS]),
@@ -695,8 +684,8 @@ _NUMBER_COLUMNS = ZERO_IF_NULL_SOURCE + ZERO_IF_NULL_DETAIL + ZERO_IF_NULL_DETAI
 def _read_cells(frame: pl.DataFrame, fuera_sistema: bool, acumulado: bool) -> pl.DataFrame:
     """Columns that arrived as text (a permissive source, a legacy export) read cell by cell
     with the KPI's rules; typed columns are left as they are."""
-    numbers = [c for c in _NUMBER_COLUMNS if c in frame.columns
-               and not cells.arrived_as_numbers(frame, c)]
+    numbers = cells.needing_number_rules(frame, [c for c in _NUMBER_COLUMNS
+                                                 if c in frame.columns])
     dates = [c for c in DATES + (DATES_ACUMULADO if acumulado else ()) + (
         TIMESTAMPS_ACUMULADO if acumulado else ()) + ("DiasEfectivo",)
         if c in frame.columns and not cells.arrived_as(frame, c, pl.Date, pl.Datetime, *(

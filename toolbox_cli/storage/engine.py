@@ -200,7 +200,7 @@ def engines_for(settings: Settings, *, check: bool = True, create: bool = False
 
 def load_table_modules() -> None:
     """Import every module that defines tables, so the metadata objects are complete."""
-    import toolbox_cli.tasks  # noqa: F401  (task modules import their table modules)
+    from toolbox_cli.storage import tables_cxc, tables_reportes  # noqa: F401  (define tables)
     from toolbox_cli.storage.tables import datamart_metadata, source_metadata
 
     # Names such as Año, ñ in legal names and arrows in warnings need utf8mb4 whatever the

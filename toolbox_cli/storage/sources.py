@@ -16,10 +16,9 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import LargeBinary, Table, cast, exists, func, select
+from sqlalchemy import Table, exists, func, select
 from sqlalchemy.engine import Engine
 
-from toolbox_cli.storage.engine import is_mysql
 from toolbox_cli.storage.frames import read_table
 from toolbox_cli.storage.tables import (
     colocaciones,
@@ -31,6 +30,7 @@ from toolbox_cli.storage.tables import (
     referidos_alias,
     saldos_caja,
     sector_pagadores,
+    source_metadata,
     tipo_cambio,
 )
 
@@ -75,11 +75,12 @@ def iter_document_chunks(
         if not docs.height:
             return
         first, last = int(docs["IdLiquidacionDet"][0]), int(docs["IdLiquidacionDet"][-1])
+        ids = docs["IdLiquidacionDet"] if in_range else None
         yield DocumentChunk(
             docs,
-            _details(engine, colocaciones_pagos, pagos, first, last, in_range,
+            _details(engine, colocaciones_pagos, pagos, first, last, ids,
                      colocaciones_pagos.c.FechaPago, fecha_corte, "IdLiquidacionPago"),
-            _details(engine, colocaciones_devoluciones, devoluciones, first, last, in_range,
+            _details(engine, colocaciones_devoluciones, devoluciones, first, last, ids,
                      colocaciones_devoluciones.c.FechaDesembolso, fecha_corte,
                      "IdLiquidacionDevolucion"),
         )
@@ -88,18 +89,23 @@ def iter_document_chunks(
 
 
 def _details(engine: Engine, table: Table, names: Sequence[str], first: int, last: int,
-             in_range: list[Any], dated: Any, fecha_corte: date | None, key: str
+             ids: pl.Series | None, dated: Any, fecha_corte: date | None, key: str
              ) -> pl.DataFrame:
+    """The rows of ``table`` whose document id is in [first, last] (and in ``ids``, the
+    chunk's documents, when a date range left some out: filtered here, not by a subquery
+    the server would run once per row)."""
     if not names:
         return pl.DataFrame()
     det = table.c.IdLiquidacionDet
     where = [det >= first, det <= last]
-    if in_range:
-        # Only the details of documents in range (a key lookup per row for the server).
-        where.append(det.in_(select(DOC).where(*in_range, DOC >= first, DOC <= last)))
     if fecha_corte is not None:
         where.append((dated <= fecha_corte) | dated.is_(None))
-    return read_table(engine, table, names, where=where, order_by=[det, table.c[key]], key=key)
+    read = [*names, *(["IdLiquidacionDet"] if ids is not None and "IdLiquidacionDet" not in names
+                      else [])]
+    rows = read_table(engine, table, read, where=where, order_by=[det, table.c[key]], key=key)
+    if ids is None:
+        return rows
+    return rows.filter(pl.col("IdLiquidacionDet").is_in(ids.implode())).select(names)
 
 
 def iter_table_chunks(engine: Engine, table: Table, names: Sequence[str], key: str,
@@ -124,25 +130,6 @@ def all_columns(table: Table, *, without: Sequence[str] = ()) -> list[str]:
 
 
 # ---------------------------------------------------------------- reference tables
-
-
-def read_executives(engine: Engine, *, desde: date, hasta: date) -> list[str]:
-    """Distinct in-system executive spellings in the range, in order of first appearance.
-
-    Grouping is byte-exact: MariaDB's default collation is case-insensitive and would fold
-    ``Perez, Ana`` and ``PEREZ, ANA`` into one group with an arbitrary spelling.
-    """
-    col = colocaciones.c.Ejecutivo
-    key = cast(col, LargeBinary) if is_mysql(engine) else col
-    first_id = func.min(DOC).label("first_id")
-    query = (
-        select(func.min(col).label("Ejecutivo"), first_id)
-        .where(*_in_range(desde, hasta), col.is_not(None))
-        .group_by(key)
-        .order_by(first_id)
-    )
-    with engine.connect() as conn:
-        return [r.Ejecutivo for r in conn.execute(query)]
 
 
 def read_tipo_cambio(engine: Engine) -> pl.DataFrame:
@@ -227,6 +214,13 @@ def read_codigos_especiales(engine: Engine) -> list[dict[str, Any]]:
 def count_rows(engine: Engine, table: Table) -> int:
     with engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def row_counts(engine: Engine, names: Sequence[str]) -> dict[str, int]:
+    """Rows in each of the source tables ``names``."""
+    with engine.connect() as conn:
+        return {name: int(conn.execute(select(func.count()).select_from(
+            source_metadata.tables[name])).scalar_one()) for name in names}
 
 
 def orphan_pagos(engine: Engine, limit: int = 5) -> tuple[int, list[int]]:

@@ -115,4 +115,3 @@ cxc_acumulado_dim = Table(
     Column("TramoVencido", String(10), nullable=False),
 )
 
-CXC_TABLES = ("cxc_pagos_fact", "cxc_dev_fact", "cxc_acumulado_dim")

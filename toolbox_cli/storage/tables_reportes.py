@@ -16,9 +16,36 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, Integer, String, Table
 
-from toolbox_cli.compute.kpi import ACUMULADO_EXTRA_COLUMNS, KPI_COLUMNS
 from toolbox_cli.storage.tables import datamart_metadata
 from toolbox_cli.storage.types import Code, LongText, Money, Name, Rate, Ruc, ShortText
+
+# Output columns of `kpi` (reportes.md §4.1), in legacy order: 68 columns.
+KPI_COLUMNS: tuple[str, ...] = (
+    "CodigoLiquidacion", "CodigoSolicitud", "RUCCliente", "RazonSocialCliente", "RUCPagador",
+    "RazonSocialPagador", "Moneda", "DeudaAnterior", "ObservacionLiquidacion",
+    "ObservacionSolicitud", "FlagPagoInteresConfirming", "TipoOperacion", "Estado",
+    "NroDocumento", "TasaNominalMensualPorc", "FinanciamientoPorc", "FechaConfirmado",
+    "FechaOperacion", "DiasEfectivo", "NetoConfirmado", "FondoResguardo", "MontoNegociado",
+    "MontoNegociadoSoles", "MontoComisionEstructuracion", "ComisionEstructuracionIGV",
+    "ComisionEstructuracionConIGV", "MontoCobrar", "Interes", "InteresConIGV", "GastosContrato",
+    "GastoVigenciaPoder", "ServicioCobranza", "ServicioCustodia", "GastosDiversosIGV",
+    "GastosDiversosConIGV", "MontoTotalFacturado", "MontoDesembolso", "FacturasGeneradas",
+    "Ejecutivo", "Referencia", "FechaPago", "MontoPago", "MontoPagoSoles", "ExcesoPago",
+    "FechaDesembolso", "MontoDevolucion", "EstadoDevolucion", "Anticipo", "TramoAnticipo", "Mes",
+    "Año", "MesAño", "TipoCambioFecha", "TipoCambioCompra", "TipoCambioVenta", "ColocacionSoles",
+    "MontoDesembolsoSoles", "Ingresos", "IngresosSoles", "MesSemana", "CostosFondo",
+    "TotalIngresos", "CostosFondoSoles", "TotalIngresosSoles", "Utilidad", "Sector", "GrupoEco",
+    "FueraSistema",
+)
+
+# Extra columns of `kpi_acumulado` (reportes.md §4.2).
+ACUMULADO_EXTRA_COLUMNS: tuple[str, ...] = (
+    "FechaInteresConfirming", "TipoOperacionDetalle", "FechaPagoCreacion",
+    "FechaPagoModificacion", "DiasMora", "MontoCobrarPago", "FacturasMoraGeneradas",
+    "InteresPago", "GastosPago", "TipoPago", "SaldoDeuda", "ObservacionPago",
+    "DescuentoDevolucion", "ObservacionDevolucion", "GastosDiversosSinIGV",
+)
+ACUMULADO_COLUMNS: tuple[str, ...] = KPI_COLUMNS + ACUMULADO_EXTRA_COLUMNS
 
 
 def _kpi_column_specs() -> dict[str, tuple[object, bool]]:

@@ -1,12 +1,7 @@
 """The datamart writer: replace whole tables atomically, from Polars frames.
 
 Each new table is built in a staging table, chunk by chunk, and only when every table of
-the call is complete (and passed the guard) are they swapped in: MySQL/MariaDB with one
-``RENAME TABLE`` statement (atomic for all its pairs), SQLite with DROP + ALTER TABLE ...
-RENAME inside one transaction. Readers see the old rows or the new rows; a failed or killed
-run leaves the old tables as they were (at worst a staging table is left behind, named
-``<table>__stg_<tag>``, and dropped by the next run with that tag or by
-``drop_staging_tables``).
+the call is complete (and passed the guard) are they swapped in at once (``staging.py``).
 
 Before writing, a frame is put in the table's shape (``prepare``): its columns in table
 order, each cast to the column's type, and every Numeric column rounded half-up to the
@@ -23,23 +18,30 @@ from __future__ import annotations
 
 import logging
 import math
-import os
-import sys
+import queue
 import tempfile
-import time
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Date, DateTime, Integer, MetaData, Numeric, Table, inspect
+from sqlalchemy import Date, DateTime, Integer, Numeric, Table
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli.errors import TaskFailed
-from toolbox_cli.storage.engine import is_mysql, load_table_modules
+from toolbox_cli.storage.engine import is_mysql
 from toolbox_cli.storage.guard import ShrinkGuard
-from toolbox_cli.storage.tables import datamart_metadata
+from toolbox_cli.storage.staging import (
+    datamart_table,
+    drop_staging_tables,
+    live_counts,
+    pause_point,
+    staging_copy,
+    staging_name,
+    swap_in,
+)
 
 log = logging.getLogger("toolbox")
 
@@ -56,30 +58,6 @@ _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"
 _HALF_UP_MARGIN = 4e-15
 
 
-def staging_name(table: str, tag: str) -> str:
-    return f"{table}__stg_{tag}"
-
-
-def _old_name(table: str, tag: str) -> str:
-    return f"{table}__old_{tag}"
-
-
-def datamart_table(name: str) -> Table:
-    load_table_modules()
-    try:
-        return datamart_metadata.tables[name]
-    except KeyError:
-        raise TaskFailed(f"no datamart table named {name!r} is defined") from None
-
-
-def _staging_copy(table: Table, name: str) -> Table:
-    copy = table.to_metadata(MetaData(), name=name)
-    # SQLite index names are global to the database: a copied index would clash with the live
-    # table's. Datamart tables carry no secondary indexes, but be safe.
-    copy.indexes.clear()
-    return copy
-
-
 def half_up(value: float, scale: int) -> float:
     """``float(Decimal(repr(value)).quantize(10**-scale, ROUND_HALF_UP))`` (decisions 12:
     half-up on the float's shortest decimal text); NaN and infinities are refused."""
@@ -88,36 +66,48 @@ def half_up(value: float, scale: int) -> float:
     return float(Decimal(repr(value)).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_UP))
 
 
-def round_half_up(values: pl.Series, scale: int) -> pl.Series:
-    """``half_up`` of every value, vectorised.
+def _half_up_fast(name: str, divisor: str) -> tuple[pl.Expr, pl.Expr]:
+    """``half_up`` as an expression, and which values are too close to call for it.
 
     The shortest decimal text of a float and ``value * 10**scale`` differ by a few units in
     the last binary place at most, so unless the scaled value lies within that distance of a
     half (a tie, or too close to call), both round the same way and the rounded value is an
     integer divided by 10**scale: a correctly rounded division, the same float that
     ``float(Decimal)`` gives. The close calls (and huge values) take the Decimal route, one
-    by one; there are few.
+    by one; there are few. ``divisor`` names a column holding 10**scale: Polars divides by
+    a scalar as a multiplication by its reciprocal (1999 / 100 → 19.990000000000002), by a
+    column exactly. (A zero comes out +0.0 whatever its sign; the stored value is the same.)
     """
-    factor = float(10**scale)
-    frame = pl.DataFrame({"v": values.cast(pl.Float64)})
-    scaled = pl.col("v").abs() * factor
-    whole = scaled.floor()
-    rest = scaled - whole
-    margin = scaled * _HALF_UP_MARGIN
-    fast = (pl.when(scaled >= 1e15).then(None)
-            .when(rest - 0.5 > margin).then(whole + 1)
-            .when(0.5 - rest > margin).then(whole)) / factor
-    # copysign: -0.001 rounds to -0.0, as copysign((whole) / factor, value) does.
-    signed = pl.when(pl.col("v") < 0).then(-fast).when(pl.col("v") == 0).then(pl.col("v")) \
-        .otherwise(fast)
-    out = frame.select(signed.alias("r"), pl.col("v"))
-    close = out["r"].is_null() & out["v"].is_not_null()
-    if not close.any():
-        return out["r"].alias(values.name)
-    exact = [half_up(v, scale) if c else r
-             for v, r, c in zip(out["v"].to_list(), out["r"].to_list(), close.to_list(),
-                                strict=True)]
-    return pl.Series(values.name, exact, dtype=pl.Float64)
+    value = pl.col(name)
+    scaled = value.abs() * pl.col(divisor)
+    whole = (scaled + 0.5).floor()
+    rounded = pl.when(value < 0).then(-whole).otherwise(whole) / pl.col(divisor)
+    close = ((scaled - scaled.floor() - 0.5).abs() <= scaled * _HALF_UP_MARGIN) \
+        | (scaled >= 1e15)
+    return rounded.alias(name), close.fill_null(False).alias(f"{name}__close")
+
+
+def _round_money(frame: pl.DataFrame, scales: Mapping[str, int]) -> pl.DataFrame:
+    """Every column of ``scales`` rounded half-up to its scale, in one pass over the frame."""
+    if not scales or not frame.height:
+        return frame
+    divisors = {s: f"__toolbox_1e{s}" for s in set(scales.values())}
+    exprs = [_half_up_fast(n, divisors[s]) for n, s in scales.items()]
+    work = frame.with_columns(
+        [pl.Series(name, [float(10**s)]).extend_constant(float(10**s), frame.height - 1)
+         for s, name in divisors.items()]
+    ).with_columns([e for pair in exprs for e in pair])
+    close = work.select([pl.col(f"{n}__close").any().alias(n) for n in scales]).row(0, named=True)
+    fixed = []
+    for name, has_close in close.items():
+        if has_close:
+            scale = scales[name]
+            fixed.append(pl.Series(name, [
+                half_up(v, scale) if c else r for v, r, c in zip(
+                    frame[name].to_list(), work[name].to_list(), work[f"{name}__close"].to_list(),
+                    strict=True)
+            ], dtype=pl.Float64))
+    return work.with_columns(fixed).select(frame.columns)
 
 
 def _columns(table: Table) -> list[Any]:
@@ -131,28 +121,34 @@ def prepare(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
     missing = [c.name for c in columns if c.name not in frame.columns]
     if missing:
         raise TaskFailed(f"{table.name}: the computed rows have no {', '.join(missing)}")
-    out = []
+    shaped, numbers, scales = [], [], {}
     for column in columns:
-        values = frame[column.name]
-        kind = column.type
+        value, kind = pl.col(column.name), column.type
         if isinstance(kind, Integer):
-            values = values.cast(pl.Int64)
+            value = value.cast(pl.Int64)
         elif isinstance(kind, Numeric):
-            values = values.cast(pl.Float64)
-            bad = values.is_nan() | values.is_infinite()
-            if bad.any():
-                value = values.filter(bad)[0]
-                raise TaskFailed(f"{table.name}.{column.name}: {value} cannot be stored")
+            value = value.cast(pl.Float64)
+            numbers.append(column.name)
             if kind.scale is not None:
-                values = round_half_up(values, kind.scale)
+                scales[column.name] = kind.scale
         elif isinstance(kind, DateTime):
-            values = values.cast(pl.Datetime("us"))
+            value = value.cast(pl.Datetime("us"))
         elif isinstance(kind, Date):
-            values = values.cast(pl.Date)
+            value = value.cast(pl.Date)
         else:
-            values = values.cast(pl.String)
-        out.append(values.alias(column.name))
-    return pl.DataFrame(out) if out else pl.DataFrame()
+            value = value.cast(pl.String)
+        shaped.append(value)
+    if not shaped:
+        return pl.DataFrame()
+    out = frame.select(shaped)
+    if numbers and out.height:
+        bad = out.select([(pl.col(n).is_nan() | pl.col(n).is_infinite()).any().alias(n)
+                          for n in numbers]).row(0, named=True)
+        for name, found in bad.items():
+            if found:
+                value = out[name].filter(out[name].is_nan() | out[name].is_infinite())[0]
+                raise TaskFailed(f"{table.name}.{name}: {value} cannot be stored")
+    return _round_money(out, scales)
 
 
 def build_staging(
@@ -163,27 +159,91 @@ def build_staging(
     tag: str,
     check_alive: Callable[[], None] = lambda: None,
 ) -> int:
-    """Create ``<table>__stg_<tag>`` and fill it from ``frames``; returns the row count."""
-    staging = _staging_copy(table, staging_name(table.name, tag))
+    """Create ``<table>__stg_<tag>`` and fill it from ``frames``; returns the row count.
+
+    The frames are computed in this thread (pulling ``frames`` runs the task's reads and
+    compute) and written by a loader thread on its own connection, so the database works
+    on one chunk while the next is computed: SQLite steps, the MySQL server's LOAD DATA,
+    Polars and connectorx all release the GIL. At most two prepared chunks wait.
+    """
+    staging = staging_copy(table, staging_name(table.name, tag))
     staging.drop(engine, checkfirst=True)
     staging.create(engine)
-    bulk = bulk_load_available(engine)
-    count = 0
-    with engine.connect() as conn:
+    with _Loader(engine, staging.name) as loader:
         for frame in frames:
             check_alive()
             rows = prepare(frame, table)
-            if not rows.height:
-                continue
-            if bulk:
-                _load_data(conn, staging.name, rows)
-            elif is_mysql(engine):
-                _insert_mysql(conn, staging.name, rows)
-            else:
-                _insert_sqlite(conn, staging.name, rows)
-            count += rows.height
+            if rows.height:
+                loader.put(rows)
             pause_point("staging")
-    return count
+    return loader.count
+
+
+class _Loader:
+    """One thread writing prepared chunks into a staging table, in order. An error in it is
+    raised in the producing thread at its next ``put`` or at the end; an error in the
+    producer stops it before the staging table is dropped."""
+
+    _DONE = None
+
+    def __init__(self, engine: Engine, name: str) -> None:
+        self.engine, self.name = engine, name
+        self.bulk = bulk_load_available(engine)
+        self.queue: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.count = 0
+        self.thread = threading.Thread(target=self._run, name=f"toolbox-load-{name}",
+                                       daemon=True)
+
+    def __enter__(self) -> _Loader:
+        self.thread.start()
+        return self
+
+    def put(self, rows: pl.DataFrame) -> None:
+        while True:
+            self._raise()
+            try:
+                self.queue.put(rows, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def __exit__(self, kind: Any, error: Any, tb: Any) -> None:
+        if error is not None:
+            self.stop = True
+        while self.thread.is_alive():
+            try:
+                self.queue.put(self._DONE, timeout=0.2)
+                break
+            except queue.Full:
+                continue
+        self.thread.join()
+        if error is None:
+            self._raise()
+
+    stop = False
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                while (rows := self.queue.get()) is not self._DONE:
+                    if self.stop:
+                        continue  # drain: the producer failed, write nothing more
+                    if self.bulk:
+                        _load_data(conn, self.name, rows)
+                    elif is_mysql(self.engine):
+                        _insert_mysql(conn, self.name, rows)
+                    else:
+                        _insert_sqlite(conn, self.name, rows)
+                    self.count += rows.height
+        except BaseException as exc:  # handed to the producer
+            self.error = exc
+            while self.queue.get() is not self._DONE:
+                pass
 
 
 def _quoted_columns(conn: Connection, rows: pl.DataFrame) -> str:
@@ -270,57 +330,6 @@ def _load_data(conn: Connection, table_name: str, rows: pl.DataFrame) -> None:
         raise TaskFailed(f"{table_name}: bulk load wrote {loaded} of {rows.height} rows")
 
 
-def pause_point(phase: str) -> None:
-    """Fault-injection hook for the crash tests: TOOLBOX_PAUSE_AT=<phase>:<seconds>.
-
-    Announces the phase on stderr and sleeps, so a test can kill the process at an exact
-    point of the write (staging, before_swap, after_swap). Does nothing when unset.
-    """
-    wanted = os.environ.get("TOOLBOX_PAUSE_AT", "")
-    name, _, seconds = wanted.partition(":")
-    if name == phase:
-        print(f"toolbox-pause: {phase}", file=sys.stderr, flush=True)
-        time.sleep(float(seconds or 30))
-
-
-def swap_in(engine: Engine, names: list[str], *, tag: str, check_alive=lambda: None) -> None:
-    """Swap every staging table in at once."""
-    existing = set(inspect(engine).get_table_names())
-    check_alive()
-    pause_point("before_swap")
-    if is_mysql(engine):
-        q = engine.dialect.identifier_preparer.quote
-        pairs: list[str] = []
-        for name in names:
-            if name in existing:
-                pairs.append(f"{q(name)} TO {q(_old_name(name, tag))}")
-            pairs.append(f"{q(staging_name(name, tag))} TO {q(name)}")
-        with engine.connect() as conn:
-            # One RENAME TABLE statement is atomic for all of its pairs.
-            conn.exec_driver_sql("RENAME TABLE " + ", ".join(pairs))
-            for name in names:
-                if name in existing:
-                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(_old_name(name, tag))}")
-    else:
-        q = engine.dialect.identifier_preparer.quote
-        with engine.begin() as conn:
-            for name in names:
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(name)}")
-                conn.exec_driver_sql(f"ALTER TABLE {q(staging_name(name, tag))} RENAME TO {q(name)}")
-
-
-def live_counts(engine: Engine, names: Iterable[str]) -> dict[str, int]:
-    """Rows in each live table (0 for a table that does not exist yet)."""
-    existing = set(inspect(engine).get_table_names())
-    q = engine.dialect.identifier_preparer.quote
-    counts = {}
-    with engine.connect() as conn:
-        for name in names:
-            counts[name] = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {q(name)}").scalar_one()) \
-                if name in existing else 0
-    return counts
-
-
 def replace_tables(
     engine: Engine,
     tables: Mapping[str, Iterable[pl.DataFrame]],
@@ -351,25 +360,3 @@ def replace_tables(
     return counts
 
 
-def drop_staging_tables(engine: Engine, tag: str, only: list[str] | None = None) -> list[str]:
-    """Drop the staging tables a run left behind (killed, crashed or failed)."""
-    try:
-        names = inspect(engine).get_table_names()
-    except Exception:  # the database may be the reason we are cleaning up
-        return []
-    suffixes = (f"__stg_{tag}", f"__old_{tag}")
-    dropped = []
-    q = engine.dialect.identifier_preparer.quote
-    for name in names:
-        if name.endswith(suffixes) and (only is None or _base_name(name) in only):
-            try:
-                with engine.begin() as conn:
-                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(name)}")
-                dropped.append(name)
-            except Exception:
-                pass
-    return dropped
-
-
-def _base_name(name: str) -> str:
-    return name.rsplit("__stg_", 1)[0].rsplit("__old_", 1)[0]

@@ -1,9 +1,1 @@
-"""Task modules. Importing this package registers every task (one import line per task)."""
-
-from toolbox_cli.tasks import (  # noqa: F401
-    kpi,
-    kpi_acumulado,
-    tablas_cxc,
-    tablas_reportes,
-    tipo_cambio,
-)
+"""Task modules: one per task, each defining ``SPEC`` (``tasks/base.py``); the registry lists them."""

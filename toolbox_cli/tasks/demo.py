@@ -11,36 +11,41 @@ into one (an import, ``tipo-cambio``).
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from toolbox_cli import ledger
-from toolbox_cli.context import TaskContext
-from toolbox_cli.demo import SOURCE_TABLES, seed_demo
 from toolbox_cli.errors import Refused
-from toolbox_cli.registry import TaskSpec
+from toolbox_cli.tasks.base import RunFlags, TaskSpec
+
+if TYPE_CHECKING:
+    from toolbox_cli.context import TaskContext
 
 TASK = "demo"
 FORCE_HINT = ("use --force to replace them anyway, or point TOOLBOX_DATABASE_URL / "
               "TOOLBOX_SOURCE_URL at a scratch database")
+# Every source table, in the order demo writes them.
+SOURCE_TABLES = ("colocaciones", "colocaciones_pagos", "colocaciones_devoluciones",
+                 "tipo_cambio", "sector_pagadores", "operaciones_fuera_sistema", "referidos",
+                 "referidos_alias", "saldos_caja", "cxc_codigos_especiales")
 
 
-def _row_counts(engine: Engine) -> dict[str, int]:
-    with engine.connect() as conn:
-        return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-                for t in SOURCE_TABLES}
+@dataclass(frozen=True)
+class DemoParams(RunFlags):
+    operations: int = 2000
+    seed: int = 42
+    force: bool = False
 
 
-def foreign_rows(ctx: TaskContext) -> str | None:
+def foreign_rows(ctx: TaskContext, counts: dict[str, int]) -> str | None:
     """Why the source tables hold rows that demo did not write, or None if they hold none."""
-    counts = {name: n for name, n in _row_counts(ctx.source).items() if n}
+    counts = {name: n for name, n in counts.items() if n}
     if not counts:
         return None
-    previous = ledger.last_success(ctx.datamart, TASK)
+    previous = ctx.history.last_success(TASK)
     if previous is None:
         name, n = next(iter(counts.items()))
         return f"{name} holds {n:,} rows that toolbox demo did not write"
-    for run in ledger.writers_since(ctx.datamart, previous.id, set(counts), exclude_task=TASK):
+    for run in ctx.history.writers_since(previous.id, set(counts), exclude_task=TASK):
         table = next(t for t, n in run.rows_written.items() if n and t in counts)
         return (f"{table} holds rows written after the last demo (run {previous.id}) by "
                 f"run {run.id} ({run.task})")
@@ -51,18 +56,20 @@ def foreign_rows(ctx: TaskContext) -> str | None:
     return None
 
 
-def seed(ctx: TaskContext) -> None:
-    if not ctx.params.get("force"):
-        reason = foreign_rows(ctx)
+def seed(ctx: TaskContext, params: DemoParams) -> None:
+    from toolbox_cli.demo import seed_demo
+    from toolbox_cli.storage.sources import row_counts
+
+    if not params.force:
+        reason = foreign_rows(ctx, row_counts(ctx.source, SOURCE_TABLES))
         if reason:
             raise Refused(f"{reason}; demo replaces every source table, so it did nothing; "
                           f"{FORCE_HINT}")
-    counts = seed_demo(ctx.source, operations=int(ctx.params["operations"]),
-                       seed=int(ctx.params["seed"]), today=ctx.today)
+    counts = seed_demo(ctx.source, operations=params.operations, seed=params.seed,
+                       today=ctx.today)
     for name, n in counts.items():
         ctx.add_rows(name, n)
 
 
 SPEC = TaskSpec(TASK, "Replace the source tables with synthetic demo data", seed,
-                tables=tuple(t.name for t in SOURCE_TABLES),
-                reads=tuple(t.name for t in SOURCE_TABLES), monitored=False)
+                params=DemoParams, tables=SOURCE_TABLES, reads=SOURCE_TABLES, monitored=False)

@@ -1,24 +1,35 @@
 """Task `kpi-acumulado`: refresh `kpi_acumulado` (reportes.md §4.2; decisions 3–4).
 
-The same computation as `kpi` (``kpi_frames``) with the reporte-0 columns: one row per
-document whose payment detail comes from its last payment and whose MontoPago is the sum.
+The same computation as `kpi` (``kpi_stream.kpi_frames``) with the reporte-0 columns: one
+row per document whose payment detail comes from its last payment and whose MontoPago is
+the sum.
 """
 
 from __future__ import annotations
 
-from toolbox_cli.compute.kpi import REPORTE_ACUMULADO
-from toolbox_cli.context import TaskContext
-from toolbox_cli.registry import task
-from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES, kpi_frames
+from typing import TYPE_CHECKING
+
+from toolbox_cli.tasks.base import ReportRange, TaskSpec
+from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES
+
+if TYPE_CHECKING:
+    from toolbox_cli.context import TaskContext
 
 
-@task(
+def run(ctx: TaskContext, params: ReportRange) -> None:
+    from toolbox_cli.tasks.kpi_stream import REPORTE_ACUMULADO, kpi_frames
+
+    ctx.replace_tables({"kpi_acumulado": kpi_frames(ctx, params, reporte=REPORTE_ACUMULADO)})
+
+
+SPEC = TaskSpec(
     "kpi-acumulado",
-    description="Refresh the kpi_acumulado table (operations with payment detail, reporte 0)",
+    "Refresh the kpi_acumulado table (operations with their payment detail, reporte 0).",
+    run,
+    params=ReportRange,
     tables=("kpi_acumulado",),
     schedule=("30 7 * * *", "30 12 * * *"),
     reads=KPI_READS,
     requires=KPI_REQUIRES,
+    example="toolbox kpi-acumulado --hasta 2025-06-30 --fecha-corte 2025-06-30",
 )
-def run(ctx: TaskContext) -> None:
-    ctx.replace_tables({"kpi_acumulado": kpi_frames(ctx, reporte=REPORTE_ACUMULADO)})

@@ -1,149 +1,48 @@
-"""``tablas-cxc``: accounts receivable (cxc.md, decisions 2, 3, 10, 12-15).
+"""Task `tablas-cxc`: accounts receivable (cxc.md, decisions 2, 3, 10, 12-15).
 
-Extract → compute → load, in chunks: payments and refunds flow from their source tables
-into their fact tables (keyset chunks); the document dimension is built chunk by chunk
-(documents by id range, each chunk with the payments of its range, joined with the sector
-catalogue read once). The three tables go to ONE ``replace_tables`` call, so they are
-swapped in together only after all three are built; a failure anywhere leaves the previous
-three tables as they were.
-
-What can fail without reading the big tables (no exchange rate, a bad code list) is checked
-before any table is built.
+The tables are built in ``tasks/cxc_tables.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import date
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import polars as pl
+from toolbox_cli.tasks.base import CutOff, TaskSpec, param
 
-from toolbox_cli.compute import cxc
-from toolbox_cli.compute.cells import CoercionLog
-from toolbox_cli.context import TaskContext
-from toolbox_cli.errors import InputError
-from toolbox_cli.registry import task
-from toolbox_cli.storage import sources
-from toolbox_cli.storage.tables import (
-    colocaciones_devoluciones,
-    colocaciones_pagos,
-    sector_pagadores,
-)
-from toolbox_cli.storage.tables_cxc import CXC_TABLES
+if TYPE_CHECKING:
+    from toolbox_cli.context import TaskContext
 
-# The rate's age is always reported; past this many days the warning says what to check
-# (cxc §5.2 lesson 8).
-STALE_RATE_DAYS = 7
+CXC_TABLES = ("cxc_pagos_fact", "cxc_dev_fact", "cxc_acumulado_dim")
 
 
-def fecha_corte_of(ctx: TaskContext) -> date:
-    value = ctx.params.get("fecha_corte") or ctx.today
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise InputError(f"--fecha-corte must be YYYY-MM-DD, got {value!r}") from None
+@dataclass(frozen=True)
+class CxcParams(CutOff):
+    tipo_cambio: float | None = param(
+        "--tipo-cambio", "Use this selling rate (PEN per USD) instead of the latest one in "
+        "tipo_cambio on or before the cut-off date.", metavar="RATE", minimum=0.000001)
 
 
-def run_rate(ctx: TaskContext, fecha_corte: date) -> cxc.RunRate:
-    """The run's single rate: the explicit override, else the latest on/before the cut-off."""
-    override = ctx.params.get("tipo_cambio")
-    if override is not None:
-        rate = cxc.explicit_rate(override)
-        ctx.warn(f"exchange rate {rate.venta} given with --tipo-cambio (tipo_cambio not read)")
-        return rate
-    candidates = sources.read_rate_candidates(ctx.source, fecha_corte)
-    rate = cxc.pick_run_rate(candidates, fecha_corte)
-    age = rate.age_days(fecha_corte)
-    hint = (f"; more than {STALE_RATE_DAYS} days old, check that `toolbox tipo-cambio` runs"
-            if age is not None and age > STALE_RATE_DAYS else "")
-    ctx.warn(f"exchange rate {rate.venta:.6f} of {rate.fecha} used, {age} day(s) old at the "
-             f"cut-off {fecha_corte}{hint}")
-    return rate
+def run(ctx: TaskContext, params: CxcParams) -> None:
+    from toolbox_cli.tasks.cxc_tables import refresh
+
+    assert params.fecha_corte is not None  # resolved by the runner
+    refresh(ctx, params.fecha_corte, params.tipo_cambio)
 
 
-def code_lists(ctx: TaskContext) -> cxc.CodeLists:
-    codes = cxc.build_code_lists(sources.read_codigos_especiales(ctx.source))
-    if codes.empty:
-        ctx.warn("cxc_codigos_especiales is empty: no document is MORA A MAYO or COBRANZA "
-                 "ESPECIAL; load the lists with `toolbox import codigos-cxc FILE`")
-    return codes
-
-
-def pagos_frames(ctx: TaskContext, log: CoercionLog) -> Iterator[pl.DataFrame]:
-    for chunk in sources.iter_table_chunks(ctx.source, colocaciones_pagos, cxc.PAGO_COLUMNS,
-                                           "IdLiquidacionPago", ctx.settings.chunk_size):
-        ctx.check_alive()
-        yield cxc.pagos_fact(chunk, log)
-
-
-def devoluciones_frames(ctx: TaskContext, log: CoercionLog) -> Iterator[pl.DataFrame]:
-    for chunk in sources.iter_table_chunks(ctx.source, colocaciones_devoluciones,
-                                           cxc.DEVOLUCION_COLUMNS, "IdLiquidacionDevolucion",
-                                           ctx.settings.chunk_size):
-        ctx.check_alive()
-        yield cxc.dev_fact(chunk, log)
-
-
-def acumulado_frames(ctx: TaskContext, inputs: cxc.AcumuladoInputs, log: CoercionLog,
-                     stats: cxc.AcumuladoStats) -> Iterator[pl.DataFrame]:
-    for chunk in sources.iter_document_chunks(ctx.source, chunk_size=ctx.settings.chunk_size,
-                                              documents=cxc.DOCUMENT_COLUMNS,
-                                              pagos=cxc.PAGO_COLUMNS):
-        ctx.check_alive()
-        # Payment coercions are noted once, where the fact rows are built.
-        docs = cxc.documents(chunk.documents, log)
-        yield cxc.acumulado(docs, cxc.pagos_fact(chunk.pagos), inputs, stats=stats)
-
-
-def report(ctx: TaskContext, stats: cxc.AcumuladoStats, catalogue_size: int,
-           logs: dict[str, CoercionLog]) -> None:
-    if stats.several_payments:
-        ids = ", ".join(str(i) for i in stats.several_payments_examples)
-        ctx.warn(f"{stats.several_payments} document(s) have several payments: the last by "
-                 f"FechaPago then id is current and MontoPago is summed (e.g. "
-                 f"IdLiquidacionDet {ids})")
-    if catalogue_size == 0 and stats.documentos:
-        ctx.warn("sector_pagadores is empty: every document is SIN CLASIFICAR; load it "
-                 "with `toolbox import sectores FILE`")
-    elif stats.without_sector:
-        rucs = ", ".join(stats.without_sector_examples)
-        ctx.warn(f"{stats.without_sector} document(s) whose payer has no sector in "
-                 f"sector_pagadores are SIN CLASIFICAR (e.g. RUC {rucs})")
-    for table, log in logs.items():
-        for message in log.messages():
-            ctx.warn(f"{table}: {message}")
-
-
-@task(
+SPEC = TaskSpec(
     "tablas-cxc",
-    "Accounts receivable: payments, refunds and the per-document balance with aging "
-    "(cxc_pagos_fact, cxc_dev_fact, cxc_acumulado_dim).",
+    """Rebuild cxc_pagos_fact, cxc_dev_fact and cxc_acumulado_dim, swapped in together.
+
+    Per document: balance in its currency and in soles, payment type, overdue status,
+    special lists, payer sector, aging (DiasVencido, TramoVencido). One exchange rate: the
+    latest in tipo_cambio on or before the cut-off date.""",
+    run,
+    params=CxcParams,
     tables=CXC_TABLES,
     schedule=("0 8 * * *", "0 13 * * *"),
     reads=("colocaciones", "colocaciones_pagos", "colocaciones_devoluciones", "tipo_cambio",
            "sector_pagadores", "cxc_codigos_especiales"),
     requires=("colocaciones",),
+    example="toolbox tablas-cxc --fecha-corte 2025-03-15 --dry-run",
 )
-def run(ctx: TaskContext) -> None:
-    fecha_corte = fecha_corte_of(ctx)
-    rate = run_rate(ctx, fecha_corte)  # fails here, before any table is built
-    codes = code_lists(ctx)
-    catalogue = cxc.sector_catalogue(sources.read_sector_pagadores(ctx.source))
-    orphans, orphan_ids = sources.orphan_pagos(ctx.source)
-    if orphans:
-        ctx.warn(f"{orphans} payment(s) refer to documents not in colocaciones; kept in "
-                 f"cxc_pagos_fact, ignored by cxc_acumulado_dim (e.g. IdLiquidacionPago "
-                 f"{', '.join(str(i) for i in orphan_ids)})")
-
-    logs = {name: CoercionLog() for name in ("colocaciones_pagos",
-                                             "colocaciones_devoluciones", "colocaciones")}
-    stats = cxc.AcumuladoStats()
-    inputs = cxc.AcumuladoInputs(fecha_corte, rate, codes, catalogue)
-    ctx.replace_tables({
-        "cxc_pagos_fact": pagos_frames(ctx, logs["colocaciones_pagos"]),
-        "cxc_dev_fact": devoluciones_frames(ctx, logs["colocaciones_devoluciones"]),
-        "cxc_acumulado_dim": acumulado_frames(ctx, inputs, logs["colocaciones"], stats),
-    })
-    report(ctx, stats, sources.count_rows(ctx.source, sector_pagadores), logs)

@@ -1,134 +1,40 @@
 """Task `tablas-reportes`: `kpi`, `nuevos_clientes_nuevos_pagadores` and `saldos` together.
 
-reportes.md §3.7, §3.8, §4.3, §4.4, §4.6, §5.1; decisions.md 6–8.
-
-The three tables are handed to the writer in one call, in this order, and swapped in only
-when all three are built (the legacy replaced them one by one, §5.4):
-
-1. `kpi` streams from the shared KPI frames; while the writer consumes them, each frame also
-   feeds the small new-clients state (per month: executive ranks; per RUC: first month and
-   who had it; latest legal name) — never the rows themselves;
-2. `nuevos_clientes_nuevos_pagadores` is a lazy generator that reads that state, so it only
-   runs after every KPI frame has been seen;
-3. `saldos` streams `saldos_caja` in id order.
-
-After the swap — or after a failure — one row is appended to `actualizacion_reportes`
-(`Success`, or `Error` with the message cut to 255 characters), because dashboards show
-"last refreshed" from it. A dry run writes neither the tables nor that row.
+reportes.md §3.7, §3.8, §4.3, §4.4, §4.6, §5.1; decisions.md 6–8. The tables and the
+`actualizacion_reportes` bookkeeping are built in ``tasks/reportes_tables.py``.
 """
 
 from __future__ import annotations
 
-import logging
-import uuid
-from collections.abc import Iterator
-from datetime import datetime
+from typing import TYPE_CHECKING
 
-import polars as pl
-from sqlalchemy.exc import DBAPIError
+from toolbox_cli.tasks.base import ReportRange, TaskSpec
+from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES
 
-from toolbox_cli.compute.kpi import REPORTE_KPI
-from toolbox_cli.compute.nuevos_clientes import NewClients, month_list
-from toolbox_cli.compute.saldos import saldos_frame
-from toolbox_cli.context import TaskContext
-from toolbox_cli.errors import TaskFailed
-from toolbox_cli.registry import task
-from toolbox_cli.storage import sources
-from toolbox_cli.storage.tables_reportes import actualizacion_reportes
-from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES, kpi_frames, report_dates
-
-log = logging.getLogger("toolbox")
+if TYPE_CHECKING:
+    from toolbox_cli.context import TaskContext
 
 TABLES = ("kpi", "nuevos_clientes_nuevos_pagadores", "saldos")
-DETALLE_MAX = 255  # actualizacion_reportes.detalle is VARCHAR(255)
-SUCCESS = "Success"
-ERROR = "Error"
 
 
-def kpi_feeding(ctx: TaskContext, tracker: NewClients) -> Iterator[pl.DataFrame]:
-    """The KPI frames for the writer; each also updates the new-clients state on its way."""
-    for frame in kpi_frames(ctx, reporte=REPORTE_KPI):
-        tracker.observe(frame)
-        yield frame
+def run(ctx: TaskContext, params: ReportRange) -> None:
+    from toolbox_cli.tasks.reportes_tables import refresh
+
+    refresh(ctx, params)
 
 
-def nuevos_clientes_frames(tracker: NewClients) -> Iterator[pl.DataFrame]:
-    """Lazy: runs only once the writer has consumed every KPI frame (tables go in order)."""
-    yield tracker.frame()
-    if tracker.ignored_rows:
-        log.info("nuevos_clientes: %d KPI row(s) outside the months or of another type",
-                 tracker.ignored_rows)
-
-
-def saldos_frames(ctx: TaskContext) -> Iterator[pl.DataFrame]:
-    """`saldos_caja` in id (input) order, chunk by chunk."""
-    for chunk in sources.read_saldos_chunks(ctx.source, ctx.settings.chunk_size):
-        ctx.check_alive()
-        yield saldos_frame(chunk)
-
-
-def build_tables(ctx: TaskContext) -> dict[str, Iterator[pl.DataFrame]]:
-    """The three tables' frame streams, in the order the writer must consume them."""
-    desde, hasta, _corte = report_dates(ctx)
-    tracker = NewClients(month_list(desde, hasta))
-    return {
-        "kpi": kpi_feeding(ctx, tracker),
-        "nuevos_clientes_nuevos_pagadores": nuevos_clientes_frames(tracker),
-        "saldos": saldos_frames(ctx),
-    }
-
-
-def lima_now(ctx: TaskContext) -> datetime:
-    """Business wall time without tz, as the legacy stored it (§4.6)."""
-    return datetime.now(ctx.settings.zone).replace(tzinfo=None, microsecond=0)
-
-
-def detalle_of(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= DETALLE_MAX else text[: DETALLE_MAX - 1] + "…"
-
-
-def record_actualizacion(ctx: TaskContext, estado: str, detalle: str | None) -> None:
-    """Append the dashboards' "last refreshed" row (datamart database)."""
-    actualizacion_reportes.create(ctx.datamart, checkfirst=True)
-    with ctx.datamart.begin() as conn:
-        conn.execute(actualizacion_reportes.insert().values(
-            actualizacion_reporte_id=uuid.uuid4().hex,
-            ultima_actualizacion=lima_now(ctx),
-            estado=estado,
-            detalle=detalle,
-        ))
-
-
-@task(
+SPEC = TaskSpec(
     "tablas-reportes",
-    description="Refresh kpi, nuevos_clientes_nuevos_pagadores and saldos together "
-    "(swapped in at once) and log it in actualizacion_reportes",
+    """Refresh kpi, nuevos_clientes_nuevos_pagadores and saldos, all three at once.
+
+    The tables are swapped in together only when all three are built; a failure leaves the
+    previous ones. Appends a Success/Error row to actualizacion_reportes (not on --dry-run).
+    New clients and payers are counted per month from --desde to the month of --hasta.""",
+    run,
+    params=ReportRange,
     tables=TABLES,
     schedule=("0 7 * * *", "0 18 * * *"),
     reads=(*KPI_READS, "saldos_caja"),
     requires=KPI_REQUIRES,
+    example="toolbox tablas-reportes --hasta 2025-06-30 --fecha-corte 2025-06-30",
 )
-def run(ctx: TaskContext) -> None:
-    try:
-        ctx.replace_tables(build_tables(ctx))
-    except BaseException as exc:
-        if not ctx.dry_run:
-            _record_failure(ctx, exc)
-        raise
-    if not ctx.dry_run:
-        try:
-            record_actualizacion(ctx, SUCCESS, None)
-        except DBAPIError as exc:
-            raise TaskFailed(
-                "the three tables were refreshed but the Success row could not be appended "
-                f"to actualizacion_reportes ({exc.orig}); dashboards will show the previous time"
-            ) from None
-
-
-def _record_failure(ctx: TaskContext, exc: BaseException) -> None:
-    # The bookkeeping must never mask the real error (the legacy's did, §5.4).
-    try:
-        record_actualizacion(ctx, ERROR, detalle_of(exc))
-    except Exception as bookkeeping:  # noqa: BLE001
-        ctx.warn(f"could not append the Error row to actualizacion_reportes: {bookkeeping}")

@@ -1,8 +1,7 @@
 """``tipo-cambio``: fill every missing calendar date of ``tipo_cambio`` from the rate provider.
 
-reportes.md §3.9 with the fix of §6.21. The provider is a URL template with ``{fecha}``
-(setting ``TOOLBOX_TIPO_CAMBIO_URL``; default the public SUNAT API the legacy used), answering
-JSON ``{"fecha": "YYYY-MM-DD", "compra": 3.70, "venta": 3.71}``.
+reportes.md §3.9 with the fix of §6.21. The provider and its retries are in
+``remote/tipo_cambio.py``.
 
 - Insert-only: a stored date is never fetched again nor updated.
 - Dates are fetched in batches of ``tipo_cambio_concurrency`` at once (threads), with a pause
@@ -20,259 +19,53 @@ JSON ``{"fecha": "YYYY-MM-DD", "compra": 3.70, "venta": 3.71}``.
 Only the standard library (urllib, threads) is used for HTTP.
 """
 
+
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from itertools import islice
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING
 
-from sqlalchemy import insert, select
-from sqlalchemy.engine import Engine
-
-from toolbox_cli import __version__
 from toolbox_cli.business import HISTORY_START
-from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import InputError, TaskFailed
-from toolbox_cli.imports import parse_date
-from toolbox_cli.registry import task
-from toolbox_cli.storage.tables import tipo_cambio
+from toolbox_cli.tasks.base import RunFlags, TaskSpec, param
+
+if TYPE_CHECKING:
+    from toolbox_cli.context import TaskContext
+    from toolbox_cli.remote.tipo_cambio import Failure, RateFetcher
 
 log = logging.getLogger("toolbox")
 
-MAX_BACKOFF_SECONDS = 10.0
-RATE_QUANTUM = Decimal("0.000001")
-
 
 @dataclass(frozen=True)
-class Rate:
-    fecha: date
-    compra: Decimal
-    venta: Decimal
+class RateRange(RunFlags):
+    """Calendar dates ``desde``..``hasta``; none of them in the future."""
 
-    def as_row(self) -> dict[str, Any]:
-        return {
-            "TipoCambioFecha": self.fecha.isoformat(),
-            "TipoCambioCompra": self.compra.quantize(RATE_QUANTUM, ROUND_HALF_UP),
-            "TipoCambioVenta": self.venta.quantize(RATE_QUANTUM, ROUND_HALF_UP),
-        }
+    desde: date = param("--desde", "First date (Lima). Default 2019-07-01.",
+                        default=HISTORY_START, metavar="DATE")
+    hasta: date | None = param("--hasta", "Last date (Lima). Default today in Lima.",
+                               metavar="DATE")
 
-
-@dataclass(frozen=True)
-class Failure:
-    fecha: date
-    reason: str
-
-
-class BadAnswer(ValueError):
-    """The provider answered, but not with a usable rate for the requested date."""
+    def resolved(self, today: date) -> RateRange:
+        hasta = self.hasta or today
+        if self.desde > hasta:
+            raise InputError(f"--desde {self.desde} is after --hasta {hasta}")
+        if hasta > today:
+            raise InputError(f"--hasta {hasta} is in the future (today in Lima is {today}); "
+                             "no rate is published yet")
+        return RateRange(self.dry_run, self.allow_shrink, self.desde, hasta)
 
 
-class Transient(Exception):
-    """Worth asking again: network error, timeout, 429, 5xx."""
+def run(ctx: TaskContext, params: RateRange) -> None:
+    from toolbox_cli.remote.tipo_cambio import fetcher_from, missing_dates
+    from toolbox_cli.storage.rates import stored_dates
 
-
-# ----------------------------------------------------------------------------- pure helpers
-
-
-def calendar_dates(desde: date, hasta: date) -> Iterator[date]:
-    day = desde
-    while day <= hasta:
-        yield day
-        day += timedelta(days=1)
-
-
-def missing_dates(desde: date, hasta: date, existing: Iterable[str]) -> list[date]:
-    """Every calendar day in [desde, hasta] (weekends and holidays too) not yet stored."""
-    stored = set(existing)
-    return [d for d in calendar_dates(desde, hasta) if d.isoformat() not in stored]
-
-
-def backoff_delay(attempt: int, base: float, cap: float = MAX_BACKOFF_SECONDS) -> float:
-    """Wait before try ``attempt + 1`` (attempt counts from 1): base × 2^(attempt-1), capped."""
-    return min(base * (2 ** (attempt - 1)), cap)
-
-
-def _rate_value(answer: dict[str, Any], *keys: str) -> Decimal:
-    for key in keys:
-        if key in answer:
-            raw = answer[key]
-            break
-    else:
-        raise BadAnswer(f"answer has no {keys[0]!r}")
-    if isinstance(raw, bool) or raw is None:
-        raise BadAnswer(f"{keys[0]} is {raw!r}, not a number")
-    try:
-        value = Decimal(str(raw).strip())
-    except InvalidOperation:
-        raise BadAnswer(f"{keys[0]} is {raw!r}, not a number") from None
-    if not value.is_finite() or not 0 < value < 100:
-        raise BadAnswer(f"{keys[0]} is {raw!r}, not a plausible PEN/USD rate")
-    return value
-
-
-def parse_answer(requested: date, body: bytes) -> Rate:
-    """The rate in a 200 answer, for the requested date only (reportes §6.21)."""
-    text = body.decode("utf-8", errors="replace").strip()
-    if not text:
-        raise BadAnswer("empty answer")
-    try:
-        answer = json.loads(text)
-    except json.JSONDecodeError:
-        raise BadAnswer(f"answer is not JSON: {text[:60]!r}") from None
-    if not isinstance(answer, dict):
-        raise BadAnswer(f"answer is not a JSON object: {text[:60]!r}")
-    raw_fecha = answer.get("fecha")
-    if not isinstance(raw_fecha, str) or not raw_fecha.strip():
-        raise BadAnswer("answer has no 'fecha'")
-    try:
-        fecha = parse_date(raw_fecha)
-    except ValueError as exc:
-        raise BadAnswer(f"fecha: {exc}") from None
-    if fecha != requested:
-        raise BadAnswer(
-            f"provider answered for {fecha.isoformat()} instead of {requested.isoformat()}; "
-            "not stored"
-        )
-    compra = _rate_value(answer, "compra", "precioCompra")
-    venta = _rate_value(answer, "venta", "precioVenta")
-    return Rate(requested, compra, venta)
-
-
-def batches(items: Sequence[date], size: int) -> Iterator[list[date]]:
-    it = iter(items)
-    while chunk := list(islice(it, size)):
-        yield chunk
-
-
-# ----------------------------------------------------------------------------- HTTP
-
-
-@dataclass
-class RateFetcher:
-    url_template: str
-    timeout: float
-    attempts: int
-    backoff: float
-    sleep: Callable[[float], None] = time.sleep
-
-    def url_for(self, fecha: date) -> str:
-        return self.url_template.replace("{fecha}", fecha.isoformat())
-
-    def fetch(self, fecha: date) -> Rate | Failure:
-        reason = "no attempt made"
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return parse_answer(fecha, self._get(self.url_for(fecha)))
-            except BadAnswer as exc:
-                return Failure(fecha, str(exc))
-            except Transient as exc:
-                reason = str(exc)
-            if attempt < self.attempts:
-                self.sleep(backoff_delay(attempt, self.backoff))
-        tries = "1 try" if self.attempts == 1 else f"{self.attempts} tries"
-        return Failure(fecha, f"{reason} (after {tries})")
-
-    def _get(self, url: str) -> bytes:
-        request = urllib.request.Request(
-            url, headers={"Accept": "application/json", "User-Agent": f"toolbox/{__version__}"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.read()
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            if exc.code == 429 or exc.code >= 500:
-                raise Transient(f"HTTP {exc.code}") from None
-            raise BadAnswer(f"HTTP {exc.code}") from None
-        except TimeoutError:
-            raise Transient(f"no answer within {self.timeout:g} s") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise Transient(f"no answer within {self.timeout:g} s") from None
-            raise Transient(f"cannot reach the provider: {exc.reason}") from None
-        except (ConnectionError, http.client.HTTPException, OSError) as exc:
-            raise Transient(f"connection failed: {type(exc).__name__}") from None
-
-
-# ----------------------------------------------------------------------------- storage
-
-
-def stored_dates(engine: Engine, desde: date, hasta: date) -> set[str]:
-    q = select(tipo_cambio.c.TipoCambioFecha).where(
-        tipo_cambio.c.TipoCambioFecha.between(desde.isoformat(), hasta.isoformat())
-    )
-    with engine.connect() as conn:
-        return set(conn.execute(q).scalars())
-
-
-def save_rates(engine: Engine, rates: Sequence[Rate]) -> int:
-    """Insert the rates not stored yet, in one transaction; returns how many were new.
-
-    The check inside the transaction keeps it insert-only even if an ``import tipo-cambio``
-    added some of these dates while we were fetching.
-    """
-    if not rates:
-        return 0
-    rows = [r.as_row() for r in rates]
-    keys = [row["TipoCambioFecha"] for row in rows]
-    with engine.begin() as conn:
-        present = set(conn.execute(
-            select(tipo_cambio.c.TipoCambioFecha).where(tipo_cambio.c.TipoCambioFecha.in_(keys))
-        ).scalars())
-        new = [row for row in rows if row["TipoCambioFecha"] not in present]
-        if new:
-            conn.execute(insert(tipo_cambio), new)
-    return len(new)
-
-
-# ----------------------------------------------------------------------------- the task
-
-
-def fetcher_from(settings: Any) -> RateFetcher:
-    if "{fecha}" not in settings.tipo_cambio_url:
-        raise InputError(
-            "TOOLBOX_TIPO_CAMBIO_URL has no {fecha} placeholder; e.g. "
-            "https://api.apis.net.pe/v1/tipo-cambio-sunat?fecha={fecha}"
-        )
-    return RateFetcher(
-        url_template=settings.tipo_cambio_url,
-        timeout=settings.tipo_cambio_timeout_seconds,
-        attempts=settings.tipo_cambio_attempts,
-        backoff=settings.tipo_cambio_backoff_seconds,
-    )
-
-
-def date_range(params: dict[str, Any], today: date) -> tuple[date, date]:
-    desde = params.get("desde") or HISTORY_START
-    hasta = params.get("hasta") or today
-    if desde > hasta:
-        raise InputError(f"--desde {desde} is after --hasta {hasta}")
-    if hasta > today:
-        raise InputError(f"--hasta {hasta} is in the future (today in Lima is {today}); "
-                         "no rate is published yet")
-    return desde, hasta
-
-
-@task(
-    "tipo-cambio",
-    "Adds the SUNAT exchange rate of every missing date since 2019-07-01 to tipo_cambio "
-    "(insert-only; failed dates are retried on the next run).",
-    tables=("tipo_cambio",),
-    schedule=("30 6 * * *",),
-    reads=("tipo_cambio",),
-)
-def run(ctx: TaskContext) -> None:
-    desde, hasta = date_range(ctx.params, ctx.today)
+    desde, hasta = params.desde, params.hasta
+    assert hasta is not None  # resolved by the runner
     fetcher = fetcher_from(ctx.settings)
     missing = missing_dates(desde, hasta, stored_dates(ctx.source, desde, hasta))
     ctx.add_rows("tipo_cambio", 0)
@@ -296,6 +89,9 @@ def run(ctx: TaskContext) -> None:
 
 def fill(ctx: TaskContext, fetcher: RateFetcher, missing: Sequence[date]) -> tuple[int, list[Failure]]:
     """Fetch batch after batch, committing each batch's successes before the next."""
+    from toolbox_cli.remote.tipo_cambio import Failure, Rate, batches
+    from toolbox_cli.storage.rates import save_rates
+
     settings = ctx.settings
     size = settings.tipo_cambio_concurrency
     stored = 0
@@ -309,10 +105,27 @@ def fill(ctx: TaskContext, fetcher: RateFetcher, missing: Sequence[date]) -> tup
             results = list(pool.map(fetcher.fetch, batch))
             rates = [r for r in results if isinstance(r, Rate)]
             failures += [r for r in results if isinstance(r, Failure)]
-            new = save_rates(ctx.source, rates)
+            new = save_rates(ctx.source, [r.as_row() for r in rates])
             stored += new
             ctx.add_rows("tipo_cambio", new)
     finally:
         # On Ctrl-C/SIGTERM do not wait for queued dates; running requests end at their timeout.
         pool.shutdown(wait=False, cancel_futures=True)
     return stored, failures
+
+
+SPEC = TaskSpec(
+    "tipo-cambio",
+    """Add the SUNAT rate (compra, venta) of every date missing from tipo_cambio.
+
+    Every calendar date between --desde (default 2019-07-01) and --hasta (default today,
+    Lima), from the provider in TOOLBOX_TIPO_CAMBIO_URL. Insert-only. A date the provider
+    cannot answer is listed as a warning and the run exits 1 after storing the others; the
+    next run retries only what is still missing.""",
+    run,
+    params=RateRange,
+    tables=("tipo_cambio",),
+    schedule=("30 6 * * *",),
+    reads=("tipo_cambio",),
+    example="toolbox tipo-cambio --desde 2024-01-01",
+)

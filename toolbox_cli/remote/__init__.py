@@ -1,0 +1,1 @@
+"""What the toolbox asks of other services over HTTP (exchange-rate providers)."""

@@ -1,0 +1,123 @@
+"""Staging tables and the atomic swap, without the frames (cheap to import).
+
+Each new table is built in a staging table named ``<table>__stg_<tag>`` (the run id), and
+only when every table of the call is complete (and passed the guard) are they swapped in:
+MySQL/MariaDB with one ``RENAME TABLE`` statement (atomic for all its pairs), SQLite with
+DROP + ALTER TABLE ... RENAME inside one transaction. Readers see the old rows or the new
+rows; a failed or killed run leaves the old tables as they were (at worst a staging table is
+left behind, dropped by the next run with that tag or by ``drop_staging_tables`` when the
+run is reaped as crashed).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable
+
+from sqlalchemy import MetaData, Table, inspect
+from sqlalchemy.engine import Engine
+
+from toolbox_cli.errors import TaskFailed
+from toolbox_cli.storage.engine import is_mysql, load_table_modules
+from toolbox_cli.storage.tables import datamart_metadata
+
+
+def staging_name(table: str, tag: str) -> str:
+    return f"{table}__stg_{tag}"
+
+
+def _old_name(table: str, tag: str) -> str:
+    return f"{table}__old_{tag}"
+
+
+def datamart_table(name: str) -> Table:
+    load_table_modules()
+    try:
+        return datamart_metadata.tables[name]
+    except KeyError:
+        raise TaskFailed(f"no datamart table named {name!r} is defined") from None
+
+
+def staging_copy(table: Table, name: str) -> Table:
+    copy = table.to_metadata(MetaData(), name=name)
+    # SQLite index names are global to the database: a copied index would clash with the live
+    # table's. Datamart tables carry no secondary indexes, but be safe.
+    copy.indexes.clear()
+    return copy
+
+
+def pause_point(phase: str) -> None:
+    """Fault-injection hook for the crash tests: TOOLBOX_PAUSE_AT=<phase>:<seconds>.
+
+    Announces the phase on stderr and sleeps, so a test can kill the process at an exact
+    point of the write (staging, before_swap, after_swap). Does nothing when unset.
+    """
+    wanted = os.environ.get("TOOLBOX_PAUSE_AT", "")
+    name, _, seconds = wanted.partition(":")
+    if name == phase:
+        print(f"toolbox-pause: {phase}", file=sys.stderr, flush=True)
+        time.sleep(float(seconds or 30))
+
+
+def swap_in(engine: Engine, names: list[str], *, tag: str, check_alive=lambda: None) -> None:
+    """Swap every staging table in at once."""
+    existing = set(inspect(engine).get_table_names())
+    check_alive()
+    pause_point("before_swap")
+    if is_mysql(engine):
+        q = engine.dialect.identifier_preparer.quote
+        pairs: list[str] = []
+        for name in names:
+            if name in existing:
+                pairs.append(f"{q(name)} TO {q(_old_name(name, tag))}")
+            pairs.append(f"{q(staging_name(name, tag))} TO {q(name)}")
+        with engine.connect() as conn:
+            # One RENAME TABLE statement is atomic for all of its pairs.
+            conn.exec_driver_sql("RENAME TABLE " + ", ".join(pairs))
+            for name in names:
+                if name in existing:
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(_old_name(name, tag))}")
+    else:
+        q = engine.dialect.identifier_preparer.quote
+        with engine.begin() as conn:
+            for name in names:
+                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(name)}")
+                conn.exec_driver_sql(f"ALTER TABLE {q(staging_name(name, tag))} RENAME TO {q(name)}")
+
+
+def live_counts(engine: Engine, names: Iterable[str]) -> dict[str, int]:
+    """Rows in each live table (0 for a table that does not exist yet)."""
+    existing = set(inspect(engine).get_table_names())
+    q = engine.dialect.identifier_preparer.quote
+    counts = {}
+    with engine.connect() as conn:
+        for name in names:
+            counts[name] = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {q(name)}").scalar_one()) \
+                if name in existing else 0
+    return counts
+
+
+def drop_staging_tables(engine: Engine, tag: str, only: list[str] | None = None) -> list[str]:
+    """Drop the staging tables a run left behind (killed, crashed or failed)."""
+    try:
+        names = inspect(engine).get_table_names()
+    except Exception:  # the database may be the reason we are cleaning up
+        return []
+    suffixes = (f"__stg_{tag}", f"__old_{tag}")
+    dropped = []
+    q = engine.dialect.identifier_preparer.quote
+    for name in names:
+        if name.endswith(suffixes) and (only is None or _base_name(name) in only):
+            try:
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(name)}")
+                dropped.append(name)
+            except Exception:
+                pass
+    return dropped
+
+
+def _base_name(name: str) -> str:
+    return name.rsplit("__stg_", 1)[0].rsplit("__old_", 1)[0]

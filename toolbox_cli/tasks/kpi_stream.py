@@ -1,0 +1,92 @@
+"""The KPI stream shared by `kpi`, `kpi-acumulado` and `tablas-reportes` (reportes.md §3).
+
+Extract → compute → load, in chunks: the small reference tables (exchange rates, sectors,
+referrals, the off-system keys) are read whole into a ``KpiPipeline``; `colocaciones` comes
+in chunks by id range, each with its payments and refunds, then the off-system sheets; every
+chunk becomes a frame of output rows that goes straight to the datamart writer, so memory
+stays flat as the source grows. The in-system executive spellings are learnt from the
+chunks as they pass, before the off-system rows that map onto them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import polars as pl
+
+from toolbox_cli.compute.kpi import (
+    DEVOLUCION_COLUMNS,
+    PAGO_COLUMNS,
+    REPORTE_ACUMULADO,
+    REPORTE_KPI,
+    KpiConfig,
+    KpiPipeline,
+    Referrals,
+    Sectors,
+    fx_frame,
+    is_off_system_operation,
+)
+from toolbox_cli.context import TaskContext
+from toolbox_cli.storage import sources
+from toolbox_cli.storage.tables import colocaciones
+from toolbox_cli.storage.tables_reportes import ACUMULADO_COLUMNS, KPI_COLUMNS
+from toolbox_cli.tasks.base import ReportRange
+
+TABLE_OF_REPORTE = {REPORTE_KPI: "kpi", REPORTE_ACUMULADO: "kpi_acumulado"}
+OUTPUT_COLUMNS = {REPORTE_KPI: KPI_COLUMNS, REPORTE_ACUMULADO: ACUMULADO_COLUMNS}
+__all__ = ["REPORTE_ACUMULADO", "REPORTE_KPI", "kpi_frames", "make_pipeline"]
+# colocaciones columns each report reads (the others feed only the CXC dimension).
+_NOT_READ = {REPORTE_KPI: ("IdLiquidacionCab", "ComisionEstructuracionPorc", "InteresIGV",
+                           "GastosDiversos", "FechaInteresConfirming", "TipoOperacionDetalle"),
+             REPORTE_ACUMULADO: ("IdLiquidacionCab", "ComisionEstructuracionPorc", "InteresIGV",
+                                 "GastosDiversos")}
+
+
+def make_pipeline(ctx: TaskContext, reporte: int) -> KpiPipeline:
+    """Everything the per-chunk computation needs, from the small source tables and the
+    keys of the off-system rows (their executives and the codes they supersede)."""
+    source = ctx.source
+    off_names: list[str | None] = []
+    off_codes: list[str | None] = []
+    for keys in sources.iter_operaciones_fuera_sistema(
+            source, sources.FUERA_SISTEMA_KEYS, chunk_size=ctx.settings.chunk_size):
+        off_names += keys["Ejecutivo"].to_list()
+        # Rows that are not operations are dropped later and must not supersede anything.
+        off_codes += keys.filter(is_off_system_operation(keys))["CodigoLiquidacion"].to_list()
+    return KpiPipeline(
+        KpiConfig(reporte=reporte, columns=OUTPUT_COLUMNS[reporte],
+                  tasa_fondeo_pen=ctx.settings.tasa_fondeo_pen,
+                  tasa_fondeo_usd=ctx.settings.tasa_fondeo_usd),
+        fx=fx_frame(sources.read_tipo_cambio(source)),
+        sectors=Sectors.build(sources.read_sector_pagadores(source)),
+        referrals=Referrals.build(sources.read_referidos(source),
+                                  sources.read_referidos_alias(source)),
+        off_system_names=off_names,
+        off_system_codes=off_codes,
+    )
+
+
+def kpi_frames(ctx: TaskContext, params: ReportRange, *, reporte: int
+               ) -> Iterator[pl.DataFrame]:
+    """Complete output rows of `kpi` (reporte=2) or `kpi_acumulado` (reporte=0), chunk by chunk.
+
+    In-system rows come first (IdLiquidacionDet order), then the off-system rows (PEN sheet,
+    then USD). Warnings are aggregated and recorded on the run once the stream is consumed.
+    """
+    if reporte not in TABLE_OF_REPORTE:
+        raise ValueError(f"reporte must be 0 or 2, not {reporte}")
+    pipeline = make_pipeline(ctx, reporte)
+    documents = sources.all_columns(colocaciones, without=_NOT_READ[reporte])
+    for chunk in sources.iter_document_chunks(
+            ctx.source, chunk_size=ctx.settings.chunk_size, documents=documents,
+            pagos=PAGO_COLUMNS, devoluciones=DEVOLUCION_COLUMNS, desde=params.desde,
+            hasta=params.hasta, fecha_corte=params.fecha_corte):
+        ctx.check_alive()
+        yield pipeline.in_system(chunk.documents, chunk.pagos, chunk.devoluciones)
+    # Off-system rows are not filtered by the date range (legacy, reportes.md §2.4 step 7).
+    for rows in sources.iter_operaciones_fuera_sistema(ctx.source,
+                                                       chunk_size=ctx.settings.chunk_size):
+        ctx.check_alive()
+        yield pipeline.off_system(rows)
+    for message in pipeline.warnings():
+        ctx.warn(message)
