@@ -15,6 +15,7 @@ PIP_COMPILE_FLAGS := --all-extras --strip-extras --no-emit-index-url --no-emit-f
 help:
 	@echo "make demo   - install, seed demo data into SQLite, run tablas-reportes, show status"
 	@echo "make test   - SQLite suite, then the MariaDB suite (pytest -m production) and cron e2e"
+	@echo "make lint   - ruff, mypy, import-linter (one-way imports, no cycles)"
 	@echo "make lock   - refresh requirements.lock (pip-compile) after editing dependencies in pyproject.toml"
 	@echo "make install | lint | bench | db-up | kpi | kpi-acumulado | tablas-reportes | tablas-cxc | tipo-cambio"
 
@@ -53,8 +54,14 @@ test-cron: install
 
 test: test-sqlite test-mysql test-cron
 
+# ruff, mypy (settings in pyproject.toml), the import contracts, and no `type: ignore`
+# without its reason after it.
 lint: install
 	$(BIN)/ruff check toolbox_cli tests scripts
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	@if grep -rnE 'type: ignore(\[[^]]*\])?[[:space:]]*$$' toolbox_cli scripts; then \
+	  echo "lint: each type: ignore above needs its reason: # type: ignore[code]  # why"; exit 1; fi
 
 bench: install db-up
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[bench]'

@@ -37,8 +37,9 @@ from toolbox_cli.storage.engine import init_schema, open_engines  # noqa: E402
 def main() -> int:
     for seed in SEEDS:
         with tempfile.TemporaryDirectory() as tmp:
-            settings = Settings(_env_file=None, database_url=f"sqlite:///{tmp}/c.db",
-                                data_dir=Path(tmp))
+            # _env_file: BaseSettings' own argument, not a field, so mypy does not know it.
+            settings = Settings(_env_file=None,  # type: ignore[call-arg]  # see above
+                                database_url=f"sqlite:///{tmp}/c.db", data_dir=Path(tmp))
             engines = open_engines(settings, create=True)
             init_schema(engines)
             seed_demo(engines.source, operations=OPERATIONS, seed=seed, today=TODAY)

@@ -25,6 +25,7 @@ from sqlalchemy import delete, insert, update
 from typer.testing import CliRunner
 
 from toolbox_cli import alerts, freshness, ledger, monitor, schedule
+from toolbox_cli import crontab_entries as entries
 from toolbox_cli.cli import app
 from toolbox_cli.cli.common import reset_settings
 from toolbox_cli.demo import seed_demo
@@ -322,13 +323,13 @@ def test_install_mailto_covers_only_the_toolbox_entries(tmp_path):
     path = tmp_path / "crontab"
     path.write_text(foreign)
     slots = schedule.configured_slots({"kpi": ["0 7 * * *"]}, {})
-    plan = schedule.build_plan(slots, business=LIMA, host=ZoneInfo("UTC"),
+    plan = entries.build_plan(slots, business=LIMA, host=ZoneInfo("UTC"),
                                now=datetime.now(UTC), project_dir=Path("/opt/toolbox"),
                                mailto="datos@empresa.pe")
     for _ in range(2):  # idempotent
         tab = CronTab(tabfile=str(path))
-        schedule.apply_plan(tab, plan)
-        schedule.write_crontab(tab, path)
+        entries.apply_plan(tab, plan)
+        entries.write_crontab(tab, path)
     text = path.read_text()
     assert text.count("MAILTO=datos@empresa.pe") == 1
     effective = {job.command: job.env.all().get("MAILTO") for job in CronTab(tabfile=str(path)).crons}
@@ -337,18 +338,18 @@ def test_install_mailto_covers_only_the_toolbox_entries(tmp_path):
     # A foreign entry below the block: the block moves to the end, the entry keeps root.
     path.write_text(text + "5 1 * * * /usr/bin/foreign-two\n")
     tab = CronTab(tabfile=str(path))
-    schedule.apply_plan(tab, plan)
-    schedule.write_crontab(tab, path)
+    entries.apply_plan(tab, plan)
+    entries.write_crontab(tab, path)
     effective = {job.command: job.env.all().get("MAILTO") for job in CronTab(tabfile=str(path)).crons}
     assert effective["/usr/bin/foreign-two"] == "root"
     tab = CronTab(tabfile=str(path))
-    schedule.remove_entries(tab)
-    schedule.write_crontab(tab, path)
+    entries.remove_entries(tab)
+    entries.write_crontab(tab, path)
     # (a blank line may stay where the block was before it moved)
     assert [line for line in path.read_text().splitlines() if line] == \
         [*foreign.splitlines(), "5 1 * * * /usr/bin/foreign-two"]
     with pytest.raises(Exception, match="not a mail address"):
-        schedule.build_plan(slots, business=LIMA, host=ZoneInfo("UTC"), now=datetime.now(UTC),
+        entries.build_plan(slots, business=LIMA, host=ZoneInfo("UTC"), now=datetime.now(UTC),
                             mailto="ops@x\nMAILTO=evil")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from toolbox_cli.compute import cells, cxc
+from toolbox_cli.compute import cells, cxc, cxc_fields
 from toolbox_cli.compute.cells import CoercionLog, RowError
 from toolbox_cli.compute.payments import COUNT, current_entry
 from toolbox_cli.errors import InputError, TaskFailed
@@ -153,7 +153,7 @@ def _amount(value: Any) -> Decimal | None:
 def native_documento(raw: dict[str, Any]) -> dict[str, Any]:
     """The document as the source database holds it (DATE, DECIMAL)."""
     row = dict(raw)
-    for name in cxc.DOC_AMOUNT_FIELDS:
+    for name in cxc_fields.DOC_AMOUNT_FIELDS:
         row[name] = _amount(row[name])
     for name in ("FechaConfirmado", "FechaOperacion", "FechaInteresConfirming"):
         row[name] = _date(row[name])
@@ -162,7 +162,7 @@ def native_documento(raw: dict[str, Any]) -> dict[str, Any]:
 
 def native_pago(raw: dict[str, Any]) -> dict[str, Any]:
     row = dict(raw)
-    for name in cxc.PAGO_AMOUNT_FIELDS:
+    for name in cxc_fields.PAGO_AMOUNT_FIELDS:
         row[name] = _amount(row[name])
     row["FechaPago"] = _date(row["FechaPago"])
     row["DiasMora"] = None if row["DiasMora"] is None else int(row["DiasMora"])
@@ -232,17 +232,17 @@ def frame(rows: Iterable[Mapping[str, Any]], form: str = "raw",
 
 def docs_frame(docs: Iterable[Mapping[str, Any]], form: str = "raw",
                log: CoercionLog | None = None) -> pl.DataFrame:
-    return cxc.documents(frame(docs, form, cxc.DOCUMENT_COLUMNS), log)
+    return cxc_fields.documents(frame(docs, form, cxc_fields.DOCUMENT_COLUMNS), log)
 
 
 def pagos_frame(pagos: Iterable[Mapping[str, Any]], form: str = "raw",
                 log: CoercionLog | None = None) -> pl.DataFrame:
-    return cxc.pagos_fact(frame(pagos, form, cxc.PAGO_COLUMNS), log)
+    return cxc_fields.pagos_fact(frame(pagos, form, cxc_fields.PAGO_COLUMNS), log)
 
 
 def dev_frame(devs: Iterable[Mapping[str, Any]], form: str = "raw",
               log: CoercionLog | None = None) -> pl.DataFrame:
-    return cxc.dev_fact(frame(devs, form, cxc.DEVOLUCION_COLUMNS), log)
+    return cxc_fields.dev_fact(frame(devs, form, cxc_fields.DEVOLUCION_COLUMNS), log)
 
 
 def dim(docs: Iterable[Mapping[str, Any]], pagos: Iterable[Mapping[str, Any]],
@@ -335,7 +335,7 @@ def test_pagos_fact_rows_match_worked_example(source_form: str) -> None:
     assert rows[9001]["FechaPagoCreacion"] == datetime(2025, 3, 12, 10, 0, 0)
     assert rows[9002]["FechaPagoCreacion"] is None
     assert rows[9003]["InteresPago"] == pytest.approx(100, abs=1e-9)
-    assert set(facts.columns) == set(cxc.PAGO_COLUMNS)  # the writer orders them
+    assert set(facts.columns) == set(cxc_fields.PAGO_COLUMNS)  # the writer orders them
     assert (facts.schema["IdLiquidacionPago"], facts.schema["FechaPago"], facts.schema["DiasMora"],
             facts.schema["MontoPago"], facts.schema["TipoPago"]) == (
         pl.Int64, pl.Date, pl.Int64, pl.Float64, pl.String)
@@ -370,7 +370,7 @@ def test_raw_and_native_forms_give_the_same_frames() -> None:
     # DECIMAL columns, as a driver other than the toolbox's readers may hand them over.
     decimals = pl.DataFrame(docs, infer_schema_length=None)
     assert isinstance(decimals.schema["NetoConfirmado"], pl.Decimal)
-    assert cxc.documents(decimals).equals(docs_frame(docs, "native"))
+    assert cxc_fields.documents(decimals).equals(docs_frame(docs, "native"))
 
 
 def test_nan_in_a_typed_amount_column_follows_the_cell_rules() -> None:

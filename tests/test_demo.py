@@ -192,6 +192,16 @@ def test_exchange_rates_and_cash_balances_look_real(seeded) -> None:  # type: ig
     assert any(v < 0 for _, v in saldos)
 
 
+def test_task_spec_names_the_generator_tables_in_the_same_order() -> None:
+    # The task module lists the names without importing SQLAlchemy; the generator owns the
+    # Table objects. They must stay the same, in the same order.
+    import toolbox_cli.demo
+    import toolbox_cli.tasks.demo
+
+    assert [table.name for table in toolbox_cli.demo.SOURCE_TABLES] == list(
+        toolbox_cli.tasks.demo.SOURCE_TABLES)
+
+
 def test_ruc_check_digit_matches_real_rucs() -> None:
     # Published RUCs of two well-known Peruvian entities (a bank and the tax authority).
     assert ruc_with_check_digit("2010004721") == "20100047218"

@@ -18,18 +18,15 @@ import polars as pl
 import pytest
 
 from toolbox_cli.compute import cells, normalize
-from toolbox_cli.compute.kpi import (
-    REPORTE_ACUMULADO,
-    REPORTE_KPI,
-    KpiConfig,
-    KpiPipeline,
+from toolbox_cli.compute.kpi import KpiPipeline
+from toolbox_cli.compute.kpi_formulas import REPORTE_ACUMULADO, REPORTE_KPI, KpiConfig
+from toolbox_cli.compute.kpi_inputs import calendar_columns, mes_anio
+from toolbox_cli.compute.kpi_reference import (
     Referrals,
     Sectors,
-    calendar_columns,
     canonical_referencia,
     fx_frame,
     map_executives,
-    mes_anio,
 )
 from toolbox_cli.compute.payments import current_entry
 from toolbox_cli.errors import InputError

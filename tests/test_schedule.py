@@ -17,6 +17,7 @@ from crontab import CronTab
 from sqlalchemy import insert
 from typer.testing import CliRunner
 
+from toolbox_cli import crontab_entries as entries
 from toolbox_cli import ledger, monitor, schedule
 from toolbox_cli.cli import app
 from toolbox_cli.cli.common import reset_settings
@@ -43,17 +44,17 @@ FOREIGN = (
 )
 
 
-def plan_for(host=UTC_ZONE, slots=DEFAULT_SLOTS, **kw) -> schedule.InstallPlan:  # type: ignore[no-untyped-def]
-    return schedule.build_plan(
+def plan_for(host=UTC_ZONE, slots=DEFAULT_SLOTS, **kw) -> entries.InstallPlan:  # type: ignore[no-untyped-def]
+    return entries.build_plan(
         schedule.configured_slots(slots, {}), business=LIMA, host=host, now=NOW,
         project_dir=Path("/opt/toolbox"), **kw,
     )
 
 
-def install_into(path: Path, plan: schedule.InstallPlan) -> str:
-    tab = schedule.open_crontab(path) if not path.exists() else CronTab(tabfile=str(path))
-    schedule.apply_plan(tab, plan)
-    schedule.write_crontab(tab, path)
+def install_into(path: Path, plan: entries.InstallPlan) -> str:
+    tab = entries.open_crontab(path) if not path.exists() else CronTab(tabfile=str(path))
+    entries.apply_plan(tab, plan)
+    entries.write_crontab(tab, path)
     return path.read_text()
 
 
@@ -164,7 +165,7 @@ def test_install_twice_leaves_the_same_crontab(tmp_path: Path) -> None:
     first = install_into(path, plan_for())
     second = install_into(path, plan_for())
     assert first == second
-    assert len(schedule.installed_entries(CronTab(tabfile=str(path)))) == 2
+    assert len(entries.installed_entries(CronTab(tabfile=str(path)))) == 2
 
 
 def test_reinstall_replaces_entries_in_place(tmp_path: Path) -> None:
@@ -177,17 +178,17 @@ def test_reinstall_replaces_entries_in_place(tmp_path: Path) -> None:
         "0 14 * * * /opt/toolbox/scripts/toolbox-cron 09:00 tablas-reportes",
         "5 5 * * * /usr/bin/after-the-block",
     ]
-    assert text.count(schedule.BLOCK_BEGIN) == 1
+    assert text.count(entries.BLOCK_BEGIN) == 1
 
 
 def test_foreign_entries_are_untouched_and_remove_restores_them(tmp_path: Path) -> None:
     path = tmp_path / "tab"
     path.write_text(FOREIGN)
     text = install_into(path, plan_for())
-    assert text.startswith(FOREIGN + "\n" + schedule.BLOCK_BEGIN + "\n")
+    assert text.startswith(FOREIGN + "\n" + entries.BLOCK_BEGIN + "\n")
     tab = CronTab(tabfile=str(path))
-    assert schedule.remove_entries(tab) == 2
-    schedule.write_crontab(tab, path)
+    assert entries.remove_entries(tab) == 2
+    entries.write_crontab(tab, path)
     assert path.read_text() == FOREIGN
 
 
@@ -203,8 +204,8 @@ def test_cron_variables_around_the_block_stay_where_they_were(tmp_path: Path, or
     assert original in first
     assert install_into(path, plan_for()) == first
     tab = CronTab(tabfile=str(path))
-    schedule.remove_entries(tab)
-    schedule.write_crontab(tab, path)
+    entries.remove_entries(tab)
+    entries.write_crontab(tab, path)
     assert path.read_text() == original
 
 
@@ -215,7 +216,7 @@ def test_moved_or_commented_out_entries_are_still_ours(tmp_path: Path) -> None:
     i = next(n for n, line in enumerate(lines) if line.startswith("0 23 "))
     lines[i] = "# " + lines[i]  # a sysadmin paused the 18:00 slot
     path.write_text("\n".join(lines) + "\n")
-    found = schedule.installed_entries(CronTab(tabfile=str(path)))
+    found = entries.installed_entries(CronTab(tabfile=str(path)))
     assert found["toolbox:tablas-reportes@18:00"].enabled is False
     assert found["toolbox:tablas-reportes@07:00"].enabled is True
     assert install_into(path, plan_for()) == text

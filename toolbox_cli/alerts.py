@@ -27,6 +27,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.engine import Engine
 
@@ -234,8 +235,18 @@ class Pinger:
                         else reason)
 
 
-def notify_missed(engine: Engine, settings: Settings, missed: Iterable[object]) -> None:
-    """Missed slots (``monitor.MissedSlot``), each notified once."""
+class Missed(Protocol):
+    """A slot that did not fire (``monitor.MissedSlot``; alerts does not import monitor)."""
+
+    @property
+    def task(self) -> str: ...
+    @property
+    def slot(self) -> str: ...
+    @property
+    def due_at(self) -> datetime: ...
+
+
+def notify_missed(engine: Engine, settings: Settings, missed: Iterable[Missed]) -> None:
+    """Missed slots, each notified once."""
     for slot in missed:
-        notify_once(engine, settings, missed_event(
-            slot.task, slot.slot, slot.due_at, settings))  # type: ignore[attr-defined]
+        notify_once(engine, settings, missed_event(slot.task, slot.slot, slot.due_at, settings))

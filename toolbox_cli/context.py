@@ -25,9 +25,12 @@ MAX_STORED_WARNINGS = 20
 
 
 class PastRun(Protocol):
-    id: int
-    task: str
-    rows_written: dict[str, int]
+    @property
+    def id(self) -> int: ...
+    @property
+    def task(self) -> str: ...
+    @property
+    def rows_written(self) -> dict[str, int]: ...
 
 
 class RunHistory(Protocol):

@@ -53,7 +53,7 @@ def slot_occurrences(
 ) -> list[datetime]:
     """Firings of ``slot`` in ``(start, end]`` (naive UTC in and out)."""
     it = croniter(slot.expr, start.replace(tzinfo=UTC).astimezone(zone))
-    found = []
+    found: list[datetime] = []
     while True:
         due = as_utc_naive(it.get_next(datetime))
         if due > end:

@@ -232,7 +232,7 @@ def load_settings(env_file: Path | None = None) -> Settings:
     if env_file is not None:
         kwargs["_env_file"] = check_env_file(env_file)
     try:
-        return Settings(**kwargs)  # type: ignore[arg-type]
+        return Settings(**kwargs)  # type: ignore[arg-type]  # _env_file is BaseSettings' own argument, not a field
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "settings"

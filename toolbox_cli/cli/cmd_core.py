@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
 from rich.table import Table
+from sqlalchemy.engine import Engine
 
 from toolbox_cli import ledger, monitor, schedule
 from toolbox_cli.cli.common import (
@@ -26,7 +28,7 @@ from toolbox_cli.errors import EXIT_FAILED
 from toolbox_cli.freshness import human
 from toolbox_cli.registry import all_tasks
 from toolbox_cli.runner import monitored_tasks, reap, watch
-from toolbox_cli.settings import render_url
+from toolbox_cli.settings import Settings, render_url
 from toolbox_cli.storage.engine import engines_for, init_schema
 
 STATUS_STYLE = {
@@ -46,7 +48,7 @@ def _styled(status: str, dry_run: bool = False) -> str:
     return text + " [dim]dry[/]" if dry_run else text
 
 
-def _check_filters(engine, task: str | None, status: str | None) -> None:  # type: ignore[no-untyped-def]
+def _check_filters(engine: Engine, task: str | None, status: str | None) -> None:
     """Unknown --task / --status values are refused with the valid ones listed."""
     if status is not None and status not in ledger.STATES:
         fail(f"unknown status {status!r}; use one of: {', '.join(ledger.STATES)}")
@@ -68,7 +70,7 @@ def _rows_text(run: ledger.Run) -> str:
     return ", ".join(f"{t}={n}" for t, n in run.rows_written.items()) or "-"
 
 
-def _run_dict(run: ledger.Run, settings) -> dict:  # type: ignore[no-untyped-def]
+def _run_dict(run: ledger.Run, settings: Settings) -> dict[str, Any]:
     data = dict(run.__dict__)
     for key in ("started_at", "finished_at", "heartbeat_at"):
         local = run.__dict__[key]
@@ -95,7 +97,7 @@ def list_tasks(json_output: JsonOpt = False) -> None:
                 engines.datamart, list(tasks), slots, now,
                 timedelta(minutes=settings.missed_grace_minutes), zone=settings.zone,
                 overrides=settings.max_age_minutes)
-    records = []
+    records: list[dict[str, Any]] = []
     for name, spec in tasks.items():
         run = last.get(name)
         own = [s for s in slots if s.task == name]
@@ -150,7 +152,8 @@ def list_tasks(json_output: JsonOpt = False) -> None:
               style="dim")
 
 
-def _print_flags(missed, late, settings) -> None:  # type: ignore[no-untyped-def]
+def _print_flags(missed: Sequence[monitor.MissedSlot], late: Sequence[monitor.LateRun],
+                 settings: Settings) -> None:
     for m in missed:
         out.print(f"[bold red]missed[/] {m.describe(settings.zone)}")
     for lr in late:
@@ -231,7 +234,8 @@ def status(
               style="dim")
 
 
-def _report_problems(problems, settings, json_output: bool) -> None:  # type: ignore[no-untyped-def]
+def _report_problems(problems: Sequence[monitor.Problem], settings: Settings,
+                     json_output: bool) -> None:
     """Print what --check found and exit: 0 when all is well, 1 otherwise."""
     if json_output:
         print_json({"ok": not problems, "problems": [
@@ -245,7 +249,7 @@ def _report_problems(problems, settings, json_output: bool) -> None:  # type: ig
     raise typer.Exit(EXIT_FAILED if problems else 0)
 
 
-def _print_run(run: ledger.Run, settings) -> None:  # type: ignore[no-untyped-def]
+def _print_run(run: ledger.Run, settings: Settings) -> None:
     out.print(f"[bold]run {run.id}[/] {run.task} {_styled(run.status)}"
               + (" [bold]dry run[/]: nothing was written" if run.dry_run else ""))
     fields = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -12,6 +12,7 @@ import typer
 from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
+from toolbox_cli import crontab_entries as entries
 from toolbox_cli import schedule
 from toolbox_cli.cli import state
 from toolbox_cli.cli.common import err, handle_errors, out, print_json, settings_from_cli
@@ -41,11 +42,11 @@ HostTzOpt = Annotated[
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print the crontab; write nothing.")]
 
 
-def _host_zone(host_tz: str | None):  # type: ignore[no-untyped-def]
+def _host_zone(host_tz: str | None) -> tzinfo:
     return schedule.parse_zone(host_tz) if host_tz else schedule.host_zone()
 
 
-def _check_tz_env(host_tz: str | None, host) -> None:  # type: ignore[no-untyped-def]
+def _check_tz_env(host_tz: str | None, host: tzinfo) -> None:
     tz = os.environ.get("TZ", "").lstrip(":")
     if tz and not host_tz and tz != schedule.zone_name(host):
         err.print(f"[yellow]note:[/] TZ={tz} is set in this shell, but the cron daemon fires in "
@@ -72,16 +73,16 @@ def _warn_unseen_env(env_file: Path | None) -> None:
 
 def _open(file: Path | None, *, dry_run: bool) -> Any:
     if file is not None:
-        schedule.check_cron_d_path(file)
-        return schedule.open_crontab(file, system_format=True)
+        entries.check_cron_d_path(file)
+        return entries.open_crontab(file, system_format=True)
     try:
-        return schedule.open_crontab(None)
+        return entries.open_crontab(None)
     except ToolboxError:
         if not dry_run:
             raise
         err.print("[yellow]note:[/] no crontab program here; showing what an empty crontab "
                   "would become")
-        return schedule.CronTab(tab="")
+        return entries.CronTab(tab="")
 
 
 @schedule_app.command("install")
@@ -113,15 +114,15 @@ def install(
         env_file = _env_file()
         host = _host_zone(host_tz)
         _check_tz_env(host_tz, host)
-        plan = schedule.build_plan(
+        plan = entries.build_plan(
             schedule.scheduled_slots(settings), business=settings.zone, host=host,
-            now=schedule.utc_now(), project_dir=(project_dir or schedule.PROJECT_DIR).absolute(),
+            now=schedule.utc_now(), project_dir=(project_dir or entries.PROJECT_DIR).absolute(),
             env_file=env_file, force=force,
             run_as=(user or pwd.getpwuid(os.getuid()).pw_name) if file else None,
             mailto=mailto,
         )
         tab = _open(file, dry_run=dry_run)
-        schedule.apply_plan(tab, plan)
+        entries.apply_plan(tab, plan)
         for warning in plan.warnings:
             err.print(f"[yellow]warning:[/] {warning}")
         if dry_run:
@@ -131,7 +132,7 @@ def install(
             return
         if project_dir is None:
             _check_checkout()
-        schedule.write_crontab(tab, file)
+        entries.write_crontab(tab, file)
         _record_install(settings, file, [(e.slot.task, e.slot.label, e.slot.expr)
                                          for e in plan.entries])
     where = str(file) if file else "the user's crontab"
@@ -161,11 +162,11 @@ def _record_install(settings: Settings, file: Path | None,
 
 
 def _check_checkout() -> None:
-    wrapper = schedule.PROJECT_DIR / schedule.WRAPPER
+    wrapper = entries.PROJECT_DIR / entries.WRAPPER
     if not os.access(wrapper, os.X_OK):
         raise ConfigError(f"{wrapper} is missing or not executable; run chmod +x {wrapper}")
-    if not os.access(schedule.PROJECT_DIR / ".venv" / "bin" / "toolbox", os.X_OK):
-        err.print(f"[yellow]warning:[/] {schedule.PROJECT_DIR}/.venv/bin/toolbox is missing; "
+    if not os.access(entries.PROJECT_DIR / ".venv" / "bin" / "toolbox", os.X_OK):
+        err.print(f"[yellow]warning:[/] {entries.PROJECT_DIR}/.venv/bin/toolbox is missing; "
                   "the wrapper runs that one: python3 -m venv .venv && .venv/bin/pip install -e .")
 
 
@@ -180,13 +181,13 @@ def remove(dry_run: DryRunOpt = False, file: FileOpt = None) -> None:
             out.print(f"{file} does not exist; nothing to remove")
             return
         tab = _open(file, dry_run=dry_run)
-        count = schedule.remove_entries(tab)
+        count = entries.remove_entries(tab)
         if dry_run:
             out.file.write(tab.render())
             out.file.flush()
             return
         if count:
-            schedule.write_crontab(tab, file)
+            entries.write_crontab(tab, file)
         if count:
             _record_install(settings_from_cli(), file, [])
     out.print(f"removed {count} toolbox entr{'y' if count == 1 else 'ies'}")
@@ -216,12 +217,12 @@ def _local(moment: datetime | None, settings: Settings) -> str | None:
     return moment.replace(tzinfo=UTC).astimezone(settings.zone).isoformat()
 
 
-def show_records(settings: Settings, host, tab: Any, now: datetime) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def show_records(settings: Settings, host: tzinfo, tab: Any, now: datetime) -> list[dict[str, Any]]:
     slots = schedule.scheduled_slots(settings)
     warnings = schedule.check_zones(settings.zone, host, now, force=True)
     for warning in warnings:
         err.print(f"[yellow]warning:[/] {warning}")
-    installed = schedule.installed_entries(tab) if tab is not None else {}
+    installed = entries.installed_entries(tab) if tab is not None else {}
     last = _last_cron_runs(settings, slots)
     records = []
     for slot in slots:
@@ -277,7 +278,7 @@ def show(json_output: JsonOpt = False, file: FileOpt = None, host_tz: HostTzOpt 
         tab = None
         try:
             if file is None or file.exists():
-                tab = schedule.open_crontab(file, system_format=file is not None)
+                tab = entries.open_crontab(file, system_format=file is not None)
         except ToolboxError as exc:
             err.print(f"[yellow]note:[/] {exc}")
         records = show_records(settings, host, tab, schedule.utc_now())

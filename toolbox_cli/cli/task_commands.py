@@ -53,6 +53,11 @@ def _option(f: dataclasses.Field[Any], kind: Any) -> inspect.Parameter:
 
 def task_command(spec: TaskSpec) -> Any:
     """The click command of ``spec``: its options, its help, and a call to the runner."""
+    return typer.main.get_command(task_app(spec))
+
+
+def task_app(spec: TaskSpec) -> typer.Typer:
+    """A one-command Typer app for ``spec``."""
     hints = typing.get_type_hints(spec.params)
     fields = dataclasses.fields(spec.params)
     ordered = [f for f in fields if f.name not in _SHARED] + [f for f in fields
@@ -78,4 +83,4 @@ def task_command(spec: TaskSpec) -> Any:
     if spec.example:
         help_text += f"\n\nExample: {spec.example}"
     app.command(spec.name, help=help_text, no_args_is_help=False)(command)
-    return typer.main.get_command(app)
+    return app

@@ -20,14 +20,15 @@ The rules are the specs' (reportes §3.5.1 and §2.4; cxc §3.1–§3.3), one fu
 ``to_text``            payment/refund texts: null spellings → ``""``, trimmed
 =====================  =====================================================================
 
-The spreadsheet imports read text cells with the strict parsers of ``imports`` (a bad cell
-rejects the file with its line), built on ``sheet_date`` and the same number patterns.
+The spreadsheet imports read text cells with the strict rules of ``compute.text`` (a bad
+cell rejects the file with its line). ``sheet_date`` reads a text cell with the same
+``text.text_date``; ``number_or_none`` is the lenient twin of ``text.strict_sheet_number``
+(which refuses ``1,5`` and unreadable text instead of reading them as 15 and None).
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -36,11 +37,10 @@ from typing import Any
 
 import polars as pl
 
+from toolbox_cli.compute.text import text_date
 from toolbox_cli.errors import InputError
 
 FOUR_DATE_FORMATS = ("%d/%m/%Y", "%Y-%m-%d", "%d-%m-%Y", "%Y/%m/%d")
-_DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
-_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?")
 
 
 class RowError(InputError):
@@ -248,8 +248,9 @@ def to_text(value: Any) -> str:
 def sheet_date(value: Any) -> date | None:
     """A calendar date from a native date/datetime or text as the sheets write it:
     ``dd/mm/YYYY`` or ISO-8601 (``2024-03-20T05:00:00.000Z``: the date as written, no time
-    zone conversion). Blank, ``-`` and ``No Aplica`` are empty; other text is a ValueError
-    for the caller to report with the row's identity."""
+    zone conversion), read by ``text.text_date`` like an imported cell. Blank, ``-`` and
+    ``No Aplica`` are empty; other text is a ValueError for the caller to report with the
+    row's identity."""
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -259,16 +260,7 @@ def sheet_date(value: Any) -> date | None:
     text = str(value).strip()
     if text in ("", "-") or text.casefold() == "no aplica":
         return None
-    if m := _DMY.fullmatch(text):
-        day, month, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    elif m := _ISO.fullmatch(text):
-        year, month, day = int(m.group(1)), int(m.group(2)), int(m.group(3))
-    else:
-        raise ValueError(f"{text!r} is not a date; write dd/mm/YYYY or YYYY-MM-DD")
-    try:
-        return date(year, month, day)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a real date (day/month out of range)") from None
+    return text_date(text)
 
 
 def four_formats_date(value: Any, fieldname: str, where: str, *, required: bool) -> date | None:
@@ -312,11 +304,12 @@ def iso_payment_date(value: Any, where: str) -> date:
         except ValueError:
             pass
         try:
-            moment = datetime.fromisoformat(text) if "T" in text or " " in text else None
+            parsed = datetime.fromisoformat(text) if "T" in text or " " in text else None
         except ValueError:
-            moment = None
-        if moment is None:
+            parsed = None
+        if parsed is None:
             raise RowError(where, "FechaPago", f"is not an ISO date YYYY-MM-DD ({value!r})")
+        moment = parsed
     else:
         raise RowError(where, "FechaPago", f"is not a date ({value!r})")
     if moment.time() != datetime.min.time():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 import polars as pl
 
@@ -34,8 +35,9 @@ CLIENT = "cliente"
 PAYER = "pagador"
 KEY = ("_day", "_codigo", "_nro")  # the order decisions 6 and 7 rely on
 
-OUTPUT = {"FechaOperacion": pl.Datetime("us"), "Ejecutivo": pl.String, "RUCCliente": pl.String,
-          "RUCPagador": pl.String, "TipoOperacion": pl.String, "RazonSocial": pl.String}
+OUTPUT: dict[Any, Any] = {
+    "FechaOperacion": pl.Datetime("us"), "Ejecutivo": pl.String, "RUCCliente": pl.String,
+    "RUCPagador": pl.String, "TipoOperacion": pl.String, "RazonSocial": pl.String}
 
 
 def month_list(first: date, last: date) -> list[str]:
@@ -144,7 +146,7 @@ class NewClients:
             pl.when(pl.col("_kind") == PAYER).then(pl.col("_ruc")).alias("RUCPagador"),
             pl.col("_tipo").alias("TipoOperacion"),
             pl.col("_name").alias("RazonSocial"),
-        ).cast(OUTPUT)  # type: ignore[arg-type]
+        ).cast(OUTPUT)
 
 
 def nuevos_clientes(kpi: pl.DataFrame, months: Iterable[str]) -> pl.DataFrame:

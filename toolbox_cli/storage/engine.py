@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from typing import Any
 
 from sqlalchemy import create_engine, event, inspect
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from toolbox_cli.errors import ConfigError, DatabaseUnreachable, NoDatabase
@@ -34,40 +34,7 @@ def make_engine(url: URL, *, create: bool = False) -> Engine:
     connect_args: dict[str, object] = {
         "connect_timeout": 10, "local_infile": True, "charset": "utf8mb4",
     }
-    if url.get_driver_name() == "pymysql":
-        connect_args["conv"] = _pymysql_conversions()
     return create_engine(url, pool_pre_ping=True, pool_recycle=3600, connect_args=connect_args)
-
-
-def _pymysql_conversions() -> dict[object, object]:
-    """PyMySQL's own conversions with a faster DATE parser (same results).
-
-    Every report reads several DATE columns per row; PyMySQL parses each one in Python
-    (split, three int(), date()), a visible share of a refresh's read time.
-    ``date.fromisoformat`` does it in C; anything that is not a plain valid
-    ``YYYY-MM-DD`` (``0000-00-00``, ``2007-02-31``) still goes to PyMySQL's parser, which
-    returns such values as text, as before.
-    """
-    from pymysql import converters
-    from pymysql.constants import FIELD_TYPE
-
-    slow = converters.convert_date
-    fromisoformat = date.fromisoformat
-
-    def convert_date(obj: bytes | str) -> date | str:
-        if len(obj) == 10:
-            text = obj.decode("ascii") if isinstance(obj, bytes | bytearray) else obj
-            if text[4] == "-" and text[7] == "-":
-                try:
-                    return fromisoformat(text)
-                except ValueError:
-                    pass
-        return slow(obj)
-
-    conv = converters.conversions.copy()
-    conv[FIELD_TYPE.DATE] = convert_date
-    conv[FIELD_TYPE.NEWDATE] = convert_date
-    return conv
 
 
 def _sqlite_engine(url: URL, *, create: bool) -> Engine:
@@ -97,7 +64,7 @@ def _sqlite_engine(url: URL, *, create: bool) -> Engine:
     # pysqlite opens transactions lazily and never around DDL; take control so that a
     # table swap (DROP + ALTER ... RENAME) happens inside one real transaction.
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")  # readers keep the old table during a swap
@@ -106,7 +73,7 @@ def _sqlite_engine(url: URL, *, create: bool) -> Engine:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # type: ignore[no-untyped-def]
+    def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN")
 
     return engine

@@ -12,11 +12,17 @@ the ledger exists and is at ``LEDGER_HEAD``; if not, it stops with a one-line hi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 from toolbox_cli.errors import NoDatabase
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from alembic.config import Config
 
 # The newest migration in storage/migrations/versions (a test keeps the two equal).
 LEDGER_HEAD = "0003"
@@ -36,8 +42,8 @@ def ledger_revision(conn: Connection) -> str | None:
     return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
-def _alembic_config(conn: Connection):  # type: ignore[no-untyped-def]
-    from alembic.config import Config
+def _alembic_config(conn: Connection) -> Config:
+    from alembic.config import Config  # alembic only when the ledger is checked
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -46,7 +52,7 @@ def _alembic_config(conn: Connection):  # type: ignore[no-untyped-def]
     return config
 
 
-def upgrade_ledger(engine: Engine, create_ledger) -> str:  # type: ignore[no-untyped-def]
+def upgrade_ledger(engine: Engine, create_ledger: Callable[[Connection], None]) -> str:
     """Bring the ledger to ``LEDGER_HEAD``; returns what was done (for ``db init``).
 
     A new database gets the current tables (``create_ledger``) and is stamped at the head;

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import MetaData, Table, inspect
 from sqlalchemy.engine import Engine
@@ -61,7 +61,8 @@ def pause_point(phase: str) -> None:
         time.sleep(float(seconds or 30))
 
 
-def swap_in(engine: Engine, names: list[str], *, tag: str, check_alive=lambda: None) -> None:
+def swap_in(engine: Engine, names: list[str], *, tag: str,
+            check_alive: Callable[[], None] = lambda: None) -> None:
     """Swap every staging table in at once."""
     existing = set(inspect(engine).get_table_names())
     check_alive()

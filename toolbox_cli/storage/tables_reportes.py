@@ -14,6 +14,8 @@ Deliberate differences from the legacy schema:
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, DateTime, Integer, String, Table
 
 from toolbox_cli.storage.tables import datamart_metadata
@@ -109,7 +111,7 @@ _ACUMULADO_EXTRA_SPECS: dict[str, tuple[object, bool]] = {
 }
 
 
-def _columns(specs: dict[str, tuple[object, bool]]) -> list[Column]:
+def _columns(specs: dict[str, tuple[Any, bool]]) -> list[Column[Any]]:
     return [Column(name, type_, nullable=nullable) for name, (type_, nullable) in specs.items()]
 
 

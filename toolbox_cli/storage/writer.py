@@ -259,8 +259,10 @@ def _insert_sqlite(conn: Connection, name: str, rows: pl.DataFrame) -> None:
     q = conn.dialect.identifier_preparer.quote
     sql = (f"INSERT INTO {q(name)} ({_quoted_columns(conn, rows)}) "
            f"VALUES ({', '.join('?' * rows.width)})")
+    driver = conn.connection.driver_connection
+    assert driver is not None  # an open connection
     with conn.begin():
-        conn.connection.driver_connection.executemany(sql, texts.iter_rows())
+        driver.executemany(sql, texts.iter_rows())
 
 
 def _insert_mysql(conn: Connection, name: str, rows: pl.DataFrame) -> None:

@@ -18,7 +18,7 @@ from datetime import date
 
 import polars as pl
 
-from toolbox_cli.compute import cxc
+from toolbox_cli.compute import cxc, cxc_fields
 from toolbox_cli.compute.cells import CoercionLog
 from toolbox_cli.context import TaskContext
 from toolbox_cli.storage import sources
@@ -58,29 +58,29 @@ def code_lists(ctx: TaskContext) -> cxc.CodeLists:
 
 
 def pagos_frames(ctx: TaskContext, log: CoercionLog) -> Iterator[pl.DataFrame]:
-    for chunk in sources.iter_table_chunks(ctx.source, colocaciones_pagos, cxc.PAGO_COLUMNS,
+    for chunk in sources.iter_table_chunks(ctx.source, colocaciones_pagos, cxc_fields.PAGO_COLUMNS,
                                            "IdLiquidacionPago", ctx.settings.chunk_size):
         ctx.check_alive()
-        yield cxc.pagos_fact(chunk, log)
+        yield cxc_fields.pagos_fact(chunk, log)
 
 
 def devoluciones_frames(ctx: TaskContext, log: CoercionLog) -> Iterator[pl.DataFrame]:
     for chunk in sources.iter_table_chunks(ctx.source, colocaciones_devoluciones,
-                                           cxc.DEVOLUCION_COLUMNS, "IdLiquidacionDevolucion",
+                                           cxc_fields.DEVOLUCION_COLUMNS, "IdLiquidacionDevolucion",
                                            ctx.settings.chunk_size):
         ctx.check_alive()
-        yield cxc.dev_fact(chunk, log)
+        yield cxc_fields.dev_fact(chunk, log)
 
 
 def acumulado_frames(ctx: TaskContext, inputs: cxc.AcumuladoInputs, log: CoercionLog,
                      stats: cxc.AcumuladoStats) -> Iterator[pl.DataFrame]:
     for chunk in sources.iter_document_chunks(ctx.source, chunk_size=ctx.settings.chunk_size,
-                                              documents=cxc.DOCUMENT_COLUMNS,
-                                              pagos=cxc.PAGO_COLUMNS):
+                                              documents=cxc_fields.DOCUMENT_COLUMNS,
+                                              pagos=cxc_fields.PAGO_COLUMNS):
         ctx.check_alive()
         # Payment coercions are noted once, where the fact rows are built.
-        docs = cxc.documents(chunk.documents, log)
-        yield cxc.acumulado(docs, cxc.pagos_fact(chunk.pagos), inputs, stats=stats)
+        docs = cxc_fields.documents(chunk.documents, log)
+        yield cxc.acumulado(docs, cxc_fields.pagos_fact(chunk.pagos), inputs, stats=stats)
 
 
 def report(ctx: TaskContext, stats: cxc.AcumuladoStats, catalogue_size: int,

@@ -14,18 +14,10 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from toolbox_cli.compute.kpi import (
-    DEVOLUCION_COLUMNS,
-    PAGO_COLUMNS,
-    REPORTE_ACUMULADO,
-    REPORTE_KPI,
-    KpiConfig,
-    KpiPipeline,
-    Referrals,
-    Sectors,
-    fx_frame,
-    is_off_system_operation,
-)
+from toolbox_cli.compute.kpi import KpiPipeline
+from toolbox_cli.compute.kpi_formulas import REPORTE_ACUMULADO, REPORTE_KPI, KpiConfig
+from toolbox_cli.compute.kpi_inputs import DEVOLUCION_COLUMNS, PAGO_COLUMNS, is_off_system_operation
+from toolbox_cli.compute.kpi_reference import Referrals, Sectors, fx_frame
 from toolbox_cli.context import TaskContext
 from toolbox_cli.storage import sources
 from toolbox_cli.storage.tables import colocaciones

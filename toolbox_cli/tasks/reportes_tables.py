@@ -18,20 +18,19 @@ After the swap — or after a failure — one row is appended to `actualizacion_
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 
 import polars as pl
 from sqlalchemy.exc import DBAPIError
 
-from toolbox_cli.compute.kpi import REPORTE_KPI
+from toolbox_cli.compute.kpi_formulas import REPORTE_KPI
 from toolbox_cli.compute.nuevos_clientes import NewClients, month_list
 from toolbox_cli.compute.saldos import saldos_frame
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import TaskFailed
 from toolbox_cli.storage import sources
-from toolbox_cli.storage.tables_reportes import actualizacion_reportes
+from toolbox_cli.storage.actualizacion import append_actualizacion
 from toolbox_cli.tasks.base import ReportRange
 from toolbox_cli.tasks.kpi_stream import kpi_frames
 
@@ -88,14 +87,7 @@ def detalle_of(exc: BaseException) -> str:
 
 def record_actualizacion(ctx: TaskContext, estado: str, detalle: str | None) -> None:
     """Append the dashboards' "last refreshed" row (datamart database)."""
-    actualizacion_reportes.create(ctx.datamart, checkfirst=True)
-    with ctx.datamart.begin() as conn:
-        conn.execute(actualizacion_reportes.insert().values(
-            actualizacion_reporte_id=uuid.uuid4().hex,
-            ultima_actualizacion=lima_now(ctx),
-            estado=estado,
-            detalle=detalle,
-        ))
+    append_actualizacion(ctx.datamart, at=lima_now(ctx), estado=estado, detalle=detalle)
 
 
 def refresh(ctx: TaskContext, params: ReportRange) -> None:

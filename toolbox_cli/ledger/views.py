@@ -1,258 +1,28 @@
-"""The run ledger: one row per run in ``toolbox_runs``.
+"""What monitoring, metrics, alerts and tasks read from the ledger, and what they note in it.
 
-Facts are stored (times in UTC, counts, errors); states such as late and missed are
-derived when read. Final-state updates are compare-and-swap on ``status = 'running'`` so a
-run that was already declared crashed is never silently resurrected, and vice versa.
+Facts are stored (times in UTC, counts, errors); states such as late, missed and failing
+are derived from these read-only views when read (``monitor.py``), and a dry run never
+stands for a task's refresh. Here: the newest run of each task and cron slot, the runs and
+successes monitoring watches, durations and counts for the metrics, who wrote a source
+table since a run (``History``, what a task may read of earlier runs), the run a success
+recovers from, and the two small tables beside ``toolbox_runs``: the notifications already
+claimed (so exactly one process sends each) and the crontab slots ``schedule install``
+wrote, with the cron runs seen since.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from toolbox_cli import __version__
+from toolbox_cli.ledger.lifecycle import CRASHED, FAILED, RUNNING, SUCCESS, Run, hostname, utcnow
 from toolbox_cli.storage.tables import notifications, runs, schedule_installs
 
-
-class RunStatus(StrEnum):
-    """The state of a run in the ledger (``toolbox_runs.status``)."""
-
-    RUNNING = "running"
-    SUCCESS = "success"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CRASHED = "crashed"
-
-
-RUNNING, SUCCESS, FAILED, SKIPPED, CRASHED = RunStatus
-FINAL_STATES = (SUCCESS, FAILED, SKIPPED, CRASHED)
-STATES = tuple(RunStatus)
-
-ERROR_MESSAGE_MAX = 4000
-
-
-def utcnow() -> datetime:
-    """Naive UTC, as stored in DATETIME columns."""
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-
-
-def hostname() -> str:
-    return socket.gethostname()
-
-
-@dataclass(frozen=True)
-class Run:
-    id: int
-    task: str
-    status: str
-    trigger: str
-    slot: str | None
-    params: dict[str, Any]
-    host: str
-    pid: int
-    started_at: datetime
-    finished_at: datetime | None
-    heartbeat_at: datetime | None
-    duration_s: float | None
-    rows_written: dict[str, int]
-    warnings_count: int
-    warnings: list[str]
-    error_type: str | None
-    error_message: str | None
-    version: str
-    log_path: str | None
-    dry_run: bool = False
-    tables: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_row(cls, row: Any) -> Run:
-        m = row._mapping
-        return cls(
-            id=m["id"], task=m["task"], status=m["status"], trigger=m["trigger"],
-            slot=m["slot"], params=json.loads(m["params"] or "{}"), host=m["host"],
-            pid=m["pid"], started_at=m["started_at"], finished_at=m["finished_at"],
-            heartbeat_at=m["heartbeat_at"], duration_s=m["duration_s"],
-            rows_written=json.loads(m["rows_written"] or "{}"),
-            warnings_count=m["warnings_count"] or 0, warnings=json.loads(m["warnings"] or "[]"),
-            error_type=m["error_type"], error_message=m["error_message"],
-            version=m["version"], log_path=m["log_path"],
-            dry_run=bool(m["dry_run"]), tables=json.loads(m["tables"] or "[]"),
-        )
-
-    def total_rows(self) -> int:
-        return sum(self.rows_written.values())
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, default=str, ensure_ascii=False, sort_keys=True)
-
-
-def start_run(
-    engine: Engine,
-    task: str,
-    *,
-    trigger: str,
-    slot: str | None,
-    params: dict[str, Any],
-    status: str = RUNNING,
-    log_path: str | None = None,
-    tables: list[str] | None = None,
-) -> int:
-    now = utcnow()
-    values = dict(
-        task=task, status=status, trigger=trigger, slot=slot, params=_json(params),
-        host=hostname(), pid=os.getpid(), started_at=now, heartbeat_at=now,
-        warnings_count=0, version=__version__, log_path=log_path,
-        dry_run=bool(params.get("dry_run")), tables=_json(list(tables or [])),
-    )
-    if status != RUNNING:
-        values.update(finished_at=now, duration_s=0.0)
-    with engine.begin() as conn:
-        result = conn.execute(insert(runs).values(**values))
-        return int(result.inserted_primary_key[0])
-
-
-def record_skipped(engine: Engine, task: str, *, trigger: str, slot: str | None,
-                   params: dict[str, Any], holder: str, log_path: str | None = None,
-                   tables: list[str] | None = None) -> int:
-    run_id = start_run(engine, task, trigger=trigger, slot=slot, params=params,
-                       status=SKIPPED, log_path=log_path, tables=tables)
-    with engine.begin() as conn:
-        conn.execute(
-            update(runs).where(runs.c.id == run_id).values(
-                error_type="LockHeld", error_message=holder
-            )
-        )
-    return run_id
-
-
-def holder_of(engine: Engine, table: str, *, exclude: int | None = None) -> Run | None:
-    """The running run that locks ``table`` (the newest, should there be several)."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(runs).where(runs.c.status == RUNNING).order_by(runs.c.id.desc())
-        ).all()
-    for run in map(Run.from_row, rows):
-        if table in run.tables and run.id != exclude:
-            return run
-    return None
-
-
-def heartbeat(engine: Engine, run_id: int) -> None:
-    with engine.begin() as conn:
-        conn.execute(
-            update(runs).where(and_(runs.c.id == run_id, runs.c.status == RUNNING))
-            .values(heartbeat_at=utcnow())
-        )
-
-
-def finish_run(
-    engine: Engine,
-    run_id: int,
-    *,
-    status: str,
-    started_at: datetime,
-    rows: dict[str, int],
-    warnings_count: int,
-    warnings: list[str],
-    error_type: str | None = None,
-    error_message: str | None = None,
-    duration_s: float | None = None,
-) -> bool:
-    """Write the final state; False if the run was no longer ``running`` (declared crashed)."""
-    now = utcnow()
-    if duration_s is None:
-        duration_s = max((now - started_at).total_seconds(), 0.0)
-    if error_message and len(error_message) > ERROR_MESSAGE_MAX:
-        error_message = error_message[: ERROR_MESSAGE_MAX - 1] + "…"
-    with engine.begin() as conn:
-        result = conn.execute(
-            update(runs)
-            .where(and_(runs.c.id == run_id, runs.c.status == RUNNING))
-            .values(
-                status=status, finished_at=now, heartbeat_at=now,
-                duration_s=round(duration_s, 3),
-                rows_written=_json(rows), warnings_count=warnings_count,
-                warnings=_json(warnings), error_type=error_type, error_message=error_message,
-            )
-        )
-    return result.rowcount == 1
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def reap_crashed(engine: Engine, *, stale_after_seconds: int, now: datetime | None = None) -> list[int]:
-    """Mark as ``crashed`` every running run whose process is gone or whose heartbeat is stale.
-
-    A dead pid only counts on this host (pids mean nothing elsewhere); any host's run is
-    crashed once its heartbeat is older than the threshold.
-    """
-    now = now or utcnow()
-    stale_before = now - timedelta(seconds=stale_after_seconds)
-    me = hostname()
-    with engine.connect() as conn:
-        candidates = conn.execute(
-            select(runs.c.id, runs.c.host, runs.c.pid, runs.c.heartbeat_at, runs.c.started_at)
-            .where(runs.c.status == RUNNING)
-        ).all()
-    crashed: list[tuple[int, str]] = []
-    for run_id, host, pid, beat, started in candidates:
-        last = beat or started
-        if host == me and not _pid_alive(pid):
-            crashed.append((run_id, f"process {pid} on {host} is gone (killed or host restarted)"))
-        elif last < stale_before:
-            crashed.append((run_id, f"no heartbeat since {last:%Y-%m-%d %H:%M:%S} UTC"))
-    marked = []
-    for run_id, reason in crashed:
-        with engine.begin() as conn:
-            result = conn.execute(
-                update(runs)
-                .where(and_(runs.c.id == run_id, runs.c.status == RUNNING))
-                .values(status=CRASHED, finished_at=now, error_type="Crashed", error_message=reason)
-            )
-        if result.rowcount == 1:
-            marked.append(run_id)
-    return marked
-
-
-def known_tasks(engine: Engine) -> list[str]:
-    """Every task name the ledger has seen (imports and demo included)."""
-    with engine.connect() as conn:
-        return sorted(conn.execute(select(runs.c.task).distinct()).scalars())
-
-
-def recent_runs(engine: Engine, *, task: str | None = None, status: str | None = None,
-                limit: int = 20) -> list[Run]:
-    query = select(runs).order_by(runs.c.id.desc()).limit(limit)
-    if task:
-        query = query.where(runs.c.task == task)
-    if status:
-        query = query.where(runs.c.status == status)
-    with engine.connect() as conn:
-        return [Run.from_row(r) for r in conn.execute(query)]
-
-
-def get_run(engine: Engine, run_id: int) -> Run | None:
-    with engine.connect() as conn:
-        row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
-    return Run.from_row(row) if row else None
+# ---------------------------------------------------------------- the newest run of a task, of a slot
 
 
 def last_run_per_task(engine: Engine) -> dict[str, Run]:

@@ -1,0 +1,200 @@
+"""``parse_file``: a whole file read and validated as one kind, then finished per kind.
+
+Finishing applies the rules that look at more than one row: de-duplication by the kind's
+key (the last row wins and the dropped lines are reported), repeated days (saldos, kept),
+one rate per date (tipo-cambio), the sheet of an off-system file (fuera-sistema).
+Nothing is written here; ``apply.apply_import`` writes a ``ParsedFile``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from toolbox_cli.compute.text import fold, ruc_text
+from toolbox_cli.errors import InputError
+from toolbox_cli.imports.csvfile import read_csv
+from toolbox_cli.imports.kinds import HOJAS, get_kind, rates_as_stored
+from toolbox_cli.imports.rows import CellErrors, ImportRejected, ParsedFile, parse_rows
+
+Rows = list[tuple[int, dict[str, Any]]]  # (line, row) in file order
+Finisher = Callable[[ParsedFile, Rows, str | None, CellErrors], None]
+
+
+def parse_file(kind_name: str, path: Path, *, hoja: str | None = None,
+               label: str | None = None) -> ParsedFile:
+    """Read and validate a whole file; raises ImportRejected listing the bad lines."""
+    kind = get_kind(kind_name)
+    csv_file = read_csv(path, label)
+    errors = CellErrors()
+    read = parse_rows(kind, csv_file, errors)
+    errors.raise_if_any()
+    if not csv_file.rows:
+        raise ImportRejected([
+            f"{csv_file.label}: no data rows after the header; nothing to import"
+        ])
+    parsed = ParsedFile(kind.name, csv_file.label, kind.table.name, [], len(csv_file.rows),
+                        skipped=len(read.skipped), ignored_columns=read.ignored)
+    if read.ignored:
+        parsed.warnings.append(
+            f"{csv_file.label}: ignored unknown column(s): {', '.join(read.ignored)}")
+    if read.skipped:
+        shown = ", ".join(str(n) for n in read.skipped[:10])
+        parsed.warnings.append(
+            f"{csv_file.label}: skipped {len(read.skipped)} row(s) with a blank "
+            f"{' or '.join(kind.skip_if_blank)}: line(s) {shown}")
+    _FINISH[kind.name](parsed, read.parsed, hoja, errors)
+    errors.raise_if_any()
+    if not parsed.rows:
+        raise ImportRejected([f"{csv_file.label}: no usable rows (all were skipped); "
+                              "nothing was imported"])
+    return parsed
+
+
+# ----------------------------------------------------------------------------- finishing
+# Per-kind finishing: de-duplication and cross-field rules. Each fills parsed.rows.
+
+
+def _last_wins(
+    rows: Rows, key: Callable[[dict[str, Any]], Any]
+) -> tuple[list[dict[str, Any]], list[tuple[int, int]]]:
+    """One row per key, the last one (at the position of the last); (dropped, kept) lines."""
+    last: dict[Any, int] = {}
+    for i, (_, row) in enumerate(rows):
+        last[key(row)] = i
+    kept, dropped = [], []
+    for i, (line, row) in enumerate(rows):
+        j = last[key(row)]
+        if i == j:
+            kept.append(row)
+        else:
+            dropped.append((line, rows[j][0]))
+    return kept, dropped
+
+
+def _dedup_report(parsed: ParsedFile, dropped: list[tuple[int, int]], what: str) -> None:
+    parsed.duplicates = len(dropped)
+    for line, winner in dropped[:5]:
+        parsed.warnings.append(
+            f"{parsed.label}:{line}: {what} repeated on line {winner}; line {winner} wins"
+        )
+    if len(dropped) > 5:
+        parsed.warnings.append(f"{parsed.label}: {len(dropped) - 5} more repeated {what}s")
+
+
+def _finish_sectores(parsed: ParsedFile, rows: Rows, hoja: str | None,
+                     errors: CellErrors) -> None:
+    # decisions.md 9: one row per RUC, the last imported row wins, duplicates counted.
+    parsed.rows, dropped = _last_wins(rows, lambda r: fold(r["RUCPagador"]))
+    _dedup_report(parsed, dropped, "RUC")
+
+
+def _finish_referidos(parsed: ParsedFile, rows: Rows, hoja: str | None,
+                      errors: CellErrors) -> None:
+    # reportes §2.5: de-duplicated by CodigoLiquidacion keeping the last row.
+    parsed.rows, dropped = _last_wins(rows, lambda r: fold(r["CodigoLiquidacion"]))
+    _dedup_report(parsed, dropped, "LIQUIDACIÓN")
+
+
+def _finish_alias(parsed: ParsedFile, rows: Rows, hoja: str | None,
+                  errors: CellErrors) -> None:
+    # Aliases are matched case-insensitively after trimming (Appendix A): one per folded key.
+    parsed.rows, dropped = _last_wins(rows, lambda r: fold(r["Alias"]))
+    _dedup_report(parsed, dropped, "ALIAS")
+
+
+def _finish_codigos(parsed: ParsedFile, rows: Rows, hoja: str | None,
+                    errors: CellErrors) -> None:
+    # A code may be in both lists (cxc §3.3), so the key is (code, list).
+    parsed.rows, dropped = _last_wins(rows, lambda r: (fold(r["codigo"]), r["lista"]))
+    _dedup_report(parsed, dropped, "CODIGO+LISTA")
+
+
+def _finish_saldos(parsed: ParsedFile, rows: Rows, hoja: str | None,
+                   errors: CellErrors) -> None:
+    # reportes §3.8: pass-through in file order, no de-duplication of days; repeated days
+    # are kept (the dashboards saw them in the legacy too) but reported.
+    parsed.rows = [row for _, row in rows]
+    first: dict[date, int] = {}
+    repeated = 0
+    for line, row in rows:
+        day = row["FechaOperacion"]
+        if day in first:
+            repeated += 1
+            if repeated <= 5:
+                parsed.warnings.append(
+                    f"{parsed.label}:{line}: FechaOperacion {day.isoformat()} repeats line "
+                    f"{first[day]}; both rows kept (reportes §3.8 keeps every row)"
+                )
+        else:
+            first[day] = line
+
+
+def _finish_tipo_cambio(parsed: ParsedFile, rows: Rows, hoja: str | None,
+                        errors: CellErrors) -> None:
+    # One rate per date. The same date twice with the same rates is a harmless duplicate;
+    # with different rates nobody can tell which is right, so the file is rejected.
+    seen: dict[date, tuple[int, dict[str, Any]]] = {}
+    dropped = 0
+    for line, row in rows:
+        day = row["TipoCambioFecha"]
+        if day in seen:
+            first_line, first_row = seen[day]
+            if rates_as_stored(first_row) != rates_as_stored(row):
+                errors.add(f"{parsed.label}:{line}: FECHA: {day.isoformat()} already on line "
+                           f"{first_line} with different rates; keep one")
+            else:
+                dropped += 1
+            continue
+        seen[day] = (line, row)
+    parsed.duplicates = dropped
+    parsed.rows = [
+        {**row, "TipoCambioFecha": day.isoformat()} for day, (_, row) in sorted(seen.items())
+    ]
+
+
+def _finish_fuera_sistema(parsed: ParsedFile, rows: Rows, hoja: str | None,
+                          errors: CellErrors) -> None:
+    label = parsed.label
+    for line, row in rows:
+        # reportes §2.4 rule 2: RUCs and document numbers are text; a number cell's
+        # 20123456789.0 becomes 20123456789; a blank document number is invalid.
+        for column, header in (("RUCCliente", "RUC Cliente"), ("RUCPagador", "RUC DEUDOR"),
+                               ("NroDocumento", "N° Factura/ Letra")):
+            try:
+                row[column] = ruc_text(row[column])
+            except ValueError as exc:
+                errors.add(f"{label}:{line}: {header}: {exc}")
+    monedas = {row["Moneda"] for _, row in rows if row["Moneda"]}
+    if hoja is None:
+        if len(monedas) != 1:
+            found = " and ".join(sorted(monedas)) if monedas else "no currency"
+            errors.add(f"{label}: Moneda: the rows have {found}; "
+                       "say which sheet this is with --hoja PEN or --hoja USD")
+            return
+        hoja = next(iter(monedas))
+    hoja = hoja.strip().upper()
+    if hoja not in HOJAS:
+        raise InputError(f"--hoja must be PEN or USD, not {hoja!r}")
+    other = [line for line, row in rows if row["Moneda"] not in (None, hoja)]
+    if other:
+        parsed.warnings.append(
+            f"{label}: {len(other)} row(s) of sheet {hoja} have another Moneda (first: line "
+            f"{other[0]}); each row keeps its own Moneda"
+        )
+    parsed.hoja = hoja
+    # Fila keeps the sheet order, because the KPI appends off-system rows in sheet order.
+    parsed.rows = [{**row, "Hoja": hoja, "Fila": n} for n, (_, row) in enumerate(rows, 1)]
+
+
+_FINISH: dict[str, Finisher] = {
+    "sectores": _finish_sectores,
+    "fuera-sistema": _finish_fuera_sistema,
+    "referidos": _finish_referidos,
+    "referidos-alias": _finish_alias,
+    "saldos": _finish_saldos,
+    "tipo-cambio": _finish_tipo_cambio,
+    "codigos-cxc": _finish_codigos,
+}
