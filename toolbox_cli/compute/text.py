@@ -29,7 +29,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 _TEXT_DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _TEXT_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?")
@@ -186,3 +186,23 @@ def ruc_text(text: str) -> str:
     if m := _FLOAT_INTEGER.fullmatch(s):
         return m.group(1)
     return s
+
+
+# ---------------------------------------------------------------- exchange rates
+
+RATE_QUANTUM = Decimal("0.000001")  # tipo_cambio's scale (6 decimals, decisions 12)
+
+
+def rate_problem(value: Decimal) -> str | None:
+    """Why ``value`` is not a plausible PEN per USD rate (0 < rate < 100; a thousands comma
+    read as ``3,710`` is not one), or None. Imports and the rate provider's answers alike."""
+    if not value.is_finite() or value <= 0:
+        return "must be greater than 0"
+    if value >= 100:
+        return "is not a plausible PEN/USD rate"
+    return None
+
+
+def stored_rate(value: Decimal) -> Decimal:
+    """A rate as ``tipo_cambio`` keeps it: half-up to 6 decimals."""
+    return value.quantize(RATE_QUANTUM, ROUND_HALF_UP)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table
@@ -21,10 +21,12 @@ from toolbox_cli.compute.text import (
     fold,
     optional_date,
     optional_text,
+    rate_problem,
     required_date,
     required_number,
     required_text,
     ruc_text,
+    stored_rate,
     strict_number_or,
     strict_sheet_number,
 )
@@ -33,7 +35,6 @@ from toolbox_cli.storage import tables as source_tables
 
 LISTAS_CXC = ("MORA_A_MAYO", "COBRANZA_ESPECIAL")
 HOJAS = ("PEN", "USD")
-RATE_QUANTUM = Decimal("0.000001")  # tipo_cambio's scale (Rate: 6 decimals)
 
 
 # ----------------------------------------------------------------------------- cell rules of one kind
@@ -45,18 +46,18 @@ def exchange_rate(text: str) -> Decimal:
     thousands comma read as ``3,710`` is not). The rate provider's answers are held to
     the same bounds, 0 < rate < 100 (``remote.tipo_cambio``)."""
     value = required_number(text)
-    if value <= 0:
-        raise ValueError(f"{text!r} must be greater than 0")
-    if value >= 100:
-        raise ValueError(f"{text!r} is not a plausible PEN/USD rate; write decimals with a dot")
+    problem = rate_problem(value)
+    if problem:
+        hint = "; write decimals with a dot" if value >= 100 else ""
+        raise ValueError(f"{text!r} {problem}{hint}")
     return value
 
 
 def rates_as_stored(row: dict[str, Any]) -> tuple[Decimal, Decimal]:
     """A tipo-cambio row's (compra, venta) at the column's scale, as the table keeps them:
     two rows of one date carry the same rates when these are equal."""
-    return (Decimal(row["TipoCambioCompra"]).quantize(RATE_QUANTUM, ROUND_HALF_UP),
-            Decimal(row["TipoCambioVenta"]).quantize(RATE_QUANTUM, ROUND_HALF_UP))
+    return (stored_rate(Decimal(row["TipoCambioCompra"])),
+            stored_rate(Decimal(row["TipoCambioVenta"])))
 
 
 def whole_days_or_zero(text: str) -> int:

@@ -21,18 +21,17 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import Any
 
 from toolbox_cli import __version__
-from toolbox_cli.compute.text import text_date
+from toolbox_cli.compute.text import rate_problem, stored_rate, text_date
 from toolbox_cli.errors import InputError
 
 log = logging.getLogger("toolbox")
 
 MAX_BACKOFF_SECONDS = 10.0
-RATE_QUANTUM = Decimal("0.000001")
 
 
 @dataclass(frozen=True)
@@ -44,8 +43,8 @@ class Rate:
     def as_row(self) -> dict[str, Any]:
         return {
             "TipoCambioFecha": self.fecha.isoformat(),
-            "TipoCambioCompra": self.compra.quantize(RATE_QUANTUM, ROUND_HALF_UP),
-            "TipoCambioVenta": self.venta.quantize(RATE_QUANTUM, ROUND_HALF_UP),
+            "TipoCambioCompra": stored_rate(self.compra),
+            "TipoCambioVenta": stored_rate(self.venta),
         }
 
 
@@ -97,7 +96,7 @@ def _rate_value(answer: dict[str, Any], *keys: str) -> Decimal:
         value = Decimal(str(raw).strip())
     except InvalidOperation:
         raise BadAnswer(f"{keys[0]} is {raw!r}, not a number") from None
-    if not value.is_finite() or not 0 < value < 100:
+    if rate_problem(value):
         raise BadAnswer(f"{keys[0]} is {raw!r}, not a plausible PEN/USD rate")
     return value
 
