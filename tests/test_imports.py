@@ -202,7 +202,7 @@ def test_quoted_values_with_commas_and_a_missing_optional_column(tmp_path: Path)
 
 
 def test_unknown_columns_are_ignored_and_reported(tmp_path: Path) -> None:
-    path = write(tmp_path, "s.csv", "RUC,SECTOR,GRUPO ECO.,Comentario\n201,Pesca,,ok\n")
+    path = write(tmp_path, "s.csv", "RUC,SECTOR,GRUPO ECO.,Comentario\n20100000017,Pesca,,ok\n")
     parsed = parse_file("sectores", path)
     assert parsed.ignored_columns == ["Comentario"]
     assert any("Comentario" in w for w in parsed.warnings)
@@ -215,11 +215,11 @@ def test_sector_duplicates_last_row_wins_and_are_counted(
     tmp_path: Path, engines: Engines, toolbox_env: Settings
 ) -> None:
     path = write(tmp_path, "s.csv", "RUC,SECTOR,GRUPO ECO.\n"
-                 "20100000001,Minería,A\n20100000002,Pesca,\n20100000001.0,Energía,B\n")
+                 "20100000017,Minería,A\n20100000025,Pesca,\n20100000017.0,Energía,B\n")
     done = do_import(toolbox_env, "sectores", path)
     assert done.result.duplicates == 1 and done.result.written == 2
     rows = {r["RUCPagador"]: r for r in table_rows(engines, "sector_pagadores")}
-    assert rows["20100000001"]["Sector"] == "Energía" and rows["20100000001"]["GrupoEco"] == "B"
+    assert rows["20100000017"]["Sector"] == "Energía" and rows["20100000017"]["GrupoEco"] == "B"
     assert any(":2: RUC repeated on line 4" in w for w in done.result.warnings)
     run = ledger.get_run(engines.datamart, done.outcome.run_id)
     assert run.warnings_count == 1
@@ -318,7 +318,8 @@ def test_every_bad_line_is_listed(tmp_path: Path) -> None:
         ("codigos-cxc", "codigo,lista\n" + "L" * 41 + ",MORA_A_MAYO\n",
          ":2: codigo: longer than 40 characters"),
         ("fuera-sistema", FUERA_HEADER + "\n" + ",".join(
-            ["LIQ1", "F1", "Cli", "201", "Deu", "202"] + ["x"] + [""] * 42), ":2: TNM Op: 'x' is not"),
+            ["LIQ1", "F1", "Cli", "20600000013", "Deu", "20100000017"] + ["x"] + [""] * 42),
+         ":2: TNM Op: 'x' is not"),
     ],
 )
 def test_bad_files_are_rejected_with_file_line_and_column(
@@ -346,13 +347,17 @@ def test_empty_files_are_an_error_and_change_nothing(
 def test_wrong_encoding_is_a_clear_error_with_the_line(
     tmp_path: Path, engines: Engines, toolbox_env: Settings
 ) -> None:
+    # Neither UTF-8 nor Windows-1252 (0x81 is undefined in cp1252): refused, table unchanged.
+    # (tests/test_import_encodings.py: cp1252 read and noted, --encoding, the mixed file.)
     do_import(toolbox_env, "sectores", EXAMPLES / "sectores.csv")
-    path = write(tmp_path, "latin1.csv", "RUC,SECTOR,GRUPO ECO.\n201,Pesca,\n202,Minería,\n",
-                 encoding="latin-1")
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(b"RUC,SECTOR,GRUPO ECO.\n20100000017,Pesca,\n20100000025,Miner\xeda\x81,\n")
     done = do_import(toolbox_env, "sectores", path)
     assert done.exit_code == 2
-    assert done.errors == [f"{path}:3: the file is not UTF-8 (byte 0xed, probably Windows-1252 "
-                           "or Latin-1); save it as 'CSV UTF-8' and import again"]
+    assert done.errors == [f"{path}:3: the file is neither UTF-8 (byte 0xed, column 18) nor "
+                           "Windows-1252 (byte 0x81 on line 3 is not a cp1252 character); save "
+                           "it as 'CSV UTF-8', or pass its encoding, e.g. --encoding latin-1 "
+                           "(which reads any byte; check the accents)"]
     assert len(table_rows(engines, "sector_pagadores")) == 4
 
 
@@ -526,7 +531,7 @@ def test_cli_import_prints_counts(cli: CliRunner, engines: Engines, tmp_path: Pa
 def test_cli_rejected_file_exits_2_and_names_the_line(
     cli: CliRunner, engines: Engines, tmp_path: Path
 ) -> None:
-    path = write(tmp_path, "bad.csv", "RUC,SECTOR,GRUPO ECO.\n201,Pesca,\n202,,\n")
+    path = write(tmp_path, "bad.csv", "RUC,SECTOR,GRUPO ECO.\n20100000017,Pesca,\n20100000025,,\n")
     result = cli.invoke(app, ["import", "sectores", str(path)])
     assert result.exit_code == 2
     assert f"{path}:3: SECTOR: empty" in result.stderr

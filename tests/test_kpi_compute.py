@@ -566,10 +566,31 @@ def test_suspicious_rates_are_flagged():
     assert kpi.stats.suspicious_rate.count == 1
 
 
-def test_fuzzy_executive_mapping_is_reported():
+def test_a_case_only_executive_match_is_no_warning_a_real_one_is_listed():
     kpi = pipeline()
-    run_example(kpi)
-    assert any("'PEREZ, ANA' → 'Perez, Ana'" in w for w in kpi.warnings())
+    run_example(kpi)  # 'PEREZ, ANA' off the system → 'Perez, Ana': the same name
+    assert kpi.executives["PEREZ, ANA"].mapped == "Perez, Ana"
+    assert not any("PEREZ, ANA" in w for w in kpi.warnings())
+    kpi = pipeline(off_system=(dict(ROW_C, Ejecutivo="Perez Ana"),))
+    run_example(kpi, off_system=(dict(ROW_C, Ejecutivo="Perez Ana"),))
+    assert "1 off-system executive name(s) mapped by similarity to an in-system one " \
+           "(each listed in the run's warnings)" in kpi.warnings()
+    assert any(w.startswith("off-system executive 'Perez Ana' read as 'Perez, Ana' "
+                            "(similarity ") for w in kpi.warning_details())
+
+
+def test_each_distinct_referral_mapping_is_one_warning_with_its_count():
+    from toolbox_cli.compute.kpi_reference import Referral
+
+    kpi = pipeline()
+    kpi.referrals.fuzzy.extend([Referral("gustavo paredes", "Gustavo, Paredes", "fuzzy", 97.0)] * 3
+                               + [Referral("charo", "Charo", "fuzzy", 100.0)])
+    details = kpi.warning_details()
+    assert details.count("referral 'gustavo paredes' read as 'Gustavo, Paredes' "
+                         "(similarity 97) in 3 operation(s)") == 1
+    assert not any("'charo'" in w for w in details)  # case only
+    assert "1 referral name(s) mapped by similarity to a canonical one (each listed in the " \
+           "run's warnings)" in kpi.warnings()
 
 
 def test_referral_already_canonical_is_not_reported_as_fuzzy():

@@ -332,13 +332,16 @@ def test_an_old_ledger_is_refused_until_db_init_upgrades_it(engines, cli):
         with engines.datamart.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE toolbox_runs DROP COLUMN tables")
             conn.exec_driver_sql("ALTER TABLE toolbox_runs DROP COLUMN dry_run")
+            conn.exec_driver_sql("ALTER TABLE toolbox_runs DROP COLUMN retry_of")
     else:
         with engines.datamart.begin() as conn:
-            conn.exec_driver_sql("ALTER TABLE toolbox_runs DROP COLUMN tables, DROP COLUMN dry_run")
+            conn.exec_driver_sql("ALTER TABLE toolbox_runs DROP COLUMN tables, DROP COLUMN dry_run, "
+                                 "DROP COLUMN retry_of")
     refused = cli("status")
     assert refused.exit_code == EXIT_USAGE
     assert "ledger" in refused.stderr and "run toolbox db init to upgrade it" in refused.stderr
-    assert cli("db", "init").exit_code == 0
+    upgraded = cli("--debug", "db", "init")
+    assert upgraded.exit_code == 0, upgraded.output
     runs = json.loads(cli("status", "--json").stdout)
     assert [(r["task"], r["dry_run"]) for r in runs] == [("kpi", False)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from datetime import UTC, datetime, timedelta
@@ -386,6 +387,10 @@ def test_wrapper_records_a_cron_run_with_its_log_and_prunes_old_logs(tmp_path: P
     assert log.parent == logs and log.name.startswith("kpi-") and log.is_file()
     assert "kpi: success" in log.read_text()
     assert "exit code 0" in log.read_text()
+    # Headers in Lima time with the offset; no progress display in a cron log.
+    assert re.search(r"^# started \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d-05:00 ", log.read_text(), re.M)
+    assert re.search(r"^# finished \S+-05:00 exit code 0", log.read_text(), re.M)
+    assert "rows/s" not in log.read_text()
 
 
 def test_wrapper_refuses_a_relative_env_file(tmp_path: Path) -> None:

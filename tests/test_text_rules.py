@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from toolbox_cli.compute import cells, text
+from toolbox_cli.compute import cells, normalize, text
 from toolbox_cli.compute.normalize import ruc_pagador_key
 
 
@@ -66,6 +66,77 @@ def test_ruc_text_is_the_stored_text_not_the_matching_key() -> None:
     for bad in ("", "2.01235E+10"):
         with pytest.raises(ValueError):
             text.ruc_text(bad)
+
+
+@pytest.mark.parametrize(("cell", "stored"), [
+    ("20100047218", "20100047218"), (" 20100047218.0 ", "20100047218"),
+    ("2010004 7218", "2010004 7218"), ("20:100047218 ", "20:100047218"),
+    ("20100047210", "20100047210"),  # a failing check digit is still a RUC
+])
+def test_required_ruc_is_11_digits_after_the_kpis_cleaning(cell: str, stored: str) -> None:
+    assert text.required_ruc(cell) == stored  # the stored value: ruc_text's, unchanged
+    assert text.required_ruc(cell) == text.ruc_text(cell)
+    assert len(ruc_pagador_key(stored)) == 11
+
+
+@pytest.mark.parametrize("cell", ["2012345678", "201234567890", "2012345678A", "2O100047218",
+                                  "20-100047218", "2010004721.8", "٢٠١٠٠٠٤٧٢١٨"])
+def test_required_ruc_refuses_what_is_not_11_digits(cell: str) -> None:
+    with pytest.raises(ValueError, match=r"is not a RUC: 11 digits expected"):
+        text.required_ruc(cell)
+
+
+def test_required_ruc_keeps_ruc_texts_errors() -> None:
+    for blank_or_lost in ("", " ", "2.01E+10"):
+        with pytest.raises(ValueError, match="empty|scientific"):
+            text.required_ruc(blank_or_lost)
+
+
+def test_the_ruc_cleaning_is_the_kpis() -> None:
+    assert text.RUC_NOISE == normalize.RUC_NOISE
+    for cell in ("2022222 2222", "20:222222222", " 20222222222:\t", "20\xa0222222222"):
+        assert text.ruc_digits(cell) == ruc_pagador_key(cell)
+
+
+@pytest.mark.parametrize(("first_ten", "digit"), [
+    ("2010004721", "8"), ("2013131295", "5"),  # the demo's pinned examples
+    ("2010000000", "9"), ("1040000001", "3"),
+    ("2010000003", "3"),
+])
+def test_ruc_check_digit_is_sunats_modulo_11(first_ten: str, digit: str) -> None:
+    assert text.ruc_check_digit(first_ten) == digit
+    weights = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+    r = 11 - sum(int(d) * w for d, w in zip(first_ten, weights, strict=True)) % 11
+    assert digit == {10: "0", 11: "1"}.get(r, str(r))
+    assert text.ruc_digit_ok(first_ten + digit)
+    assert not text.ruc_digit_ok(first_ten + str((int(digit) + 1) % 10))
+
+
+def test_ruc_check_digit_covers_r_10_and_r_11() -> None:
+    results = {}
+    for n in range(2000):
+        first_ten = f"20{n:08d}"
+        weights = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+        r = 11 - sum(int(d) * w for d, w in zip(first_ten, weights, strict=True)) % 11
+        results.setdefault(r, text.ruc_check_digit(first_ten))
+    assert results[10] == "0" and results[11] == "1"
+    assert set(results) == set(range(1, 12))
+
+
+def test_ruc_digit_ok_ignores_the_noise_and_refuses_non_rucs() -> None:
+    assert text.ruc_digit_ok("20100 047218:") and not text.ruc_digit_ok("20100047219")
+    assert not text.ruc_digit_ok("2010004721") and not text.ruc_digit_ok("2010004721X")
+    with pytest.raises(ValueError, match="ten digits"):
+        text.ruc_check_digit("201000472")
+
+
+def test_the_demo_spells_rucs_by_the_same_rule() -> None:
+    from toolbox_cli.demo import catalogue, ruc_with_check_digit
+
+    assert ruc_with_check_digit is catalogue.ruc_with_check_digit
+    for first_ten in ("2010004721", "2013131295", "1040000001"):
+        assert ruc_with_check_digit(first_ten) == first_ten + text.ruc_check_digit(first_ten)
+        assert text.ruc_digit_ok(ruc_with_check_digit(first_ten))
 
 
 def test_dates_of_an_import_and_of_a_legacy_row_read_text_alike() -> None:

@@ -346,7 +346,8 @@ def test_cli_reports_failed_dates_and_exits_1(cli: CliRunner, engines: Engines, 
     result = cli.invoke(app, ["tipo-cambio", "--desde", "2024-03-01", "--hasta", "2024-03-03"])
     assert result.exit_code == 1
     assert "tipo_cambio=2" in result.stdout
-    assert "2024-03-02: HTTP 500 (after 1 try)" in result.stdout
+    assert "2024-03-02: HTTP 500 (after 1 try)" in result.stderr  # the warning, as it came
+    assert "1 warning(s) (toolbox status 1 --warnings)" in result.stdout
     assert "1 of 3 missing dates failed" in result.stderr
     stub.behaviour.clear()
     result = cli.invoke(app, ["tipo-cambio", "--desde", "2024-03-01", "--hasta", "2024-03-03",

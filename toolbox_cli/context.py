@@ -17,11 +17,15 @@ from toolbox_cli.params import RunFlags
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage import staging
 from toolbox_cli.storage.guard import ShrinkGuard
+from toolbox_cli.storage.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     import polars as pl
 
-MAX_STORED_WARNINGS = 20
+# Distinct warnings a run keeps (`toolbox status ID --warnings` lists them), and how many
+# of them are also printed on stderr while it runs.
+MAX_STORED_WARNINGS = 2000
+SHOWN_WARNINGS = 8
 
 
 class PastRun(Protocol):
@@ -63,10 +67,27 @@ class TaskContext:
     run_id: int | None = None
     check_alive: Callable[[], None] = lambda: None
     rows: dict[str, int] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    warnings_count: int = 0
     guard: ShrinkGuard = field(default_factory=ShrinkGuard)
     history: RunHistory = field(default_factory=_NoHistory)
+    progress: Progress = NO_PROGRESS
+    # Each distinct warning and how many times it was raised, in first-seen order.
+    _warnings: dict[str, int] = field(default_factory=dict)
+    _shown: int = 0
+
+    @property
+    def warnings(self) -> list[str]:
+        """Every distinct warning, ``(×N)`` when raised N > 1 times; past the first
+        ``MAX_STORED_WARNINGS`` one line says how many more there were."""
+        out = [m if n == 1 else f"{m} (×{n})" for m, n in self._warnings.items()]
+        if len(out) > MAX_STORED_WARNINGS:
+            rest = len(out) - MAX_STORED_WARNINGS
+            out = [*out[:MAX_STORED_WARNINGS], f"… and {rest} more warnings, not kept"]
+        return out
+
+    @property
+    def warnings_count(self) -> int:
+        """How many distinct warnings the run raised."""
+        return len(self._warnings)
 
     @property
     def dry_run(self) -> bool:
@@ -82,12 +103,22 @@ class TaskContext:
             self.warn(note)
         self.guard.notes.clear()
 
-    def warn(self, message: str) -> None:
-        """Record a warning on the run (count + the first few messages)."""
-        self.warnings_count += 1
-        if len(self.warnings) < MAX_STORED_WARNINGS:
-            self.warnings.append(message)
-        log.warning(message)
+    def warn(self, message: str, *, detail: bool = False) -> None:
+        """Record a warning on the run: a message raised again only counts. The first few
+        distinct ones are also printed on stderr as they come, unless ``detail`` (one case
+        of a warning already printed, kept for ``toolbox status ID --warnings``)."""
+        if message in self._warnings:
+            self._warnings[message] += 1
+            return
+        self._warnings[message] = 1
+        if detail:
+            return
+        self._shown += 1
+        if self._shown <= SHOWN_WARNINGS:
+            log.warning(message)
+        elif self._shown == SHOWN_WARNINGS + 1:
+            where = f"toolbox status {self.run_id} --warnings" if self.run_id else "the run"
+            log.warning("more warnings follow; %s lists every one", where)
 
     def add_rows(self, table: str, count: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + count
@@ -106,7 +137,13 @@ class TaskContext:
             counts = {}
             for name, frames in tables.items():
                 table = staging.datamart_table(name)
-                counts[name] = sum(writer.prepare(frame, table).height for frame in frames)
+                counts[name] = 0
+                self.progress.phase(name, "reading and computing (dry run)")
+                for frame in frames:
+                    rows = writer.prepare(frame, table).height
+                    counts[name] += rows
+                    self.progress.rows(name, rows)
+                self.progress.done(name)
             self.guard.check(staging.live_counts(self.datamart, counts), counts, dry_run=True)
         else:
             counts = writer.replace_tables(
@@ -115,6 +152,7 @@ class TaskContext:
                 tag=str(self.run_id or "manual"),
                 check_alive=self.check_alive,
                 guard=self.guard,
+                progress=self.progress,
             )
         self._record_guard_notes()
         for name, count in counts.items():

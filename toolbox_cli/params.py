@@ -16,6 +16,8 @@ from typing import Any, Self
 from toolbox_cli.business import HISTORY_START
 from toolbox_cli.errors import InputError
 
+DATE = "YYYY-MM-DD"  # the metavar of every date option (DD/MM/YYYY is read too)
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -60,10 +62,18 @@ class CutOff(RunFlags):
     """A report as of a cut-off date (reportes.md §1.3)."""
 
     fecha_corte: date | None = param("--fecha-corte", "Cut-off date (Lima). Default today "
-                                     "in Lima.", metavar="DATE")
+                                     "in Lima.", metavar=DATE)
+    allow_future: bool = param("--allow-future", "Accept a cut-off after today (Lima).",
+                               default=False)
 
     def resolved(self, today: date) -> Self:
-        return dataclasses.replace(self, fecha_corte=self.fecha_corte or today)
+        corte = self.fecha_corte or today
+        if corte > today and not self.allow_future:
+            raise InputError(
+                f"--fecha-corte {corte} is after today in Lima ({today}): a report as of a "
+                "day that has not come counts no payment of it; give --allow-future if you "
+                "mean it")
+        return dataclasses.replace(self, fecha_corte=corte)
 
 
 @dataclass(frozen=True)
@@ -71,12 +81,12 @@ class ReportRange(CutOff):
     """Operations dated ``desde``..``hasta``, as of ``fecha_corte``."""
 
     desde: date = param("--desde", "First operation date (Lima). Default 2019-07-01.",
-                        default=HISTORY_START, metavar="DATE")
+                        default=HISTORY_START, metavar=DATE)
     hasta: date | None = param("--hasta", "Last operation date (Lima). Default today in "
-                               "Lima.", metavar="DATE")
+                               "Lima.", metavar=DATE)
 
     def resolved(self, today: date) -> Self:
         hasta = self.hasta or today
         if hasta < self.desde:
             raise InputError(f"--hasta {hasta} is before --desde {self.desde}; swap them")
-        return dataclasses.replace(self, hasta=hasta, fecha_corte=self.fecha_corte or today)
+        return dataclasses.replace(super().resolved(today), hasta=hasta)

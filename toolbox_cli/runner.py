@@ -37,6 +37,7 @@ from toolbox_cli.errors import (
     ToolboxError,
 )
 from toolbox_cli.registry import all_tasks
+from toolbox_cli.runlog import run_log
 from toolbox_cli.schedule import Slot, scheduled_slots
 from toolbox_cli.settings import Settings, scrub, secrets_of
 from toolbox_cli.storage import runfiles
@@ -49,6 +50,7 @@ from toolbox_cli.storage.engine import (
 )
 from toolbox_cli.storage.guard import ShrinkGuard
 from toolbox_cli.storage.lock import TaskLock, lock_for, lock_resources
+from toolbox_cli.storage.progress import NO_PROGRESS, Progress
 from toolbox_cli.storage.staging import drop_staging_tables
 from toolbox_cli.storage.tables import datamart_metadata, source_metadata
 from toolbox_cli.tasks.base import RunFlags, TaskSpec, as_mapping
@@ -229,9 +231,13 @@ def run_task(
     slot: str | None = None,
     wait: bool = False,
     engines: Engines | None = None,
+    progress: Progress = NO_PROGRESS,
+    retry_of: int | None = None,
 ) -> RunOutcome:
     """Run ``spec`` with ``params`` (its parameters dataclass, or a mapping of them) through
-    the lock and the ledger. Bad parameters raise ``InputError`` before anything starts."""
+    the lock and the ledger. Bad parameters raise ``InputError`` before anything starts.
+    ``progress`` is told the phases (a terminal draws them); ``retry_of`` is the run this
+    one re-runs (``toolbox retry``)."""
     trigger = trigger or os.environ.get("TOOLBOX_TRIGGER") or "manual"
     slot = slot or os.environ.get("TOOLBOX_SLOT") or None
     log_path = os.environ.get("TOOLBOX_LOG_PATH") or None
@@ -247,20 +253,21 @@ def run_task(
 
         resources = lock_resources(spec.tables, spec.name)
         lock = lock_for(engines.datamart, resources)
-        if not lock.acquire(wait):
+        if not lock.acquire(wait, on_wait=_WaitShown(engines, settings, progress)):
             message = describe_holder(engines, lock, settings, spec.name)
             run_id = ledger.record_skipped(
                 engines.datamart, spec.name, trigger=trigger, slot=slot,
                 params=as_mapping(resolved), holder=message, log_path=log_path,
-                tables=resources,
+                tables=resources, retry_of=retry_of,
             )
             return RunOutcome(
                 spec.name, ledger.SKIPPED, EXIT_LOCKED, run_id=run_id,
                 error_type="LockHeld", error_message=message, dry_run=resolved.dry_run,
             )
+        progress.done("lock")
+        how = _How(trigger, slot, log_path, secrets, progress, retry_of)
         try:
-            return _run_locked(spec, settings, engines, lock, resolved, today, resources,
-                               trigger=trigger, slot=slot, log_path=log_path, secrets=secrets)
+            return _run_locked(spec, settings, engines, lock, resolved, today, resources, how)
         finally:
             lock.release()
     finally:
@@ -268,11 +275,59 @@ def run_task(
             engines.dispose()
 
 
+@dataclass(frozen=True)
+class _How:
+    """How a run was started and is watched."""
+
+    trigger: str
+    slot: str | None
+    log_path: str | None  # the cron wrapper's log file
+    secrets: list[str]
+    progress: Progress
+    retry_of: int | None
+
+
+class _WaitShown:
+    """``--wait``: what the run is queued behind, on the progress display."""
+
+    def __init__(self, engines: Engines, settings: Settings, progress: Progress) -> None:
+        self.engines, self.settings, self.progress = engines, settings, progress
+        self.asked: dict[str, float] = {}
+
+    def __call__(self, table: str) -> None:
+        now = time.monotonic()
+        if now - self.asked.get(table, -10.0) < 2.0:
+            return
+        self.asked[table] = now
+        holder = ledger.holder_of(self.engines.datamart, table)
+        who = f"run {holder.id} ({holder.task}, host {holder.host})" if holder else "another run"
+        self.progress.phase("lock", f"waiting for {who} to finish with {table}")
+
+
 def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
-                params: RunFlags, today: Any, resources: list[str], *, trigger: str,
-                slot: str | None, log_path: str | None, secrets: list[str]) -> RunOutcome:
-    run_id = ledger.start_run(engines.datamart, spec.name, trigger=trigger, slot=slot,
-                              params=as_mapping(params), log_path=log_path, tables=resources)
+                params: RunFlags, today: Any, resources: list[str], how: _How) -> RunOutcome:
+    run_id = ledger.start_run(engines.datamart, spec.name, trigger=how.trigger, slot=how.slot,
+                              params=as_mapping(params), log_path=how.log_path,
+                              tables=resources, retry_of=how.retry_of)
+    header = (f"# toolbox: task={spec.name} run={run_id} trigger={how.trigger} "
+              f"host={ledger.hostname()} pid={os.getpid()}"
+              + (f" retry_of={how.retry_of}" if how.retry_of else ""))
+    with run_log(settings, spec.name, run_id, cron_log=how.log_path, header=header) as opened:
+        if opened.stream is not None and opened.path is not None:
+            ledger.set_log_path(engines.datamart, run_id, str(opened.path))
+        outcome = _run_logged(spec, settings, engines, lock, params, today, run_id, how)
+        opened.line(f"# finished {opened.now()} {outcome.status} exit code {outcome.exit_code}"
+                    f": {', '.join(f'{t}={n}' for t, n in outcome.rows.items()) or 'no rows'}")
+        if outcome.error_message:
+            opened.line(f"# error: {outcome.error_message}")
+        if outcome.traceback and outcome.status != ledger.SUCCESS:
+            opened.line(outcome.traceback)
+    return outcome
+
+
+def _run_logged(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
+                params: RunFlags, today: Any, run_id: int, how: _How) -> RunOutcome:
+    secrets = how.secrets
     started_at = ledger.utcnow()
     t0 = time.monotonic()
     beat = _Heartbeat(engines, run_id, lock, settings.heartbeat_seconds)
@@ -286,7 +341,7 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
 
     ctx = TaskContext(settings=settings, source=engines.source, datamart=engines.datamart,
                       params=params, today=today, run_id=run_id, check_alive=check_alive,
-                      history=ledger.History(engines.datamart))
+                      history=ledger.History(engines.datamart), progress=how.progress)
     monitored = spec.monitored and not ctx.dry_run
     pinger = alerts.Pinger(settings, spec.name, run_id, runfiles.database_key(engines.datamart.url))
     if monitored:

@@ -224,13 +224,77 @@ def check_env_file(path: Path) -> Path:
     return path
 
 
-def load_settings(env_file: Path | None = None) -> Settings:
-    """Build the settings; an env file comes from --env-file or TOOLBOX_ENV_FILE."""
+# TOOLBOX_* variables that are not settings: what the cron wrapper and the tests pass a run.
+PROCESS_VARIABLES = frozenset({
+    "TOOLBOX_ENV_FILE", "TOOLBOX_TRIGGER", "TOOLBOX_SLOT", "TOOLBOX_LOG_PATH",
+    "TOOLBOX_OUTCOME_FILE", "TOOLBOX_PAUSE_AT",
+})
+_PROCESS_PREFIXES = ("TOOLBOX_TEST_", "TOOLBOX_BENCH_")
+
+
+def variable_of(field: str) -> str:
+    return f"TOOLBOX_{field.upper()}"
+
+
+def env_file_in_use(env_file: Path | None = None) -> Path | None:
+    """The env file of this invocation: --env-file, else TOOLBOX_ENV_FILE, else none."""
     if env_file is None and os.environ.get("TOOLBOX_ENV_FILE"):
         env_file = Path(os.environ["TOOLBOX_ENV_FILE"])
+    return check_env_file(env_file) if env_file is not None else None
+
+
+def _env_file_keys(env_file: Path | None) -> list[str]:
+    if env_file is None:
+        return []
+    from dotenv import dotenv_values  # pydantic-settings reads env files with it too
+
+    return [key.upper() for key in dotenv_values(env_file)]
+
+
+def setting_sources(env_file: Path | None) -> dict[str, str]:
+    """Where each setting's value comes from: the environment (which wins), the env file,
+    or the default."""
+    in_file = set(_env_file_keys(env_file))
+    in_env = {key.upper() for key in os.environ}
+    out = {}
+    for field in Settings.model_fields:
+        variable = variable_of(field)
+        out[field] = ("environment" if variable in in_env
+                      else "env file" if variable in in_file else "default")
+    return out
+
+
+def unknown_variables(env_file: Path | None) -> list[str]:
+    """A warning for each TOOLBOX_* variable (environment or env file) that is no setting,
+    naming the closest one: a typo would otherwise be silently ignored."""
+    import difflib
+
+    known = [variable_of(f) for f in Settings.model_fields]
+    found = [(key, "environment") for key in os.environ if key.upper().startswith("TOOLBOX_")]
+    found += [(key, f"env file {env_file}") for key in _env_file_keys(env_file)
+              if key.startswith("TOOLBOX_")]
+    out = []
+    for key, where in found:
+        name = key.upper()
+        if name in known or name in PROCESS_VARIABLES or name.startswith(_PROCESS_PREFIXES):
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else "; `toolbox config` lists the settings"
+        out.append(f"{key} ({where}) is not a toolbox setting and is ignored{hint}")
+    return out
+
+
+def load_settings(env_file: Path | None = None, *, warn_unknown: bool = True) -> Settings:
+    """Build the settings; an env file comes from --env-file or TOOLBOX_ENV_FILE. An
+    unknown TOOLBOX_* variable is a warning on stderr (unless ``warn_unknown`` is False)."""
+    import logging
+
+    env_file = env_file_in_use(env_file)
+    for warning in unknown_variables(env_file) if warn_unknown else ():
+        logging.getLogger("toolbox").warning(warning)
     kwargs: dict[str, object] = {}
     if env_file is not None:
-        kwargs["_env_file"] = check_env_file(env_file)
+        kwargs["_env_file"] = env_file
     try:
         return Settings(**kwargs)  # type: ignore[arg-type]  # _env_file is BaseSettings' own argument, not a field
     except ValidationError as exc:

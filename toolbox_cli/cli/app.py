@@ -29,6 +29,8 @@ from toolbox_cli.cli import state
 COMMANDS: dict[str, tuple[str, str]] = {
     "list": ("cmd_core", "Every task: what it refreshes, its schedule (Lima time) and its last run."),
     "status": ("cmd_core", "Recent runs from the ledger, or one run in full."),
+    "logs": ("cmd_runs", "Print the log of a run (manual runs and cron runs alike)."),
+    "retry": ("cmd_runs", "Run a task again with the parameters of an earlier run."),
     "config": ("cmd_core", "The effective settings, passwords masked."),
     "db": ("cmd_core", "Database schema commands."),
     "schedule": ("cmd_schedule", "Crontab entries that run the tasks at their Lima times."),
@@ -85,7 +87,7 @@ app = typer.Typer(
     # Locals in tracebacks could show the database password; never print them.
     pretty_exceptions_show_locals=False,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -112,17 +114,40 @@ def root(
 ) -> None:
     state.env_file = env_file
     state.debug = debug
+    state.quiet = quiet
     configure_logging(debug=debug, quiet=quiet)
+
+
+class ConsoleHandler(logging.Handler):
+    """Log lines on stderr through Rich: folded at word boundaries on a terminal, never
+    folded elsewhere (a log file, a pipe, cron's mail)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._console: Any = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self._console is None:
+                from rich.console import Console
+
+                self._console = Console(stderr=True, highlight=False)
+                self._console.soft_wrap = not self._console.is_terminal
+            self._console.print(self.format(record), markup=False)
+        except Exception:  # a broken stderr must not break the run
+            self.handleError(record)
 
 
 def configure_logging(*, debug: bool, quiet: bool) -> None:
     """Our own warnings on stderr; libraries' logs (tracebacks included) only with --debug."""
-    handler = logging.StreamHandler()
+    handler = ConsoleHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
     ours = logging.getLogger("toolbox")
     ours.handlers = [handler]
     ours.propagate = False
-    ours.setLevel(logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING))
+    # The logger lets notes through for a run's log file; stderr shows warnings and errors.
+    ours.setLevel(logging.DEBUG if debug else logging.INFO)
+    handler.setLevel(logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING))
     root = logging.getLogger()
     # A NullHandler keeps Python's last-resort handler from printing library errors
     # (e.g. SQLAlchemy's pool reset after a lost connection) with their tracebacks.

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-from rich import box
-from rich.table import Table
+from rich.markup import escape
 from sqlalchemy.engine import Engine
 
 from toolbox_cli import ledger, monitor, schedule
+from toolbox_cli.cli import state
 from toolbox_cli.cli.common import (
     fail,
     fmt_duration,
@@ -23,12 +24,20 @@ from toolbox_cli.cli.common import (
     print_json,
     settings_from_cli,
 )
-from toolbox_cli.cli.options import JsonOpt
+from toolbox_cli.cli.options import JsonOpt, WideOpt
+from toolbox_cli.cli.tables import Column, fit_table
 from toolbox_cli.errors import EXIT_FAILED
 from toolbox_cli.freshness import human
 from toolbox_cli.registry import all_tasks
 from toolbox_cli.runner import monitored_tasks, reap, watch
-from toolbox_cli.settings import Settings, render_url
+from toolbox_cli.settings import (
+    Settings,
+    env_file_in_use,
+    render_url,
+    setting_sources,
+    unknown_variables,
+    variable_of,
+)
 from toolbox_cli.storage.engine import engines_for, init_schema
 
 STATUS_STYLE = {
@@ -74,13 +83,21 @@ def _run_dict(run: ledger.Run, settings: Settings) -> dict[str, Any]:
     data = dict(run.__dict__)
     for key in ("started_at", "finished_at", "heartbeat_at"):
         local = run.__dict__[key]
-        data[key] = fmt_time(local, settings) if local else None
+        data[key] = fmt_iso(local, settings) if local else None
     data["timezone"] = settings.timezone
     return data
 
 
+LIST_COLUMNS = (
+    Column("task"), Column("next run"), Column("last run"), Column("took", "right"),
+    Column("rows", "right"), Column("age"),
+    Column("schedule (Lima)", whole=False, overflow="fold", min_width=12),
+    Column("refreshes", whole=False, overflow="fold", min_width=18),
+)
+
+
 @app.command("list")
-def list_tasks(json_output: JsonOpt = False) -> None:
+def list_tasks(wide: WideOpt = False, json_output: JsonOpt = False) -> None:
     """Every task: what it refreshes, its schedule (Lima time) and its last run.
 
     Example: toolbox list --json
@@ -120,33 +137,29 @@ def list_tasks(json_output: JsonOpt = False) -> None:
     if json_output:
         print_json(records)
         return
-    table = Table(title=f"toolbox tasks (times in {settings.timezone})", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("task → refreshes")
-    table.add_column("schedule")
-    table.add_column("next run", no_wrap=True)
-    table.add_column("last run")
-    table.add_column("age", no_wrap=True)
+    rows = []
     for rec in records:
         run = last.get(rec["task"])
         if run:
             local = local_time(run.started_at, settings)
-            rows = f", {run.total_rows():,} rows" if run.rows_written else ""
-            last_text = (f"{_styled(run.status)} {local:%m-%d %H:%M}\n"
-                         f"[dim]{fmt_duration(run.duration_s)}{rows}[/]")
+            last_text = f"{_styled(run.status)} {local:%m-%d %H:%M}"
+            took = fmt_duration(run.duration_s)
+            count = f"{run.total_rows():,}" if run.rows_written else "-"
         else:
-            last_text = "never"
+            last_text, took, count = "never", "-", "-"
         fresh = ages[rec["task"]]
         age = "-" if fresh.age is None else human(fresh.age)
         if fresh.stale:
             age = f"[bold red]{age} stale[/]"
-        table.add_row(
-            f"[bold]{rec['task']}[/]\n[dim]{', '.join(rec['tables'])}[/]",
-            ", ".join(rec["schedule"]) or "-",
+        rows.append([
+            f"[bold]{rec['task']}[/]",
             rec["next_run"][5:16].replace("T", " ") if rec["next_run"] else "-",
-            last_text,
-            age,
-        )
-    out.print(table)
+            last_text, took, count, age,
+            ", ".join(rec["schedule"]) or "-",
+            ", ".join(rec["tables"]),
+        ])
+    fit_table(out, f"toolbox tasks (times in {settings.timezone})", LIST_COLUMNS, rows,
+              wide=wide, row_label=list(tasks))
     _print_flags(missed, late, settings)
     out.print("toolbox TASK --help describes a task; toolbox list --json has the details.",
               style="dim")
@@ -168,9 +181,13 @@ def status(
         str | None, typer.Option("--status", "-s", help="Only runs in this state.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="How many runs.")] = 20,
+    all_warnings: Annotated[bool, typer.Option(
+        "--warnings", help="With RUN_ID: every warning of the run (default: the first few).")
+    ] = False,
     check: Annotated[bool, typer.Option(
         "--check", help="Exit 1 if a task's last run failed or crashed, a slot was missed, "
         "a task's tables are stale, or an installed slot never fired (for monitors).")] = False,
+    wide: WideOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Recent runs from the ledger, or one run in full.
@@ -180,6 +197,9 @@ def status(
     Examples: toolbox status · toolbox status 1842 · toolbox status --task kpi --status failed ·
     toolbox status --check --json
     """
+    if all_warnings and run_id is None:
+        fail("--warnings lists the warnings of one run: give its id, e.g. "
+             "toolbox status 1842 --warnings")
     with handle_errors():
         settings = settings_from_cli()
         now = datetime.now(UTC)
@@ -208,27 +228,20 @@ def status(
         print_json(data[0] if run_id is not None else data)
         return
     if run_id is not None:
-        _print_run(runs[0], settings)
+        _print_run(runs[0], settings, all_warnings=all_warnings)
         return
-    table = Table(title=f"recent runs (times in {settings.timezone})", box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column("id", justify="right", min_width=3, no_wrap=True)
-    table.add_column("task", no_wrap=True)
-    table.add_column("status", no_wrap=True, min_width=11 if any(r.dry_run for r in runs) else 7)
-    table.add_column("trigger", no_wrap=True, min_width=6)
-    table.add_column("started", no_wrap=True, min_width=11)
-    table.add_column("took", justify="right", no_wrap=True, min_width=5)
-    table.add_column("rows", justify="right", min_width=6, no_wrap=True)
-    table.add_column("warn", justify="right", min_width=4, no_wrap=True)
-    table.add_column("error", overflow="ellipsis", no_wrap=True, max_width=50)
+    rows = []
     for r in runs:
         local = local_time(r.started_at, settings)
-        table.add_row(
-            str(r.id), r.task, _styled(r.status, r.dry_run), r.trigger + (f"@{r.slot}" if r.slot else ""),
+        rows.append([
+            str(r.id), r.task, _styled(r.status, r.dry_run),
+            r.trigger + (f" {r.slot}" if r.slot else ""),
             local.strftime("%m-%d %H:%M") if local else "-", fmt_duration(r.duration_s),
             f"{r.total_rows():,}" if r.rows_written else "-",
-            str(r.warnings_count or ""), r.error_message or "",
-        )
-    out.print(table)
+            str(r.warnings_count or ""), escape(r.error_message or ""),
+        ])
+    fit_table(out, f"recent runs (times in {settings.timezone})", RUN_COLUMNS, rows,
+              wide=wide, row_label=[f"run {r.id}" for r in runs])
     _print_flags(missed, late, settings)
     out.print("toolbox status RUN_ID shows one run in full (rows per table, warnings, error).",
               style="dim")
@@ -239,7 +252,7 @@ def _report_problems(problems: Sequence[monitor.Problem], settings: Settings,
     """Print what --check found and exit: 0 when all is well, 1 otherwise."""
     if json_output:
         print_json({"ok": not problems, "problems": [
-            {"kind": p.kind, "task": p.task, "at": fmt_time(p.at, settings),
+            {"kind": p.kind, "task": p.task, "at": fmt_iso(p.at, settings),
              "message": p.message, "run_id": p.run_id} for p in problems]})
     elif problems:
         for p in problems:
@@ -249,7 +262,15 @@ def _report_problems(problems: Sequence[monitor.Problem], settings: Settings,
     raise typer.Exit(EXIT_FAILED if problems else 0)
 
 
-def _print_run(run: ledger.Run, settings: Settings) -> None:
+SHOWN_WARNINGS = 5
+RUN_COLUMNS = (
+    Column("id", "right"), Column("task"), Column("status"), Column("trigger"),
+    Column("started"), Column("took", "right"), Column("rows", "right"),
+    Column("warn", "right"), Column("error", whole=False, min_width=20),
+)
+
+
+def _print_run(run: ledger.Run, settings: Settings, *, all_warnings: bool = False) -> None:
     out.print(f"[bold]run {run.id}[/] {run.task} {_styled(run.status)}"
               + (" [bold]dry run[/]: nothing was written" if run.dry_run else ""))
     fields = [
@@ -264,19 +285,22 @@ def _print_run(run: ledger.Run, settings: Settings) -> None:
         ("tables", ", ".join(run.tables) or "-"),
         ("warnings", str(run.warnings_count)),
         ("error", f"{run.error_type}: {run.error_message}" if run.error_type else "-"),
-        ("log", run.log_path or "-"),
+        ("log", f"{run.log_path} (toolbox logs {run.id})" if run.log_path else "-"),
+        ("retry of", f"run {run.retry_of}" if run.retry_of else "-"),
         ("version", run.version),
     ]
     for name, value in fields:
         out.print(f"  {name:<11} {value}", markup=False)
-    for w in run.warnings:
+    shown = run.warnings if all_warnings else run.warnings[:SHOWN_WARNINGS]
+    for w in shown:
         out.print(f"    - {w}", markup=False)
-    if run.warnings_count > len(run.warnings):
-        out.print(f"    … and {run.warnings_count - len(run.warnings)} more", markup=False)
+    if len(run.warnings) > len(shown):
+        out.print(f"    … and {len(run.warnings) - len(shown)} more: toolbox status {run.id} "
+                  "--warnings", markup=False)
 
 
 @app.command("config")
-def config(json_output: JsonOpt = False) -> None:
+def config(wide: WideOpt = False, json_output: JsonOpt = False) -> None:
     """The effective settings, passwords masked.
 
     Example: toolbox --env-file /etc/toolbox/toolbox.env config
@@ -284,11 +308,29 @@ def config(json_output: JsonOpt = False) -> None:
     with handle_errors():
         settings = settings_from_cli()
         data = settings.masked()
+        env_file = env_file_in_use(state.env_file)
+        sources = setting_sources(env_file)
+        unknown = unknown_variables(env_file)
     if json_output:
-        print_json(data)
+        print_json({**data, "sources": sources, "unknown": unknown})
         return
-    for key, value in data.items():
-        out.print(f"{key:<26} {value}", markup=False)
+    rows = [[variable_of(key), _setting_text(value), sources.get(key, "derived")]
+            for key, value in data.items()]
+    fit_table(out, f"settings ({'env file ' + str(env_file) if env_file else 'no env file'})",
+              CONFIG_COLUMNS, rows, wide=wide)
+    # An unknown TOOLBOX_* variable was already a warning on stderr (load_settings).
+
+
+CONFIG_COLUMNS = (Column("setting"), Column("value", whole=False, overflow="fold", min_width=20),
+                  Column("source", whole=False, overflow="fold", min_width=11))
+
+
+def _setting_text(value: object) -> str:
+    if value in (None, "", {}, []):
+        return "[dim](not set)[/]"
+    if isinstance(value, dict | list):
+        return escape(json.dumps(value, ensure_ascii=False))
+    return escape(str(value))
 
 
 db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
@@ -304,14 +346,17 @@ def db_init(json_output: JsonOpt = False) -> None:
     with handle_errors():
         settings = settings_from_cli()
         with engines_for(settings, create=True) as engines:
-            created = init_schema(engines)
+            notes: list[str] = []
+            created = init_schema(engines, ledger_note=notes)
     if json_output:
         print_json({"created": created, "database": render_url(settings.datamart_url())})
         return
     where = render_url(settings.datamart_url())
+    if notes and notes[0].startswith("upgraded"):
+        out.print(f"ledger schema {notes[0]} in {where}")
     if created:
         out.print(f"created {len(created)} table(s) in {where}: {', '.join(created)}")
-    else:
+    elif not (notes and notes[0].startswith("upgraded")):
         out.print(f"schema up to date in {where}")
 
 

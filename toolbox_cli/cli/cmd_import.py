@@ -32,7 +32,11 @@ _KINDS_HELP = "\n\n".join(
     "import",
     help=(
         "Load a CSV export into a source table, all or nothing.\n\n"
-        "The file is UTF-8, comma or semicolon separated. Any bad row rejects the whole "
+        "The file is UTF-8 (a file that is Windows-1252, as Excel on Windows saves CSV, is "
+        "read so and the report says it; --encoding for another), comma or semicolon "
+        "separated. RUC columns must hold 11 digits (spaces and ':' aside); a RUC whose "
+        "check digit fails is accepted and counted in a warning. "
+        "Any bad row rejects the whole "
         "file with FILE:LINE: column: reason (exit 2) and the "
         "table keeps its previous content. Otherwise, in one transaction, the file is merged "
         "by the kind's key: new keys added, same keys replaced, the other stored rows kept "
@@ -52,6 +56,13 @@ def import_command(
         typer.Option("--hoja", help="fuera-sistema only: the sheet, PEN or USD "
                      "(default: the file's Moneda column when every row has the same)."),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option("--encoding", metavar="NAME",
+                     help="The file's encoding, any name Python knows (cp1252, latin-1, "
+                     "utf-16, …). Default: UTF-8 with or without BOM, or Windows-1252 when "
+                     "the file is that (noted in the report)."),
+    ] = None,
     replace: Annotated[bool, typer.Option(
         "--replace", help="Replace the whole table with the file (default: merge by key).")
     ] = False,
@@ -65,7 +76,7 @@ def import_command(
 ) -> None:
     with handle_errors():
         job = import_job(kind, file, hoja=hoja, dry_run=dry_run, replace=replace,
-                         overwrite=overwrite, allow_shrink=allow_shrink)
+                         overwrite=overwrite, allow_shrink=allow_shrink, encoding=encoding)
         done = job.finish(run_task(job.spec, settings_from_cli(), job.params, wait=wait))
     if json_output:
         print_json(_as_json(done))

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli import crontab_entries as entries
 from toolbox_cli import schedule
 from toolbox_cli.cli import state
 from toolbox_cli.cli.common import err, handle_errors, out, print_json, settings_from_cli
-from toolbox_cli.cli.options import JsonOpt
+from toolbox_cli.cli.options import JsonOpt, WideOpt
+from toolbox_cli.cli.tables import Column, fit_table
 from toolbox_cli.errors import ConfigError, ToolboxError
 from toolbox_cli.settings import Settings, check_env_file
 
@@ -265,8 +265,17 @@ def show_records(settings: Settings, host: tzinfo, tab: Any, now: datetime) -> l
     return records
 
 
+SCHEDULE_COLUMNS = (
+    Column("task"), Column("Lima"), Column("host"), Column("cron (Lima)"), Column("next run"),
+    Column("installed", whole=False, min_width=9), Column("last cron run", whole=False,
+                                                           min_width=14),
+    Column("descripción", whole=False, overflow="fold", min_width=18),
+)
+
+
 @schedule_app.command("show")
-def show(json_output: JsonOpt = False, file: FileOpt = None, host_tz: HostTzOpt = None) -> None:
+def show(json_output: JsonOpt = False, file: FileOpt = None, host_tz: HostTzOpt = None,
+         wide: WideOpt = False) -> None:
     """Each slot: task, Lima and host time, description, next runs, installed, last run.
 
     Example: toolbox schedule show --json
@@ -285,11 +294,7 @@ def show(json_output: JsonOpt = False, file: FileOpt = None, host_tz: HostTzOpt 
     if json_output:
         print_json(records)
         return
-    table = Table(title=f"schedule (Lima = {settings.timezone}, host = "
-                  f"{schedule.zone_name(host)})")
-    for column in ("task", "Lima", "host", "cron (Lima)", "descripción", "next run (Lima)",
-                   "installed", "last cron run"):
-        table.add_column(column)
+    rows = []
     for r in records:
         if not r["configured"]:
             installed = "[red]not configured: reinstall[/]"
@@ -303,10 +308,12 @@ def show(json_output: JsonOpt = False, file: FileOpt = None, host_tz: HostTzOpt 
             installed = "[green]yes[/]"
         last = r["last_run"]
         last_text = "-" if last is None else (
-            f"{last['id']} {last['status']} {last['started_at'][:16].replace('T', ' ')}")
-        table.add_row(
+            f"run {last['id']} {last['status']} {last['started_at'][5:16].replace('T', ' ')}")
+        rows.append([
             r["task_name"], r["lima_time"], r["host_time"] or "-", r["cron"] or "-",
+            (r["next_run"] or "-")[5:16].replace("T", " "), installed, last_text,
             r["schedule_info"] or "-",
-            (r["next_run"] or "-")[:16].replace("T", " "), installed, last_text,
-        )
-    out.print(table)
+        ])
+    fit_table(out, f"schedule (Lima = {settings.timezone}, host = {schedule.zone_name(host)})",
+              SCHEDULE_COLUMNS, rows, wide=wide,
+              row_label=[f"{r['task_name']} {r['lima_time']}" for r in records])

@@ -25,8 +25,15 @@ if TYPE_CHECKING:
     from toolbox_cli.runner import RunOutcome
     from toolbox_cli.tasks.base import RunFlags, TaskSpec
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+def _console(*, stderr: bool) -> Console:
+    """Messages fold at word boundaries on a terminal, and are never folded elsewhere."""
+    console = Console(stderr=stderr, highlight=False)
+    console.soft_wrap = not console.is_terminal
+    return console
+
+
+out = _console(stderr=False)
+err = _console(stderr=True)
 
 _settings: Settings | None = None
 
@@ -142,17 +149,25 @@ def render_outcome(outcome: RunOutcome, *, json_output: bool) -> None:
     out.print(f"[{style}]{outcome.task}: {outcome.status}[/] ({run}, "
               f"{fmt_duration(outcome.duration_s)}): {rows}")
     if outcome.warnings_count:
-        out.print(f"[yellow]{outcome.warnings_count} warning(s)[/]; first: {outcome.warnings[0]}"
-                  f" (toolbox status {outcome.run_id} lists them)")
+        out.print(f"[yellow]{outcome.warnings_count} warning(s)[/] "
+                  f"(toolbox status {outcome.run_id} --warnings)")
 
 
 def run_spec_command(spec: TaskSpec, params: RunFlags, *, wait: bool = False,
-                     json_output: bool = False) -> NoReturn:
-    """Run a task through the runner, print its outcome and exit with its code."""
+                     json_output: bool = False, retry_of: int | None = None) -> NoReturn:
+    """Run a task through the runner (a progress display on a terminal), print its
+    outcome and exit with its code."""
+    from toolbox_cli.cli.progress import LiveProgress, progress_for
     from toolbox_cli.runner import run_task
 
-    with handle_errors():
-        outcome = run_task(spec, settings_from_cli(), params, wait=wait)
+    progress = progress_for(err, json_output=json_output, quiet=state.quiet)
+    try:
+        with handle_errors():
+            outcome = run_task(spec, settings_from_cli(), params, wait=wait, progress=progress,
+                               retry_of=retry_of)
+    finally:
+        if isinstance(progress, LiveProgress):
+            progress.stop()
     render_outcome(outcome, json_output=json_output)
     write_outcome(task=outcome.task, run_id=outcome.run_id, status=outcome.status,
                   exit_code=outcome.exit_code, error=outcome.error_message)

@@ -21,3 +21,5 @@ WaitOpt = Annotated[
     bool, typer.Option("--wait", help="If another run holds a table of this task, wait for it.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+WideOpt = Annotated[bool, typer.Option(
+    "--wide", help="Every column at full width, whatever the terminal's width.")]

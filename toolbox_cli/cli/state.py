@@ -6,3 +6,4 @@ from pathlib import Path
 
 env_file: Path | None = None
 debug: bool = False
+quiet: bool = False

@@ -17,7 +17,8 @@ from typing import Annotated, Any
 import typer
 
 from toolbox_cli.cli.options import JsonOpt, WaitOpt
-from toolbox_cli.compute.text import text_date
+from toolbox_cli.compute.text import NotARealDate, text_date
+from toolbox_cli.params import DATE
 from toolbox_cli.tasks.base import RunFlags, TaskSpec, flag_of
 
 _SHARED = {f.name for f in dataclasses.fields(RunFlags)}
@@ -29,8 +30,11 @@ def parse_date_option(value: str | date | None) -> date | None:
         return value
     try:
         return text_date(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+    except NotARealDate:
+        raise typer.BadParameter(f"{value} is not a real date") from None
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date; use YYYY-MM-DD, e.g. 2024-12-31 "
+                                 "(or DD/MM/YYYY)") from None
 
 
 def _option(f: dataclasses.Field[Any], kind: Any) -> inspect.Parameter:
@@ -39,7 +43,7 @@ def _option(f: dataclasses.Field[Any], kind: Any) -> inspect.Parameter:
     extra: dict[str, Any] = {}
     if base is date:
         base, extra["parser"] = str, parse_date_option
-        extra["metavar"] = flag.metavar or "DATE"
+        extra["metavar"] = flag.metavar or DATE
     elif flag.metavar:
         extra["metavar"] = flag.metavar
     if flag.minimum is not None:

@@ -95,7 +95,7 @@ class KpiPipeline:
 
     def __init__(self, config: KpiConfig, *, fx: pl.DataFrame, sectors: Sectors,
                  referrals: Referrals, off_system_names: Iterable[str | None],
-                 off_system_codes: Iterable[str | None]) -> None:
+                 off_system_codes: Iterable[str | None] | pl.Series) -> None:
         self.config = config
         self.fx = fx
         self.sectors = sectors
@@ -105,7 +105,9 @@ class KpiPipeline:
         # the documents as they stream by (in id order), for the off-system mapping.
         self.in_system_names: dict[str, None] = {}
         self._executives: dict[str, ExecutiveMatch] | None = None
-        codes = pl.Series("c", [c for c in off_system_codes if c is not None], dtype=pl.String)
+        codes = (off_system_codes.cast(pl.String).drop_nulls().rename("c")
+                 if isinstance(off_system_codes, pl.Series) else
+                 pl.Series("c", [c for c in off_system_codes if c is not None], dtype=pl.String))
         keys = pl.DataFrame([codes]).select(normalize.codigo_key(pl.col("c"))).to_series()
         self.off_system_keys = pl.Series("k", keys.drop_nulls().unique().to_list(),
                                          dtype=pl.String)
@@ -364,16 +366,6 @@ class KpiPipeline:
             dups = sorted(set(self.sectors.duplicates))
             out.append(f"sector_pagadores lists {len(dups)} RUC(s) more than once after cleaning, "
                        f"first row kept: {', '.join(dups[:EXAMPLES])}")
-        fuzzy = [m for m in self.executives.values() if m.mapped != m.original]
-        if fuzzy:
-            shown = "; ".join(f"{m.original!r} → {m.mapped!r} ({m.score:.0f})"
-                              for m in fuzzy[:EXAMPLES])
-            out.append(f"{len(fuzzy)} off-system executive name(s) mapped by similarity: {shown}")
-        if self.referrals.fuzzy:
-            shown = "; ".join(f"{r.original!r} → {r.referencia!r} ({r.score:.0f})"
-                              for r in self.referrals.fuzzy[:EXAMPLES])
-            out.append(f"{len(self.referrals.fuzzy)} referral name(s) mapped by similarity: "
-                       f"{shown}")
         if s.several_payments.count:
             out.append(
                 f"{s.several_payments.count} document(s) have several payments: MontoPago is "
@@ -399,5 +391,37 @@ class KpiPipeline:
         if s.moneda_from_sheet.count:
             out.append(f"{s.moneda_from_sheet.count} off-system row(s) without Moneda took their "
                        f"sheet's currency: {s.moneda_from_sheet.text()}")
+        return out + self._similarity_summary()
+
+    def _similarity_cases(self) -> tuple[list[ExecutiveMatch], Counter[tuple[str, str, float]]]:
+        """Names mapped by similarity, without the matches that only change letter case
+        (the same name, no warning); referrals counted per distinct case."""
+        def same(a: str, b: str) -> bool:
+            return a.casefold() == b.casefold()
+
+        executives = [m for m in self.executives.values() if not same(m.mapped, m.original)]
+        referrals: Counter[tuple[str, str, float]] = Counter(
+            (r.original, r.referencia, r.score) for r in self.referrals.fuzzy
+            if not same(r.original, r.referencia))
+        return executives, referrals
+
+    def _similarity_summary(self) -> list[str]:
+        executives, referrals = self._similarity_cases()
+        out: list[str] = []
+        if executives:
+            out.append(f"{len(executives)} off-system executive name(s) mapped by similarity "
+                       "to an in-system one (each listed in the run's warnings)")
+        if referrals:
+            out.append(f"{len(referrals)} referral name(s) mapped by similarity to a canonical "
+                       "one (each listed in the run's warnings)")
         return out
+
+    def warning_details(self) -> list[str]:
+        """One entry per distinct similarity mapping (with the operations it covers): kept
+        on the run for ``toolbox status ID --warnings``, not printed as the run goes."""
+        executives, referrals = self._similarity_cases()
+        return [f"off-system executive {m.original!r} read as {m.mapped!r} "
+                f"(similarity {m.score:.0f})" for m in executives] + [
+            f"referral {original!r} read as {canonical!r} (similarity {score:.0f}) in "
+            f"{n} operation(s)" for (original, canonical, score), n in referrals.items()]
 

@@ -20,6 +20,9 @@ with the *lenient* rules of ``compute.cells``; where both exist the pair is name
 ``strict_number_or``     blank-like cells → a default, others strict numbers
 ``ruc_text``             a RUC (or document number) kept as text: ``…789.0`` → ``…789``
                          (not the matching key ``normalize.ruc_pagador_key``)
+``required_ruc``         a ``ruc_text`` that must be 11 digits once ``ruc_digits`` removes
+                         spaces and ``:`` (``normalize.ruc_pagador_key``'s cleaning)
+``ruc_check_digit``      SUNAT's modulo-11 check digit (``ruc_digit_ok`` checks one RUC)
 =======================  ==================================================================
 """
 
@@ -30,6 +33,11 @@ import unicodedata
 from collections.abc import Callable
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+
+class NotARealDate(ValueError):
+    """A date in a valid format whose day or month does not exist (``2024-02-30``)."""
+
 
 _TEXT_DMY = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 _TEXT_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ].*)?")
@@ -88,7 +96,7 @@ def text_date(text: str) -> date:
     try:
         return date(year, month, day)
     except ValueError:
-        raise ValueError(f"{text!r} is not a real date (day/month out of range)") from None
+        raise NotARealDate(f"{text!r} is not a real date (day/month out of range)") from None
 
 
 def required_date(text: str) -> date:
@@ -186,6 +194,48 @@ def ruc_text(text: str) -> str:
     if m := _FLOAT_INTEGER.fullmatch(s):
         return m.group(1)
     return s
+
+
+# The noise legacy sheets carry in a RUC: the KPI's ``normalize.RUC_NOISE`` (a test pins the
+# two equal; ``normalize`` is a Polars module, so the pattern is repeated, not imported).
+RUC_NOISE = r"[\s:]"
+_RUC_NOISE = re.compile(RUC_NOISE)
+_RUC = re.compile(r"[0-9]{11}")
+_RUC_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
+
+
+def ruc_digits(text: str) -> str:
+    """A RUC without the spaces and ``:`` of the legacy sheets, as the KPI matches payers
+    (``normalize.ruc_pagador_key``): ``20123 456789:`` → ``20123456789``."""
+    return _RUC_NOISE.sub("", text)
+
+
+def required_ruc(text: str) -> str:
+    """A RUC cell: ``ruc_text`` (the value stored, as written), which must be 11 digits
+    once ``ruc_digits`` has removed its spaces and ``:``; anything else (10 digits, a letter)
+    is an error. The check digit is not enforced here (``ruc_digit_ok``): the imports count
+    the RUCs that fail it and say so, they do not reject them."""
+    stored = ruc_text(text)
+    if not _RUC.fullmatch(ruc_digits(stored)):
+        raise ValueError(f"{text.strip()!r} is not a RUC: 11 digits expected")
+    return stored
+
+
+def ruc_check_digit(first_ten: str) -> str:
+    """SUNAT's modulo-11 check digit of a RUC's first ten digits: weights 5,4,3,2,7,6,5,4,3,2,
+    ``r = 11 - sum % 11``, and r = 10 → 0, r = 11 → 1. ``2010004721`` → ``8``."""
+    if not re.fullmatch(r"[0-9]{10}", first_ten):
+        raise ValueError(f"{first_ten!r}: ten digits expected")
+    total = sum(int(d) * w for d, w in zip(first_ten, _RUC_WEIGHTS, strict=True))
+    check = 11 - total % 11
+    return str(check - 10 if check >= 10 else check)
+
+
+def ruc_digit_ok(ruc: str) -> bool:
+    """Whether an 11-digit RUC (spaces and ``:`` ignored) ends in its check digit; False for
+    anything that is not 11 digits."""
+    digits = ruc_digits(ruc)
+    return bool(_RUC.fullmatch(digits)) and digits[10] == ruc_check_digit(digits[:10])
 
 
 # ---------------------------------------------------------------- exchange rates

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 
 from toolbox_cli.business import HISTORY_START
+from toolbox_cli.compute.text import ruc_check_digit
 
 START = HISTORY_START  # the demo book begins when the reports' history does
 NEW_CODE_STYLE_FROM = date(2022, 9, 1)  # LIQyymm###### replaced LIQ###-yyyy
@@ -104,11 +105,9 @@ def book_days(today: date) -> list[date]:
 
 
 def ruc_with_check_digit(first_ten: str) -> str:
-    """An 11-digit RUC whose last digit is SUNAT's modulo-11 check digit."""
-    weights = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-    total = sum(int(d) * w for d, w in zip(first_ten, weights, strict=True))
-    check = 11 - total % 11
-    return first_ten + str(check - 10 if check >= 10 else check)
+    """An 11-digit RUC whose last digit is SUNAT's modulo-11 check digit (the rule is
+    ``compute.text.ruc_check_digit``, the one the imports check RUCs by)."""
+    return first_ten + ruc_check_digit(first_ten)
 
 
 def spelling(rng: random.Random, tipo: str) -> str:

@@ -14,12 +14,17 @@ refused (like a datamart swap) when it would leave far fewer rows, unless ``--al
 only adds dates: a stored rate is kept and a different one in the file is reported, unless
 ``--overwrite`` (the way to correct a wrong stored rate).
 
-Files: UTF-8 with or without BOM; the delimiter (``,`` or ``;``) is sniffed from the header
+Files: UTF-8 with or without BOM; a file that is not UTF-8 but is Windows-1252 (Excel's
+"CSV" on Windows) is read as cp1252 and the report says so; ``--encoding NAME`` reads any
+other (``csvfile.decode`` has the rule). The delimiter (``,`` or ``;``) is sniffed from the header
 line; headers are matched after trimming, lower-casing, removing accents and punctuation
 (``GRUPO ECO.`` = ``grupo eco``, ``LIQUIDACIÓN`` = ``liquidacion``). Columns the kind does not
 know are ignored and listed in the report. Numbers: ``1234.5``, ``1,234.50`` (comma only as a
 thousands separator), ``-5``, ``90%`` (= 0.9, the cell's value). Dates: ``dd/mm/YYYY`` or
-ISO ``YYYY-MM-DD`` (a time part is ignored, the date as written is kept).
+ISO ``YYYY-MM-DD`` (a time part is ignored, the date as written is kept). RUCs (sectores
+``RUC``, fuera-sistema ``RUC Cliente`` and ``RUC DEUDOR``): 11 digits once spaces and ``:``
+are removed, stored as written; a failing SUNAT check digit is accepted and counted in a
+warning.
 
 Kinds and their headers (the header tables of reportes.md §2.3–§2.6, cxc.md §3.3):
 
@@ -60,7 +65,14 @@ from toolbox_cli.imports.apply import (
     apply_import,
     import_mode,
 )
-from toolbox_cli.imports.csvfile import CsvFile, decode, header_key, read_csv, sniff_delimiter
+from toolbox_cli.imports.csvfile import (
+    CsvFile,
+    check_encoding,
+    decode,
+    header_key,
+    read_csv,
+    sniff_delimiter,
+)
 from toolbox_cli.imports.job import ImportJob, ImportOutcome, ImportParams, import_job
 from toolbox_cli.imports.kinds import (
     FUERA_SISTEMA_FIELDS,
@@ -78,6 +90,6 @@ __all__ = [
     "ADD", "FUERA_SISTEMA_FIELDS", "HOJAS", "KINDS", "LISTAS_CXC", "MAX_REPORTED_ERRORS",
     "MERGE", "OVERWRITE", "REPLACE", "SHEET", "CsvFile", "Field", "ImportJob", "ImportOutcome",
     "ImportParams", "ImportRejected", "ImportResult", "Kind", "ParsedFile", "apply_import",
-    "decode", "fold", "get_kind", "header_key", "import_job", "import_mode", "parse_date",
+    "check_encoding", "decode", "fold", "get_kind", "header_key", "import_job", "import_mode", "parse_date",
     "parse_file", "parse_number", "parse_ruc", "read_csv", "sniff_delimiter",
 ]

@@ -66,6 +66,7 @@ class ImportResult:
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"  # the codec that read the file (cp1252 when detected)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -187,7 +188,8 @@ def apply_import(engine: Engine, parsed: ParsedFile, *, mode: str | None = None,
     result = ImportResult(parsed.kind, parsed.label, kind.table.name, mode, parsed.rows_read,
                           duplicates=parsed.duplicates, skipped=parsed.skipped,
                           hoja=parsed.hoja, dry_run=dry_run, warnings=list(parsed.warnings),
-                          ignored_columns=list(parsed.ignored_columns))
+                          ignored_columns=list(parsed.ignored_columns),
+                          encoding=parsed.encoding)
     with engine.begin() as conn:
         if mode in (REPLACE, SHEET):
             _replace(conn, kind, parsed, result, chunk_size=chunk_size, dry_run=dry_run,

@@ -9,6 +9,7 @@ from typing import Any
 
 from toolbox_cli.errors import InputError
 from toolbox_cli.imports.apply import MERGE, ImportResult, apply_import, import_mode
+from toolbox_cli.imports.csvfile import check_encoding
 from toolbox_cli.imports.kinds import HOJAS, Kind, get_kind
 from toolbox_cli.imports.parse import parse_file
 from toolbox_cli.imports.rows import ImportRejected
@@ -29,6 +30,7 @@ class ImportParams(RunFlags):
     file: str = ""
     hoja: str | None = None
     mode: str = MERGE
+    encoding: str | None = None  # --encoding (Python's codec name); None = UTF-8 or cp1252
 
 
 @dataclass
@@ -54,7 +56,8 @@ class ImportJob:
     def _run(self, ctx: Any, params: ImportParams) -> None:
         table = self.kind.table.name
         try:
-            parsed = parse_file(self.kind.name, self.path, hoja=params.hoja, label=self.label)
+            parsed = parse_file(self.kind.name, self.path, hoja=params.hoja, label=self.label,
+                                encoding=params.encoding)
         except InputError as exc:
             self.error = exc
             raise
@@ -81,10 +84,15 @@ class ImportJob:
 
 def import_job(kind_name: str, path: Path, *, hoja: str | None = None, dry_run: bool = False,
                replace: bool = False, overwrite: bool = False,
-               allow_shrink: bool = False) -> ImportJob:
-    """The import of ``path`` as ``kind_name``; bad arguments raise ``InputError``."""
+               allow_shrink: bool = False, encoding: str | None = None) -> ImportJob:
+    """The import of ``path`` as ``kind_name``; bad arguments raise ``InputError``.
+
+    ``encoding``: the file's codec, any name Python knows (stored on the run as Python's
+    name for it, ``Windows-1252`` → ``cp1252``); None = UTF-8, or Windows-1252 detected."""
     kind = get_kind(kind_name)
     mode = import_mode(kind, replace=replace, overwrite=overwrite)
+    if encoding is not None:
+        encoding = check_encoding(encoding)
     if hoja is not None:
         hoja = hoja.strip().upper()
         if kind.name != "fuera-sistema":
@@ -95,5 +103,5 @@ def import_job(kind_name: str, path: Path, *, hoja: str | None = None, dry_run: 
     if not path.is_file():
         raise InputError(f"{label}: no such file" if not path.exists()
                          else f"{label}: is not a regular file")
-    params = ImportParams(dry_run, allow_shrink, str(path.resolve()), hoja, mode)
+    params = ImportParams(dry_run, allow_shrink, str(path.resolve()), hoja, mode, encoding)
     return ImportJob(kind, path, label, params)

@@ -3,6 +3,8 @@
 A ``Kind`` is the contract of one source table as the analysts' sheets fill it (the header
 tables of reportes.md §2.3–§2.6, cxc.md §3.3). The cell rules shared by every kind (texts,
 dates, strict numbers, RUCs) are in ``compute.text``; the few below belong to one kind.
+Every column holding a RUC (sectores ``RUC``, fuera-sistema ``RUC Cliente`` and ``RUC
+DEUDOR``) is read by ``required_ruc``: 11 digits once spaces and ``:`` are removed.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from toolbox_cli.compute.text import (
     rate_problem,
     required_date,
     required_number,
+    required_ruc,
     required_text,
-    ruc_text,
     stored_rate,
     strict_number_or,
     strict_sheet_number,
@@ -107,6 +109,12 @@ class Field:
     aliases: tuple[str, ...] = ()
     required: bool = True  # False: the column may be absent from the file (value None)
 
+    @property
+    def holds_ruc(self) -> bool:
+        """A RUC column (``required_ruc``: 11 digits, stored as written); the import counts
+        the RUCs whose check digit fails and says so in a warning."""
+        return self.parse is required_ruc
+
 
 @dataclass(frozen=True)
 class Kind:
@@ -137,9 +145,9 @@ FUERA_SISTEMA_FIELDS = (
     _fs("Liquidación", "CodigoLiquidacion", blank_text),
     _fs("N° Factura/ Letra", "NroDocumento", blank_text),
     _fs("Nombre Cliente", "RazonSocialCliente", blank_text),
-    _fs("RUC Cliente", "RUCCliente", blank_text),
+    _fs("RUC Cliente", "RUCCliente", required_ruc),
     _fs("Nombre Deudor", "RazonSocialPagador", blank_text),
-    _fs("RUC DEUDOR", "RUCPagador", blank_text),
+    _fs("RUC DEUDOR", "RUCPagador", required_ruc),
     _fs("TNM Op", "TasaNominalMensualPorc"),
     _fs("% Finan", "FinanciamientoPorc"),
     _fs("Fecha de Op", "FechaOperacion", optional_date),
@@ -186,7 +194,7 @@ KINDS: dict[str, Kind] = {
             "sectores",
             source_tables.sector_pagadores,
             (
-                Field("RUC", "RUCPagador", ruc_text),
+                Field("RUC", "RUCPagador", required_ruc),
                 Field("SECTOR", "Sector", required_text),
                 Field("GRUPO ECO.", "GrupoEco", optional_text, required=False),
             ),

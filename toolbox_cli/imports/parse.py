@@ -24,10 +24,13 @@ Finisher = Callable[[ParsedFile, Rows, str | None, CellErrors], None]
 
 
 def parse_file(kind_name: str, path: Path, *, hoja: str | None = None,
-               label: str | None = None) -> ParsedFile:
-    """Read and validate a whole file; raises ImportRejected listing the bad lines."""
+               label: str | None = None, encoding: str | None = None) -> ParsedFile:
+    """Read and validate a whole file; raises ImportRejected listing the bad lines.
+
+    ``encoding`` None reads UTF-8, or Windows-1252 when the bytes are that (noted in the
+    warnings); a codec name reads the file with it (``csvfile.decode``)."""
     kind = get_kind(kind_name)
-    csv_file = read_csv(path, label)
+    csv_file = read_csv(path, label, encoding)
     errors = CellErrors()
     read = parse_rows(kind, csv_file, errors)
     errors.raise_if_any()
@@ -36,7 +39,13 @@ def parse_file(kind_name: str, path: Path, *, hoja: str | None = None,
             f"{csv_file.label}: no data rows after the header; nothing to import"
         ])
     parsed = ParsedFile(kind.name, csv_file.label, kind.table.name, [], len(csv_file.rows),
-                        skipped=len(read.skipped), ignored_columns=read.ignored)
+                        skipped=len(read.skipped), ignored_columns=read.ignored,
+                        warnings=list(csv_file.notes), encoding=csv_file.encoding)
+    for column, failures in read.bad_check_digits.items():
+        line, digits = failures[0]
+        parsed.warnings.append(
+            f"{csv_file.label}: {len(failures)} RUC(s) in {column} fail the check digit "
+            f"(e.g. line {line}: {digits})")
     if read.ignored:
         parsed.warnings.append(
             f"{csv_file.label}: ignored unknown column(s): {', '.join(read.ignored)}")
@@ -160,13 +169,12 @@ def _finish_fuera_sistema(parsed: ParsedFile, rows: Rows, hoja: str | None,
     label = parsed.label
     for line, row in rows:
         # reportes §2.4 rule 2: RUCs and document numbers are text; a number cell's
-        # 20123456789.0 becomes 20123456789; a blank document number is invalid.
-        for column, header in (("RUCCliente", "RUC Cliente"), ("RUCPagador", "RUC DEUDOR"),
-                               ("NroDocumento", "N° Factura/ Letra")):
-            try:
-                row[column] = ruc_text(row[column])
-            except ValueError as exc:
-                errors.add(f"{label}:{line}: {header}: {exc}")
+        # 20123456789.0 becomes 20123456789; a blank document number is invalid. (The
+        # RUC columns are read by their field's rule, ``required_ruc``, which does the same.)
+        try:
+            row["NroDocumento"] = ruc_text(row["NroDocumento"])
+        except ValueError as exc:
+            errors.add(f"{label}:{line}: N° Factura/ Letra: {exc}")
     monedas = {row["Moneda"] for _, row in rows if row["Moneda"]}
     if hoja is None:
         if len(monedas) != 1:

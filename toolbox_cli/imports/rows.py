@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import String
 
+from toolbox_cli.compute.text import ruc_digit_ok, ruc_digits
 from toolbox_cli.errors import InputError
 from toolbox_cli.imports.csvfile import CsvFile, header_key
 from toolbox_cli.imports.kinds import Field, Kind
@@ -49,6 +50,7 @@ class ParsedFile:
     hoja: str | None = None
     warnings: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    encoding: str = "utf-8"  # the codec that read the file (cp1252 when detected)
 
 
 class CellErrors:
@@ -117,11 +119,14 @@ def _check_length(kind: Kind, f: Field, value: Any) -> None:
 
 @dataclass
 class ParsedRows:
-    """The rows that parsed, the lines skipped by ``skip_if_blank``, the unknown columns."""
+    """The rows that parsed, the lines skipped by ``skip_if_blank``, the unknown columns,
+    and per RUC column (its header as the file writes it) the (line, digits) of the RUCs
+    whose check digit fails (accepted, then reported)."""
 
     parsed: list[tuple[int, dict[str, Any]]]
     skipped: list[int]
     ignored: list[str]
+    bad_check_digits: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
 
 
 def parse_rows(kind: Kind, csv_file: CsvFile, errors: CellErrors) -> ParsedRows:
@@ -134,6 +139,7 @@ def parse_rows(kind: Kind, csv_file: CsvFile, errors: CellErrors) -> ParsedRows:
     width = len(csv_file.header)
     parsed: list[tuple[int, dict[str, Any]]] = []
     skipped: list[int] = []
+    bad_check_digits: dict[str, list[tuple[int, str]]] = {}
     for line, cells in csv_file.rows:
         extra = [c for c in cells[width:] if c.strip()]
         if extra:
@@ -155,8 +161,11 @@ def parse_rows(kind: Kind, csv_file: CsvFile, errors: CellErrors) -> ParsedRows:
                 errors.add(f"{csv_file.label}:{line}: {csv_file.header[index].strip()}: {exc}")
                 ok = False
                 continue
+            if f.holds_ruc and not ruc_digit_ok(value):
+                bad_check_digits.setdefault(csv_file.header[index].strip(), []).append(
+                    (line, ruc_digits(value)))
             if f.column is not None:
                 row[f.column] = value
         if ok:
             parsed.append((line, row))
-    return ParsedRows(parsed, skipped, ignored)
+    return ParsedRows(parsed, skipped, ignored, bad_check_digits)

@@ -31,6 +31,7 @@ from toolbox_cli.ledger.lifecycle import (
     reap_crashed,
     recent_runs,
     record_skipped,
+    set_log_path,
     start_run,
     utcnow,
 )
@@ -58,7 +59,7 @@ from toolbox_cli.ledger.views import (
 __all__ = [
     "CRASHED", "ERROR_MESSAGE_MAX", "FAILED", "FINAL_STATES", "RUNNING", "SKIPPED", "STATES",
     "SUCCESS", "History", "InstalledSlot", "Run", "RunStatus", "claim_notification",
-    "cron_runs_since", "finish_run", "first_cron_runs", "get_run", "heartbeat", "holder_of",
+    "cron_runs_since", "finish_run", "first_cron_runs", "get_run", "heartbeat", "holder_of", "set_log_path",
     "hostname", "installed_slots", "known_tasks", "last_cron_run", "last_run_per_task",
     "last_success", "last_success_per_task", "mark_delivered", "previous_final_run",
     "reap_crashed", "recent_durations", "recent_runs", "record_install", "record_skipped",

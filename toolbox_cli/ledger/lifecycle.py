@@ -76,6 +76,7 @@ class Run:
     log_path: str | None
     dry_run: bool = False
     tables: list[str] = field(default_factory=list)
+    retry_of: int | None = None
 
     @classmethod
     def from_row(cls, row: Any) -> Run:
@@ -90,6 +91,7 @@ class Run:
             error_type=m["error_type"], error_message=m["error_message"],
             version=m["version"], log_path=m["log_path"],
             dry_run=bool(m["dry_run"]), tables=json.loads(m["tables"] or "[]"),
+            retry_of=m["retry_of"],
         )
 
     def total_rows(self) -> int:
@@ -110,6 +112,7 @@ def start_run(
     status: str = RUNNING,
     log_path: str | None = None,
     tables: list[str] | None = None,
+    retry_of: int | None = None,
 ) -> int:
     now = utcnow()
     values: dict[str, Any] = dict(
@@ -117,6 +120,7 @@ def start_run(
         host=hostname(), pid=os.getpid(), started_at=now, heartbeat_at=now,
         warnings_count=0, version=__version__, log_path=log_path,
         dry_run=bool(params.get("dry_run")), tables=_json(list(tables or [])),
+        retry_of=retry_of,
     )
     if status != RUNNING:
         values.update(finished_at=now, duration_s=0.0)
@@ -129,9 +133,9 @@ def start_run(
 
 def record_skipped(engine: Engine, task: str, *, trigger: str, slot: str | None,
                    params: dict[str, Any], holder: str, log_path: str | None = None,
-                   tables: list[str] | None = None) -> int:
+                   tables: list[str] | None = None, retry_of: int | None = None) -> int:
     run_id = start_run(engine, task, trigger=trigger, slot=slot, params=params,
-                       status=SKIPPED, log_path=log_path, tables=tables)
+                       status=SKIPPED, log_path=log_path, tables=tables, retry_of=retry_of)
     with engine.begin() as conn:
         conn.execute(
             update(runs).where(runs.c.id == run_id).values(
@@ -151,6 +155,12 @@ def holder_of(engine: Engine, table: str, *, exclude: int | None = None) -> Run 
         if table in run.tables and run.id != exclude:
             return run
     return None
+
+
+def set_log_path(engine: Engine, run_id: int, path: str) -> None:
+    """Where the run's log is (a manual run's log is named after its id)."""
+    with engine.begin() as conn:
+        conn.execute(update(runs).where(runs.c.id == run_id).values(log_path=path))
 
 
 def heartbeat(engine: Engine, run_id: int) -> None:

@@ -2,36 +2,31 @@
 
 The provider is a URL template with ``{fecha}`` (setting ``TOOLBOX_TIPO_CAMBIO_URL``; default
 the public SUNAT API the legacy used), answering JSON ``{"fecha": "YYYY-MM-DD", "compra":
-3.70, "venta": 3.71}``. Per request: a socket timeout of ``tipo_cambio_timeout_seconds``;
-network errors, timeouts, HTTP 429 and 5xx are retried up to ``tipo_cambio_attempts`` tries
-with exponential back-off (``tipo_cambio_backoff_seconds`` × 1, 2, 4 … capped at 10 s).
-Other answers are final: another HTTP status, an empty or malformed body, or a ``fecha``
-different from the requested date (stored only when equal — §6.21), because asking again
-would get the same answer. Only the standard library (urllib) is used for HTTP.
+3.70, "venta": 3.71}``. Requests go through ``remote/http.py`` (timeout
+``tipo_cambio_timeout_seconds``, ``tipo_cambio_attempts`` tries with back-off
+``tipo_cambio_backoff_seconds`` for network errors, 429 and 5xx). Final: another HTTP
+status, an empty or malformed body, or a ``fecha`` different from the requested date
+(stored only when equal — §6.21).
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import Any
 
-from toolbox_cli import __version__
 from toolbox_cli.compute.text import rate_problem, stored_rate, text_date
 from toolbox_cli.errors import InputError
+from toolbox_cli.remote.http import BadAnswer, HttpClient, Transient, backoff_delay
+
+__all__ = ["BadAnswer", "Transient", "backoff_delay"]  # the rules, from remote/http.py
 
 log = logging.getLogger("toolbox")
-
-MAX_BACKOFF_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -54,14 +49,6 @@ class Failure:
     reason: str
 
 
-class BadAnswer(ValueError):
-    """The provider answered, but not with a usable rate for the requested date."""
-
-
-class Transient(Exception):
-    """Worth asking again: network error, timeout, 429, 5xx."""
-
-
 # ----------------------------------------------------------------------------- pure helpers
 
 
@@ -76,11 +63,6 @@ def missing_dates(desde: date, hasta: date, existing: Iterable[str]) -> list[dat
     """Every calendar day in [desde, hasta] (weekends and holidays too) not yet stored."""
     stored = set(existing)
     return [d for d in calendar_dates(desde, hasta) if d.isoformat() not in stored]
-
-
-def backoff_delay(attempt: int, base: float, cap: float = MAX_BACKOFF_SECONDS) -> float:
-    """Wait before try ``attempt + 1`` (attempt counts from 1): base × 2^(attempt-1), capped."""
-    return min(base * (2 ** (attempt - 1)), cap)
 
 
 def _rate_value(answer: dict[str, Any], *keys: str) -> Decimal:
@@ -141,48 +123,16 @@ def batches(items: Sequence[date], size: int) -> Iterator[list[date]]:
 @dataclass
 class RateFetcher:
     url_template: str
-    timeout: float
-    attempts: int
-    backoff: float
-    sleep: Callable[[float], None] = time.sleep
+    http: HttpClient
 
     def url_for(self, fecha: date) -> str:
         return self.url_template.replace("{fecha}", fecha.isoformat())
 
     def fetch(self, fecha: date) -> Rate | Failure:
-        reason = "no attempt made"
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return parse_answer(fecha, self._get(self.url_for(fecha)))
-            except BadAnswer as exc:
-                return Failure(fecha, str(exc))
-            except Transient as exc:
-                reason = str(exc)
-            if attempt < self.attempts:
-                self.sleep(backoff_delay(attempt, self.backoff))
-        tries = "1 try" if self.attempts == 1 else f"{self.attempts} tries"
-        return Failure(fecha, f"{reason} (after {tries})")
-
-    def _get(self, url: str) -> bytes:
-        request = urllib.request.Request(
-            url, headers={"Accept": "application/json", "User-Agent": f"toolbox/{__version__}"}
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.read()
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            if exc.code == 429 or exc.code >= 500:
-                raise Transient(f"HTTP {exc.code}") from None
-            raise BadAnswer(f"HTTP {exc.code}") from None
-        except TimeoutError:
-            raise Transient(f"no answer within {self.timeout:g} s") from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, TimeoutError):
-                raise Transient(f"no answer within {self.timeout:g} s") from None
-            raise Transient(f"cannot reach the provider: {exc.reason}") from None
-        except (ConnectionError, http.client.HTTPException, OSError) as exc:
-            raise Transient(f"connection failed: {type(exc).__name__}") from None
+            return parse_answer(fecha, self.http.get(self.url_for(fecha)).body)
+        except (BadAnswer, Transient) as exc:
+            return Failure(fecha, str(exc))
 
 
 def fetcher_from(settings: Any) -> RateFetcher:
@@ -193,7 +143,11 @@ def fetcher_from(settings: Any) -> RateFetcher:
         )
     return RateFetcher(
         url_template=settings.tipo_cambio_url,
-        timeout=settings.tipo_cambio_timeout_seconds,
-        attempts=settings.tipo_cambio_attempts,
-        backoff=settings.tipo_cambio_backoff_seconds,
+        http=HttpClient(
+            timeout=settings.tipo_cambio_timeout_seconds,
+            attempts=settings.tipo_cambio_attempts,
+            backoff=settings.tipo_cambio_backoff_seconds,
+            headers={"Accept": "application/json"},
+            what="the provider",
+        ),
     )

@@ -178,16 +178,18 @@ def load_table_modules() -> None:
             table.kwargs.setdefault("mysql_collate", "utf8mb4_unicode_ci")
 
 
-def init_schema(engines: Engines) -> list[str]:
+def init_schema(engines: Engines, *, ledger_note: list[str] | None = None) -> list[str]:
     """Create every missing table and bring the ledger up to date; return the names
-    created. Idempotent."""
+    created (and append what was done to the ledger to ``ledger_note``). Idempotent."""
     from toolbox_cli.storage.tables import LEDGER_TABLES, datamart_metadata, source_metadata
 
     load_table_modules()
     existing = {id(engines.source): set(inspect(engines.source).get_table_names()),
                 id(engines.datamart): set(inspect(engines.datamart).get_table_names())}
-    upgrade_ledger(engines.datamart,
-                   lambda conn: datamart_metadata.create_all(conn, tables=list(LEDGER_TABLES)))
+    note = upgrade_ledger(engines.datamart,
+                          lambda conn: datamart_metadata.create_all(conn, tables=list(LEDGER_TABLES)))
+    if ledger_note is not None:
+        ledger_note.append(note)
     created: list[str] = []
     for metadata, engine in ((source_metadata, engines.source), (datamart_metadata, engines.datamart)):
         metadata.create_all(engine, checkfirst=True)

@@ -18,7 +18,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -32,7 +32,7 @@ POLL_SECONDS = 2.0
 class TaskLock(Protocol):
     names: list[str]
 
-    def acquire(self, wait: bool) -> bool: ...
+    def acquire(self, wait: bool, on_wait: Callable[[str], None] | None = None) -> bool: ...
 
     def still_held(self) -> bool: ...
 
@@ -64,7 +64,9 @@ class MySQLLock:
         # a PyMySQL connection must not be used by two threads at once.
         self._mutex = threading.Lock()
 
-    def acquire(self, wait: bool) -> bool:
+    def acquire(self, wait: bool, on_wait: Callable[[str], None] | None = None) -> bool:
+        """Take every lock, in order; with ``wait``, queue behind their holders, calling
+        ``on_wait(table)`` about once a second while blocked on ``table``."""
         conn = self.engine.connect()
         # The lock connection does nothing else; autocommit keeps no transaction open on it.
         self.conn = conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -75,6 +77,8 @@ class MySQLLock:
                 ).scalar()
                 if got == 1:
                     break
+                if wait and on_wait is not None:
+                    on_wait(resource)
                 if not wait:
                     self.blocked_on = resource
                     with self._mutex:
@@ -128,7 +132,7 @@ class FileLock:
         self.fds: list[int] = []
         self.blocked_on: str | None = None
 
-    def acquire(self, wait: bool) -> bool:
+    def acquire(self, wait: bool, on_wait: Callable[[str], None] | None = None) -> bool:
         for path, resource in zip(self.paths, self.resources, strict=True):
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             while True:
@@ -141,6 +145,8 @@ class FileLock:
                         self.blocked_on = resource
                         self.release()
                         return False
+                    if on_wait is not None:
+                        on_wait(resource)
                     time.sleep(0.2)
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     false,
 )
+from sqlalchemy.dialects import mysql
 
 from toolbox_cli.storage.types import Code, LongText, Money, Name, Rate, Ruc, ShortText
 
@@ -30,6 +31,9 @@ datamart_metadata = MetaData()
 # ---------------------------------------------------------------- ledger (datamart database)
 # The one long-lived table of the toolbox: a change here needs a migration in
 # storage/migrations/versions (and LEDGER_HEAD in storage/schema.py).
+
+# MySQL's TEXT holds 64 KB; the warnings of a run may need more.
+LedgerText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
 
 runs = Table(
     "toolbox_runs",
@@ -48,7 +52,7 @@ runs = Table(
     Column("duration_s", Float),
     Column("rows_written", Text),  # JSON {table: rows}
     Column("warnings_count", Integer, nullable=False, default=0),
-    Column("warnings", Text),  # JSON list of the first messages
+    Column("warnings", LedgerText),  # JSON list: every distinct warning ("… (×N)")
     Column("error_type", String(100)),
     Column("error_message", Text),
     Column("version", String(20), nullable=False),
@@ -56,6 +60,7 @@ runs = Table(
     # A dry run computes and counts but writes nothing: it never stands for a refresh.
     Column("dry_run", Boolean, nullable=False, default=False, server_default=false()),
     Column("tables", Text),  # JSON list: the tables the run locks (what it writes)
+    Column("retry_of", Integer),  # `toolbox retry`: the run this one re-runs
     Index("ix_toolbox_runs_task_started", "task", "started_at"),
     Index("ix_toolbox_runs_status", "status"),
 )

@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from toolbox_cli.errors import TaskFailed
 from toolbox_cli.storage.engine import is_mysql
 from toolbox_cli.storage.guard import ShrinkGuard
+from toolbox_cli.storage.progress import NO_PROGRESS, Progress
 from toolbox_cli.storage.staging import (
     datamart_table,
     drop_staging_tables,
@@ -158,6 +159,7 @@ def build_staging(
     *,
     tag: str,
     check_alive: Callable[[], None] = lambda: None,
+    progress: Progress = NO_PROGRESS,
 ) -> int:
     """Create ``<table>__stg_<tag>`` and fill it from ``frames``; returns the row count.
 
@@ -169,13 +171,19 @@ def build_staging(
     staging = staging_copy(table, staging_name(table.name, tag))
     staging.drop(engine, checkfirst=True)
     staging.create(engine)
-    with _Loader(engine, staging.name) as loader:
+    label = table.name
+    with _Loader(engine, staging.name, lambda n: progress.rows(label, n)) as loader:
+        progress.phase(label, "reading and computing")
         for frame in frames:
             check_alive()
             rows = prepare(frame, table)
             if rows.height:
+                progress.phase(label, "writing")
                 loader.put(rows)
             pause_point("staging")
+            progress.phase(label, "reading and computing")
+        progress.phase(label, "writing")
+    progress.done(label)
     return loader.count
 
 
@@ -186,8 +194,8 @@ class _Loader:
 
     _DONE = None
 
-    def __init__(self, engine: Engine, name: str) -> None:
-        self.engine, self.name = engine, name
+    def __init__(self, engine: Engine, name: str, written: Callable[[int], None]) -> None:
+        self.engine, self.name, self.written = engine, name, written
         self.bulk = bulk_load_available(engine)
         self.queue: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
@@ -240,6 +248,7 @@ class _Loader:
                     else:
                         _insert_sqlite(conn, self.name, rows)
                     self.count += rows.height
+                    self.written(rows.height)
         except BaseException as exc:  # handed to the producer
             self.error = exc
             while self.queue.get() is not self._DONE:
@@ -339,6 +348,7 @@ def replace_tables(
     tag: str,
     check_alive: Callable[[], None] = lambda: None,
     guard: ShrinkGuard | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> dict[str, int]:
     """Build every table in staging, in the order given, then swap them all in.
 
@@ -350,11 +360,13 @@ def replace_tables(
     try:
         for name, frames in tables.items():
             counts[name] = build_staging(engine, datamart_table(name), frames, tag=tag,
-                                         check_alive=check_alive)
+                                         check_alive=check_alive, progress=progress)
             built.append(name)
         if guard is not None:
             guard.check(live_counts(engine, built), counts)
+        progress.phase("swap", f"swapping {', '.join(built)} in")
         swap_in(engine, built, tag=tag, check_alive=check_alive)
+        progress.done("swap")
     except BaseException:
         drop_staging_tables(engine, tag, only=list(tables))
         raise

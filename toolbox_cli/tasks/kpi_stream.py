@@ -38,13 +38,16 @@ def make_pipeline(ctx: TaskContext, reporte: int) -> KpiPipeline:
     """Everything the per-chunk computation needs, from the small source tables and the
     keys of the off-system rows (their executives and the codes they supersede)."""
     source = ctx.source
-    off_names: list[str | None] = []
-    off_codes: list[str | None] = []
+    # Distinct executive names, and the codes as a Polars column: the sheets grow with the
+    # book, and a Python string per row would make memory grow with them.
+    off_names: dict[str | None, None] = {}
+    off_codes: list[pl.Series] = []
     for keys in sources.iter_operaciones_fuera_sistema(
             source, sources.FUERA_SISTEMA_KEYS, chunk_size=ctx.settings.chunk_size):
-        off_names += keys["Ejecutivo"].to_list()
+        off_names.update(dict.fromkeys(keys["Ejecutivo"].unique(maintain_order=True).to_list()))
         # Rows that are not operations are dropped later and must not supersede anything.
-        off_codes += keys.filter(is_off_system_operation(keys))["CodigoLiquidacion"].to_list()
+        off_codes.append(keys.filter(is_off_system_operation(keys))["CodigoLiquidacion"]
+                         .cast(pl.String))
     return KpiPipeline(
         KpiConfig(reporte=reporte, columns=OUTPUT_COLUMNS[reporte],
                   tasa_fondeo_pen=ctx.settings.tasa_fondeo_pen,
@@ -53,8 +56,8 @@ def make_pipeline(ctx: TaskContext, reporte: int) -> KpiPipeline:
         sectors=Sectors.build(sources.read_sector_pagadores(source)),
         referrals=Referrals.build(sources.read_referidos(source),
                                   sources.read_referidos_alias(source)),
-        off_system_names=off_names,
-        off_system_codes=off_codes,
+        off_system_names=list(off_names),
+        off_system_codes=pl.concat(off_codes) if off_codes else pl.Series([], dtype=pl.String),
     )
 
 
@@ -82,3 +85,5 @@ def kpi_frames(ctx: TaskContext, params: ReportRange, *, reporte: int
         yield pipeline.off_system(rows)
     for message in pipeline.warnings():
         ctx.warn(message)
+    for message in pipeline.warning_details():
+        ctx.warn(message, detail=True)

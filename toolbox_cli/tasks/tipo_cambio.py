@@ -22,16 +22,18 @@ Only the standard library (urllib, threads) is used for HTTP.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from toolbox_cli.business import HISTORY_START
 from toolbox_cli.errors import InputError, TaskFailed
+from toolbox_cli.params import DATE
 from toolbox_cli.tasks.base import RunFlags, TaskSpec, param
 
 if TYPE_CHECKING:
@@ -46,18 +48,18 @@ class RateRange(RunFlags):
     """Calendar dates ``desde``..``hasta``; none of them in the future."""
 
     desde: date = param("--desde", "First date (Lima). Default 2019-07-01.",
-                        default=HISTORY_START, metavar="DATE")
+                        default=HISTORY_START, metavar=DATE)
     hasta: date | None = param("--hasta", "Last date (Lima). Default today in Lima.",
-                               metavar="DATE")
+                               metavar=DATE)
 
-    def resolved(self, today: date) -> RateRange:
+    def resolved(self, today: date) -> Self:
         hasta = self.hasta or today
         if self.desde > hasta:
             raise InputError(f"--desde {self.desde} is after --hasta {hasta}")
         if hasta > today:
             raise InputError(f"--hasta {hasta} is in the future (today in Lima is {today}); "
                              "no rate is published yet")
-        return RateRange(self.dry_run, self.allow_shrink, self.desde, hasta)
+        return dataclasses.replace(self, hasta=hasta)
 
 
 def run(ctx: TaskContext, params: RateRange) -> None:
