@@ -199,6 +199,7 @@ def test_password_appears_in_no_output_log_ledger_or_crontab(secret_user, tmp_pa
     logs = tmp_path / "logs"
     env = _clean_env(TOOLBOX_DATABASE_URL=secret_user, TOOLBOX_DATA_DIR=str(tmp_path / "data"),
                      TOOLBOX_LOG_DIR=str(logs),
+                     TOOLBOX_TIPO_CAMBIO_PROVIDER="apis-net-pe",
                      TOOLBOX_TIPO_CAMBIO_URL=f"http://127.0.0.1:{_free_port()}/?fecha={{fecha}}",
                      TOOLBOX_TIPO_CAMBIO_ATTEMPTS="1", TOOLBOX_TIPO_CAMBIO_BACKOFF_SECONDS="0")
     bad_csv = tmp_path / "sectores.csv"

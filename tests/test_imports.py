@@ -24,7 +24,6 @@ from toolbox_cli.imports import (
     KINDS,
     ImportRejected,
     header_key,
-    import_job,
     parse_date,
     parse_file,
     parse_number,
@@ -34,6 +33,7 @@ from toolbox_cli.runner import run_task
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage.engine import Engines
 from toolbox_cli.storage.tables import source_metadata
+from toolbox_cli.tasks.import_job import import_job
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FUERA_HEADER = (EXAMPLES / "fuera_sistema_pen.csv").read_text(encoding="utf-8").splitlines()[0]

@@ -13,13 +13,14 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from sqlalchemy import insert, select
 from typer.testing import CliRunner
 
+from tests.http_stub import QuietHandler, loopback, serving
 from toolbox_cli import ledger
 from toolbox_cli.cli import app
 from toolbox_cli.cli.common import reset_settings
@@ -58,10 +59,7 @@ class RateStub:
         self._lock = threading.Lock()
         stub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:  # keep pytest output clean
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
                 fecha = parse_qs(urlparse(self.path).query).get("fecha", [""])[0]
                 with stub._lock:
@@ -75,10 +73,7 @@ class RateStub:
                     with stub._lock:
                         stub.in_flight -= 1
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.server.block_on_close = False  # slow handlers must not hold up shutdown
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.server = loopback(Handler)
 
     @property
     def url(self) -> str:
@@ -123,18 +118,15 @@ class RateStub:
 @pytest.fixture
 def stub() -> Iterator[RateStub]:
     server = RateStub()
-    server.thread.start()
-    try:
+    with serving(server.server):
         yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
 
 
 @pytest.fixture
 def settings(toolbox_env: Settings, stub: RateStub) -> Settings:
     # Small waits: a retry after 0.01 s, a 0.3 s timeout, two tries per date.
     return toolbox_env.model_copy(update={
+        "tipo_cambio_provider": "apis-net-pe",
         "tipo_cambio_url": stub.url,
         "tipo_cambio_concurrency": 3,
         "tipo_cambio_pause_seconds": 0.01,
@@ -332,6 +324,7 @@ def test_url_without_placeholder_and_bad_ranges_fail_clearly(
 
 @pytest.fixture
 def cli(toolbox_env: Settings, stub: RateStub, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    monkeypatch.setenv("TOOLBOX_TIPO_CAMBIO_PROVIDER", "apis-net-pe")
     monkeypatch.setenv("TOOLBOX_TIPO_CAMBIO_URL", stub.url)
     monkeypatch.setenv("TOOLBOX_TIPO_CAMBIO_ATTEMPTS", "1")
     monkeypatch.setenv("TOOLBOX_TIPO_CAMBIO_PAUSE_SECONDS", "0")

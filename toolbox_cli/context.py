@@ -9,12 +9,12 @@ import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy.engine import Engine
 
 from toolbox_cli.params import RunFlags
-from toolbox_cli.settings import Settings
+from toolbox_cli.settings import Settings, scrub
 from toolbox_cli.storage import staging
 from toolbox_cli.storage.guard import ShrinkGuard
 from toolbox_cli.storage.progress import NO_PROGRESS, Progress
@@ -35,6 +35,8 @@ class PastRun(Protocol):
     def task(self) -> str: ...
     @property
     def rows_written(self) -> dict[str, int]: ...
+    @property
+    def params(self) -> dict[str, Any]: ...
 
 
 class RunHistory(Protocol):
@@ -70,6 +72,7 @@ class TaskContext:
     guard: ShrinkGuard = field(default_factory=ShrinkGuard)
     history: RunHistory = field(default_factory=_NoHistory)
     progress: Progress = NO_PROGRESS
+    secrets: list[str] = field(default_factory=list)  # scrubbed from every warning
     # Each distinct warning and how many times it was raised, in first-seen order.
     _warnings: dict[str, int] = field(default_factory=dict)
     _shown: int = 0
@@ -106,7 +109,9 @@ class TaskContext:
     def warn(self, message: str, *, detail: bool = False) -> None:
         """Record a warning on the run: a message raised again only counts. The first few
         distinct ones are also printed on stderr as they come, unless ``detail`` (one case
-        of a warning already printed, kept for ``toolbox status ID --warnings``)."""
+        of a warning already printed, kept for ``toolbox status ID --warnings``). Secrets
+        are scrubbed first, so none reaches the screen, the log or the ledger."""
+        message = scrub(message, self.secrets) or ""
         if message in self._warnings:
             self._warnings[message] += 1
             return

@@ -65,6 +65,8 @@ class CutOff(RunFlags):
                                      "in Lima.", metavar=DATE)
     allow_future: bool = param("--allow-future", "Accept a cut-off after today (Lima).",
                                default=False)
+    hojas: bool = param("--hojas", "First refresh, in this run, the Google Sheets "
+                        "(TOOLBOX_SHEETS) of the tables this task reads.", default=False)
 
     def resolved(self, today: date) -> Self:
         corte = self.fecha_corte or today

@@ -8,11 +8,12 @@ they run), so reading the registry costs no Polars and no database driver.
 
 from __future__ import annotations
 
-from toolbox_cli.tasks import kpi, kpi_acumulado, tablas_cxc, tablas_reportes, tipo_cambio
+from toolbox_cli.tasks import hojas, kpi, kpi_acumulado, tablas_cxc, tablas_reportes, tipo_cambio
 from toolbox_cli.tasks.base import TaskSpec
 
 TASKS: tuple[TaskSpec, ...] = (
     tipo_cambio.SPEC,
+    hojas.SPEC,
     tablas_reportes.SPEC,
     kpi.SPEC,
     kpi_acumulado.SPEC,

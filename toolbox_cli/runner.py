@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
 
@@ -54,6 +54,10 @@ from toolbox_cli.storage.progress import NO_PROGRESS, Progress
 from toolbox_cli.storage.staging import drop_staging_tables
 from toolbox_cli.storage.tables import datamart_metadata, source_metadata
 from toolbox_cli.tasks.base import RunFlags, TaskSpec, as_mapping
+from toolbox_cli.tasks.hojas import refresh_sheets, sheets_first
+
+if TYPE_CHECKING:
+    from toolbox_cli.imports.sheets import Sheet
 
 # Failures that keep their own exit code when a task raises them: the database is out of
 # reach (4), the configuration is wrong or the run refused without an explicit flag (2).
@@ -244,6 +248,7 @@ def run_task(
     secrets = secrets_of(settings)
     today = business_today(settings)
     resolved = spec.parse(params).resolved(today)  # bad parameters: before anything opens
+    first = sheets_first(spec, resolved, settings)  # --hojas
     own_engines = engines is None
     engines = engines or open_engines(settings)
     try:
@@ -251,7 +256,7 @@ def run_task(
         if spec.monitored:
             watch(engines, settings, datetime.now(UTC))
 
-        resources = lock_resources(spec.tables, spec.name)
+        resources = lock_resources(spec.tables + tuple(s.table for s in first), spec.name)
         lock = lock_for(engines.datamart, resources)
         if not lock.acquire(wait, on_wait=_WaitShown(engines, settings, progress)):
             message = describe_holder(engines, lock, settings, spec.name)
@@ -265,7 +270,7 @@ def run_task(
                 error_type="LockHeld", error_message=message, dry_run=resolved.dry_run,
             )
         progress.done("lock")
-        how = _How(trigger, slot, log_path, secrets, progress, retry_of)
+        how = _How(trigger, slot, log_path, secrets, progress, retry_of, tuple(first))
         try:
             return _run_locked(spec, settings, engines, lock, resolved, today, resources, how)
         finally:
@@ -285,6 +290,7 @@ class _How:
     secrets: list[str]
     progress: Progress
     retry_of: int | None
+    sheets: tuple[Sheet, ...] = ()  # --hojas: refreshed before the task computes
 
 
 class _WaitShown:
@@ -341,7 +347,8 @@ def _run_logged(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
 
     ctx = TaskContext(settings=settings, source=engines.source, datamart=engines.datamart,
                       params=params, today=today, run_id=run_id, check_alive=check_alive,
-                      history=ledger.History(engines.datamart), progress=how.progress)
+                      history=ledger.History(engines.datamart), progress=how.progress,
+                      secrets=secrets)
     monitored = spec.monitored and not ctx.dry_run
     pinger = alerts.Pinger(settings, spec.name, run_id, runfiles.database_key(engines.datamart.url))
     if monitored:
@@ -352,6 +359,8 @@ def _run_logged(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
     try:
         with _SignalGuard(), runfiles.scratch(engines.datamart.url, run_id):
             ctx.guard = guard_from(settings, params)
+            if how.sheets:
+                refresh_sheets(ctx, list(how.sheets), stop_at_first=True)
             check_required_sources(ctx, spec, engines)
             spec.run(ctx, params)
     except (KeyboardInterrupt, Interrupted) as exc:
@@ -375,7 +384,7 @@ def _run_logged(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
         beat.join(timeout=5)
     error_message = scrub(error_message, secrets)
     tb = scrub(tb, secrets)
-    ctx_warnings = [scrub(w, secrets) or "" for w in ctx.warnings]
+    ctx_warnings = ctx.warnings  # scrubbed as they were raised
     duration = time.monotonic() - t0
     recorded = _finish_with_retries(
         engines, run_id, status=status, started_at=started_at, duration_s=duration, rows=ctx.rows,

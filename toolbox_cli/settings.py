@@ -6,6 +6,7 @@ import os
 import re
 import stat
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -16,6 +17,7 @@ from sqlalchemy.exc import ArgumentError
 from toolbox_cli.errors import ConfigError
 
 SUPPORTED_DRIVERS = ("sqlite", "mysql", "mariadb")
+TIPO_CAMBIO_PROVIDERS = ("decolecta", "apis-net-pe")
 
 
 class Settings(BaseSettings):
@@ -37,7 +39,16 @@ class Settings(BaseSettings):
     stale_after_seconds: int = Field(default=300, ge=30)
     heartbeat_seconds: float = Field(default=10.0, gt=0)
     chunk_size: int = Field(default=5000, ge=1)
-    tipo_cambio_url: str = "https://api.apis.net.pe/v1/tipo-cambio-sunat?fecha={fecha}"
+    tipo_cambio_provider: str = Field(
+        default="decolecta", description="exchange-rate provider: decolecta or apis-net-pe",
+    )
+    tipo_cambio_token: SecretStr | None = Field(
+        default=None, description="the decolecta key, sent as Authorization: Bearer (a secret)",
+    )
+    tipo_cambio_url: str | None = Field(
+        default=None, description="a mirror of the provider (default: the provider's own URL); "
+        "decolecta: the base URL, apis-net-pe: a template with {fecha}",
+    )
     tipo_cambio_concurrency: int = Field(default=4, ge=1, le=10)
     tipo_cambio_pause_seconds: float = Field(default=0.2, ge=0)
     tipo_cambio_timeout_seconds: float = Field(default=30.0, gt=0)
@@ -58,6 +69,14 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='per-table overrides of max_shrink_percent: {"saldos": 50}',
     )
+
+    @field_validator("tipo_cambio_provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        name = value.strip().lower()
+        if name not in TIPO_CAMBIO_PROVIDERS:
+            raise ValueError(f"unknown provider {value!r}; use {' or '.join(TIPO_CAMBIO_PROVIDERS)}")
+        return name
 
     @field_validator("timezone")
     @classmethod
@@ -85,6 +104,15 @@ class Settings(BaseSettings):
     metrics_textfile: Path | None = Field(
         default=None, description="node_exporter textfile the cron wrapper refreshes after each run",
     )
+    # The analysts' Google Sheets (README "Live sources"); the URLs are secrets.
+    sheets: dict[str, str] = Field(
+        default_factory=dict,
+        description='sheet → URL (Apps Script web app or published CSV): '
+        '{"sectores": "https://script.google.com/macros/s/KEY/exec"}',
+    )
+    sheets_timeout_seconds: float = Field(default=30.0, gt=0)
+    sheets_attempts: int = Field(default=3, ge=1, le=10)
+    sheets_backoff_seconds: float = Field(default=2.0, ge=0)
 
     @field_validator("ping_url")
     @classmethod
@@ -150,6 +178,8 @@ class Settings(BaseSettings):
                 value = "********" if value.get_secret_value() else ""
             elif isinstance(value, Path):
                 value = str(value)
+            elif name == "sheets":
+                value = {sheet: "********" for sheet in value}
             out[name] = value
         out["database_url"] = render_url(self.datamart_url())
         out["source_url"] = render_url(self.source_database_url())
@@ -164,15 +194,31 @@ def secrets_of(settings: Settings) -> list[str]:
     for url in (settings.datamart_url(), settings.source_database_url()):
         if url.password:
             found.append(str(url.password))
-    for secret in (settings.database_password, settings.source_password, settings.ping_url):
+    for secret in (settings.database_password, settings.source_password, settings.ping_url,
+                   settings.tipo_cambio_token):
         if secret is not None and secret.get_secret_value():
             found.append(secret.get_secret_value())
     # A notification URL holds tokens or passwords as a whole; a ping template's key is in
     # its fixed part, before {task}.
     found += settings.notify_url_list()
+    for sheet_url in settings.sheets.values():
+        found += url_secrets(sheet_url)
     if settings.ping_url is not None and "{task}" in settings.ping_url.get_secret_value():
         found.append(settings.ping_url.get_secret_value().split("{task}", 1)[0])
     return sorted(set(found), key=len, reverse=True)
+
+
+# A key inside a URL's path: an Apps Script deployment id, a published sheet's id.
+KEY_LIKE = re.compile(r"^[A-Za-z0-9_-]{16,}$")
+
+
+def url_secrets(url: str) -> list[str]:
+    """What of ``url`` must never be shown: the whole URL, its key-like path segments and
+    its query values."""
+    parts = urlsplit(url.strip())
+    found = [url.strip()] + [seg for seg in parts.path.split("/") if KEY_LIKE.match(seg)]
+    found += [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
+    return found
 
 
 def scrub(text: str | None, secrets: list[str]) -> str | None:

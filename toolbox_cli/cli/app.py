@@ -34,7 +34,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("cmd_core", "The effective settings, passwords masked."),
     "db": ("cmd_core", "Database schema commands."),
     "schedule": ("cmd_schedule", "Crontab entries that run the tasks at their Lima times."),
-    "import": ("cmd_import", "Load a CSV export into a source table, all or nothing."),
+    "import": ("cmd_import", "Load a CSV export, or a published Google Sheet, into a source "
+               "table, all or nothing."),
     "demo": ("cmd_demo", "Replace the source tables' content with realistic synthetic data."),
     "notify": ("cmd_alerts", "Send a test notification to every URL of TOOLBOX_NOTIFY_URLS."),
     "metrics": ("cmd_alerts", "The Prometheus text exposition of every task, read from the "
@@ -129,10 +130,11 @@ class ConsoleHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             if self._console is None:
-                from rich.console import Console
+                # The console the progress display draws on: a line printed through it
+                # goes above the display instead of into it.
+                from toolbox_cli.cli.common import err
 
-                self._console = Console(stderr=True, highlight=False)
-                self._console.soft_wrap = not self._console.is_terminal
+                self._console = err
             self._console.print(self.format(record), markup=False)
         except Exception:  # a broken stderr must not break the run
             self.handleError(record)

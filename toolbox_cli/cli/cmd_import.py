@@ -1,8 +1,8 @@
-"""``toolbox import KIND FILE``: load an analysts' spreadsheet export into a source table."""
+"""``toolbox import KIND SOURCE``: load a spreadsheet export or a published sheet into a
+source table."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -10,8 +10,9 @@ from rich.markup import escape
 
 from toolbox_cli.cli.common import err, fmt_duration, handle_errors, out, print_json, settings_from_cli
 from toolbox_cli.cli.options import AllowShrinkOpt, DryRunOpt, JsonOpt, WaitOpt
-from toolbox_cli.imports import KINDS, ImportOutcome, import_job
+from toolbox_cli.imports import KINDS
 from toolbox_cli.runner import run_task
+from toolbox_cli.tasks.import_job import ImportOutcome, import_job
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -31,7 +32,11 @@ _KINDS_HELP = "\n\n".join(
 @app.command(
     "import",
     help=(
-        "Load a CSV export into a source table, all or nothing.\n\n"
+        "Load a CSV export, or a published Google Sheet, into a source table, all or "
+        "nothing.\n\n"
+        "SOURCE is a file or an http(s) URL: an Apps Script web app answering JSON (one "
+        "object per row keyed by the headers) or a sheet published as CSV; errors name "
+        "the sheet row as URL#row N. "
         "The file is UTF-8 (a file that is Windows-1252, as Excel on Windows saves CSV, is "
         "read so and the report says it; --encoding for another), comma or semicolon "
         "separated. RUC columns must hold 11 digits (spaces and ':' aside); a RUC whose "
@@ -44,16 +49,19 @@ _KINDS_HELP = "\n\n".join(
         "it would shrink the table a lot, unless --allow-shrink). fuera-sistema replaces its "
         "own sheet. tipo-cambio only adds missing dates unless --overwrite.\n\n"
         f"{_KINDS_HELP}\n\n"
-        "Example: toolbox import sectores pagadores.csv --dry-run"
+        "Example: toolbox import sectores pagadores.csv --dry-run\n\n"
+        "Example: toolbox import saldos "
+        "'https://docs.google.com/spreadsheets/d/e/KEY/pub?output=csv'"
     ),
 )
 def import_command(
-    kind: Annotated[str, typer.Argument(help=f"What the file holds: {', '.join(KINDS)}.",
-                                        show_default=False)],
-    file: Annotated[Path, typer.Argument(help="The CSV file.", show_default=False)],
+    kind: Annotated[str, typer.Argument(metavar="KIND", show_default=False,
+                                        help=f"What the source holds: {', '.join(KINDS)}.")],
+    source: Annotated[str, typer.Argument(
+        metavar="SOURCE", help="The CSV file, or the sheet's http(s) URL.", show_default=False)],
     hoja: Annotated[
         str | None,
-        typer.Option("--hoja", help="fuera-sistema only: the sheet, PEN or USD "
+        typer.Option("--hoja", metavar="PEN|USD", help="fuera-sistema only: the sheet, PEN or USD "
                      "(default: the file's Moneda column when every row has the same)."),
     ] = None,
     encoding: Annotated[
@@ -75,7 +83,7 @@ def import_command(
     json_output: JsonOpt = False,
 ) -> None:
     with handle_errors():
-        job = import_job(kind, file, hoja=hoja, dry_run=dry_run, replace=replace,
+        job = import_job(kind, source, hoja=hoja, dry_run=dry_run, replace=replace,
                          overwrite=overwrite, allow_shrink=allow_shrink, encoding=encoding)
         done = job.finish(run_task(job.spec, settings_from_cli(), job.params, wait=wait))
     if json_output:

@@ -1,8 +1,11 @@
-"""Spreadsheet exports (CSV) loaded into the source-contract tables, all or nothing.
+"""Spreadsheet exports (CSV) and published sheets loaded into the source-contract tables,
+all or nothing.
 
-``toolbox import KIND FILE`` reads the whole file and validates every row; only when no row
-is bad does it write, inside ONE transaction, so readers see the old content or the new one
-and a rejected file changes nothing. Every problem is reported as ``FILE:LINE: column: reason``.
+``toolbox import KIND SOURCE`` reads the whole file, or the sheet at an http(s) URL
+(``sheets``: an Apps Script web app's JSON or a sheet published as CSV), and validates
+every row; only when no row is bad does it write, inside ONE transaction, so readers see
+the old content or the new one and a rejected source changes nothing. Every problem is
+reported as ``FILE:LINE: column: reason`` (``URL#row N: column: reason`` for a sheet).
 
 How the file meets the stored rows: each kind has a key (sectores by RUC, referidos by
 liquidation code, referidos-alias by alias, saldos by day, tipo-cambio by date, codigos-cxc
@@ -46,7 +49,9 @@ The package, one concern per module (each imports only the ones before it):
 - ``rows``: header mapping, cells to typed rows, the error collection, ``ImportRejected``;
 - ``parse``: ``parse_file`` and the per-kind finishers (de-duplication, the sheet);
 - ``apply``: the modes and ``apply_import``, the one transaction that writes;
-- ``job``: the import as a ledger run (``import_job``, ``ImportJob``, ``ImportOutcome``).
+- ``sheets``: a sheet's URL read into the same records as a file, ``TOOLBOX_SHEETS``.
+
+The import as a ledger run (``import_job``) is a task: ``tasks/import_job.py``.
 """
 
 from __future__ import annotations
@@ -73,7 +78,6 @@ from toolbox_cli.imports.csvfile import (
     read_csv,
     sniff_delimiter,
 )
-from toolbox_cli.imports.job import ImportJob, ImportOutcome, ImportParams, import_job
 from toolbox_cli.imports.kinds import (
     FUERA_SISTEMA_FIELDS,
     HOJAS,
@@ -83,13 +87,13 @@ from toolbox_cli.imports.kinds import (
     Kind,
     get_kind,
 )
-from toolbox_cli.imports.parse import parse_file
+from toolbox_cli.imports.parse import parse_file, parse_records
 from toolbox_cli.imports.rows import MAX_REPORTED_ERRORS, ImportRejected, ParsedFile
 
 __all__ = [
     "ADD", "FUERA_SISTEMA_FIELDS", "HOJAS", "KINDS", "LISTAS_CXC", "MAX_REPORTED_ERRORS",
-    "MERGE", "OVERWRITE", "REPLACE", "SHEET", "CsvFile", "Field", "ImportJob", "ImportOutcome",
-    "ImportParams", "ImportRejected", "ImportResult", "Kind", "ParsedFile", "apply_import",
-    "check_encoding", "decode", "fold", "get_kind", "header_key", "import_job", "import_mode", "parse_date",
-    "parse_file", "parse_number", "parse_ruc", "read_csv", "sniff_delimiter",
+    "MERGE", "OVERWRITE", "REPLACE", "SHEET", "CsvFile", "Field", "ImportRejected",
+    "ImportResult", "Kind", "ParsedFile", "apply_import", "check_encoding", "decode", "fold",
+    "get_kind", "header_key", "import_mode", "parse_date", "parse_file", "parse_number",
+    "parse_records", "parse_ruc", "read_csv", "sniff_delimiter",
 ]

@@ -38,6 +38,15 @@ class CsvFile:
     delimiter: str
     encoding: str = UTF8  # the codec that read the bytes
     notes: list[str] = field(default_factory=list)  # for the report (how it was read)
+    sep: str = ":"  # between label and line: FILE:LINE, or URL#row N for a sheet
+
+    def at(self, line: int) -> str:
+        """Where a record is, for messages: ``FILE:LINE`` or ``URL#row N``."""
+        return f"{self.label}{self.sep}{line}"
+
+    def ref(self, line: int) -> str:
+        """Another record, inside a message about one: ``line N`` or ``row N``."""
+        return f"{'line' if self.sep == ':' else 'row'} {line}"
 
 
 def check_encoding(name: str) -> str:
@@ -163,6 +172,13 @@ def read_csv(path: Path, label: str | None = None, encoding: str | None = None) 
         raise InputError(f"{label}: is a directory, not a CSV file") from None
     except OSError as exc:
         raise InputError(f"{label}: cannot read the file: {exc.strerror}") from None
+    return csv_from_bytes(raw, label, encoding)
+
+
+def csv_from_bytes(raw: bytes, label: str, encoding: str | None = None,
+                   sep: str = ":") -> CsvFile:
+    """The header and records of a CSV text's bytes (a file's, or a published sheet's);
+    ``sep`` goes between ``label`` and a line number in messages."""
     text, used = decode(raw, label, encoding)
     notes = [encoding_note(label)] if encoding is None and used == CP1252 else []
     if "\x00" in text:
@@ -185,6 +201,6 @@ def read_csv(path: Path, label: str | None = None, encoding: str | None = None) 
             else:
                 rows.append((start, cells))
     except csv.Error as exc:
-        raise InputError(f"{label}:{reader.line_num}: cannot read the CSV: {exc}") from None
+        raise InputError(f"{label}{sep}{reader.line_num}: cannot read the CSV: {exc}") from None
     assert header is not None
-    return CsvFile(label, header, rows, delimiter, used, notes)
+    return CsvFile(label, header, rows, delimiter, used, notes, sep)

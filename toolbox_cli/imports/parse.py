@@ -15,7 +15,7 @@ from typing import Any
 
 from toolbox_cli.compute.text import fold, ruc_text
 from toolbox_cli.errors import InputError
-from toolbox_cli.imports.csvfile import read_csv
+from toolbox_cli.imports.csvfile import CsvFile, read_csv
 from toolbox_cli.imports.kinds import HOJAS, get_kind, rates_as_stored
 from toolbox_cli.imports.rows import CellErrors, ImportRejected, ParsedFile, parse_rows
 
@@ -29,8 +29,13 @@ def parse_file(kind_name: str, path: Path, *, hoja: str | None = None,
 
     ``encoding`` None reads UTF-8, or Windows-1252 when the bytes are that (noted in the
     warnings); a codec name reads the file with it (``csvfile.decode``)."""
+    return parse_records(kind_name, read_csv(path, label, encoding), hoja=hoja)
+
+
+def parse_records(kind_name: str, csv_file: CsvFile, *, hoja: str | None = None) -> ParsedFile:
+    """Validate every record of a file or a sheet as ``kind_name``; raises ImportRejected
+    listing the bad lines (rows)."""
     kind = get_kind(kind_name)
-    csv_file = read_csv(path, label, encoding)
     errors = CellErrors()
     read = parse_rows(kind, csv_file, errors)
     errors.raise_if_any()
@@ -40,12 +45,13 @@ def parse_file(kind_name: str, path: Path, *, hoja: str | None = None,
         ])
     parsed = ParsedFile(kind.name, csv_file.label, kind.table.name, [], len(csv_file.rows),
                         skipped=len(read.skipped), ignored_columns=read.ignored,
-                        warnings=list(csv_file.notes), encoding=csv_file.encoding)
+                        warnings=list(csv_file.notes), encoding=csv_file.encoding,
+                        sep=csv_file.sep)
     for column, failures in read.bad_check_digits.items():
         line, digits = failures[0]
         parsed.warnings.append(
             f"{csv_file.label}: {len(failures)} RUC(s) in {column} fail the check digit "
-            f"(e.g. line {line}: {digits})")
+            f"(e.g. {csv_file.ref(line)}: {digits})")
     if read.ignored:
         parsed.warnings.append(
             f"{csv_file.label}: ignored unknown column(s): {', '.join(read.ignored)}")
@@ -87,7 +93,7 @@ def _dedup_report(parsed: ParsedFile, dropped: list[tuple[int, int]], what: str)
     parsed.duplicates = len(dropped)
     for line, winner in dropped[:5]:
         parsed.warnings.append(
-            f"{parsed.label}:{line}: {what} repeated on line {winner}; line {winner} wins"
+            f"{parsed.at(line)}: {what} repeated on {parsed.ref(winner)}; {parsed.ref(winner)} wins"
         )
     if len(dropped) > 5:
         parsed.warnings.append(f"{parsed.label}: {len(dropped) - 5} more repeated {what}s")
@@ -134,8 +140,8 @@ def _finish_saldos(parsed: ParsedFile, rows: Rows, hoja: str | None,
             repeated += 1
             if repeated <= 5:
                 parsed.warnings.append(
-                    f"{parsed.label}:{line}: FechaOperacion {day.isoformat()} repeats line "
-                    f"{first[day]}; both rows kept (reportes §3.8 keeps every row)"
+                    f"{parsed.at(line)}: FechaOperacion {day.isoformat()} repeats "
+                    f"{parsed.ref(first[day])}; both rows kept (reportes §3.8 keeps every row)"
                 )
         else:
             first[day] = line
@@ -152,8 +158,8 @@ def _finish_tipo_cambio(parsed: ParsedFile, rows: Rows, hoja: str | None,
         if day in seen:
             first_line, first_row = seen[day]
             if rates_as_stored(first_row) != rates_as_stored(row):
-                errors.add(f"{parsed.label}:{line}: FECHA: {day.isoformat()} already on line "
-                           f"{first_line} with different rates; keep one")
+                errors.add(f"{parsed.at(line)}: FECHA: {day.isoformat()} already on "
+                           f"{parsed.ref(first_line)} with different rates; keep one")
             else:
                 dropped += 1
             continue
@@ -174,7 +180,7 @@ def _finish_fuera_sistema(parsed: ParsedFile, rows: Rows, hoja: str | None,
         try:
             row["NroDocumento"] = ruc_text(row["NroDocumento"])
         except ValueError as exc:
-            errors.add(f"{label}:{line}: N° Factura/ Letra: {exc}")
+            errors.add(f"{parsed.at(line)}: N° Factura/ Letra: {exc}")
     monedas = {row["Moneda"] for _, row in rows if row["Moneda"]}
     if hoja is None:
         if len(monedas) != 1:
@@ -189,8 +195,8 @@ def _finish_fuera_sistema(parsed: ParsedFile, rows: Rows, hoja: str | None,
     other = [line for line, row in rows if row["Moneda"] not in (None, hoja)]
     if other:
         parsed.warnings.append(
-            f"{label}: {len(other)} row(s) of sheet {hoja} have another Moneda (first: line "
-            f"{other[0]}); each row keeps its own Moneda"
+            f"{label}: {len(other)} row(s) of sheet {hoja} have another Moneda (first: "
+            f"{parsed.ref(other[0])}); each row keeps its own Moneda"
         )
     parsed.hoja = hoja
     # Fila keeps the sheet order, because the KPI appends off-system rows in sheet order.

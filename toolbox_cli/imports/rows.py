@@ -51,6 +51,13 @@ class ParsedFile:
     warnings: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
     encoding: str = "utf-8"  # the codec that read the file (cp1252 when detected)
+    sep: str = ":"  # FILE:LINE, or URL#row N for a sheet (``CsvFile.sep``)
+
+    def at(self, line: int) -> str:
+        return f"{self.label}{self.sep}{line}"
+
+    def ref(self, line: int) -> str:
+        return f"{'line' if self.sep == ':' else 'row'} {line}"
 
 
 class CellErrors:
@@ -81,7 +88,6 @@ def _map_header(kind: Kind, csv_file: CsvFile) -> tuple[dict[int, Field], list[s
     mapping: dict[int, Field] = {}
     seen: dict[str, int] = {}
     ignored: list[str] = []
-    label = csv_file.label
     for index, raw in enumerate(csv_file.header):
         key = header_key(raw)
         found_field = wanted.get(key)
@@ -91,7 +97,7 @@ def _map_header(kind: Kind, csv_file: CsvFile) -> tuple[dict[int, Field], list[s
             continue
         if found_field.header in seen:
             raise ImportRejected([
-                f"{label}:1: {raw.strip()}: column appears twice (columns "
+                f"{csv_file.at(1)}: {raw.strip()}: column appears twice (columns "
                 f"{seen[found_field.header] + 1} and {index + 1}); keep one"
             ])
         seen[found_field.header] = index
@@ -100,7 +106,7 @@ def _map_header(kind: Kind, csv_file: CsvFile) -> tuple[dict[int, Field], list[s
     if missing:
         found = ", ".join(h.strip() for h in csv_file.header if h.strip())
         raise ImportRejected([
-            f"{label}:1: {missing[0]}: missing column"
+            f"{csv_file.at(1)}: {missing[0]}: missing column"
             + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else "")
             + f"; the {kind.name} header is {', '.join(f.header for f in kind.fields)}"
             + f" — found: {found}"
@@ -143,7 +149,7 @@ def parse_rows(kind: Kind, csv_file: CsvFile, errors: CellErrors) -> ParsedRows:
     for line, cells in csv_file.rows:
         extra = [c for c in cells[width:] if c.strip()]
         if extra:
-            errors.add(f"{csv_file.label}:{line}: (row): {len(cells)} cells but the header has "
+            errors.add(f"{csv_file.at(line)}: (row): {len(cells)} cells but the header has "
                        f"{width} columns; check for an unquoted {csv_file.delimiter!r} in a value")
             continue
         # Excel drops trailing empty cells on some rows; missing cells read as blank.
@@ -158,7 +164,7 @@ def parse_rows(kind: Kind, csv_file: CsvFile, errors: CellErrors) -> ParsedRows:
                 value = f.parse(cells[index])
                 _check_length(kind, f, value)
             except ValueError as exc:
-                errors.add(f"{csv_file.label}:{line}: {csv_file.header[index].strip()}: {exc}")
+                errors.add(f"{csv_file.at(line)}: {csv_file.header[index].strip()}: {exc}")
                 ok = False
                 continue
             if f.holds_ruc and not ruc_digit_ok(value):

@@ -68,9 +68,12 @@ class HttpClient:
         raise Transient(f"{reason} (after {tries})")
 
     def _get_once(self, url: str) -> Answer:
-        request = urllib.request.Request(
-            url, headers={"User-Agent": f"toolbox/{__version__}", **self.headers}
-        )
+        request = urllib.request.Request(url, headers={"User-Agent": f"toolbox/{__version__}"})
+        for name, value in self.headers.items():
+            if name.lower() == "authorization":  # a key: never sent on to a redirect's host
+                request.add_unredirected_header(name, value)
+            else:
+                request.add_header(name, value)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return Answer(response.geturl(), response.headers.get("Content-Type", ""),
