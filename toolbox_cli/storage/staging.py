@@ -58,7 +58,12 @@ def pause_point(phase: str) -> None:
     name, _, seconds = wanted.partition(":")
     if name == phase:
         print(f"toolbox-pause: {phase}", file=sys.stderr, flush=True)
-        time.sleep(float(seconds or 30))
+        # In short slices: the kernel may hand a SIGTERM to any of the process's threads
+        # (Polars', connectorx's), and Python runs its handler only when the main thread
+        # next runs Python code; one long sleep would hold it until the sleep ends.
+        until = time.monotonic() + float(seconds or 30)
+        while time.monotonic() < until:
+            time.sleep(0.05)
 
 
 def swap_in(engine: Engine, names: list[str], *, tag: str,
