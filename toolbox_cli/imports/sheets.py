@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from toolbox_cli.errors import ConfigError, InputError
 from toolbox_cli.imports.apply import REPLACE, SHEET
 from toolbox_cli.imports.csvfile import CsvFile, csv_from_bytes
+from toolbox_cli.imports.kinds import get_kind
 from toolbox_cli.remote.http import Answer, BadAnswer, HttpClient, Transient
 from toolbox_cli.settings import KEY_LIKE, Settings
 
@@ -81,8 +82,6 @@ class Sheet:
 
     @property
     def table(self) -> str:
-        from toolbox_cli.imports.kinds import get_kind
-
         return get_kind(self.kind).table.name
 
     @property
