@@ -51,9 +51,10 @@ def _bound_memory() -> None:
     The reads (connectorx), the writer's loader and Polars run threads; glibc gives each
     thread an arena of its own and Polars' jemalloc keeps freed pages for 10 s, so a long
     refresh held ~350 MB where its data needs far less. Two arenas and a 1 s decay brought a
-    1 000 000-operation kpi on MariaDB to about 320 MB at the same speed (the 300 MB target
-    is not met: pyarrow and connectorx alone take ~75 MB; README "Benchmark"). Set before
-    any thread or Polars starts; a value already in the environment wins.
+    1 000 000-operation kpi on MariaDB to about 320 MB at the same speed on one VM (385 MB
+    on another; the 300 MB target is not met: pyarrow and connectorx alone take ~75 MB;
+    README "Benchmark"). Set before any thread or Polars starts; a value already in the
+    environment wins.
     """
     os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:1000,muzzy_decay_ms:1000")
     try:
