@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from toolbox_cli.compute import cells, cxc, cxc_fields
+from toolbox_cli.compute import cells, cxc, cxc_fields, payments
 from toolbox_cli.compute.cells import CoercionLog, RowError
 from toolbox_cli.compute.payments import COUNT, current_entry
 from toolbox_cli.errors import InputError, TaskFailed
@@ -242,7 +242,7 @@ def pagos_frame(pagos: Iterable[Mapping[str, Any]], form: str = "raw",
 
 def dev_frame(devs: Iterable[Mapping[str, Any]], form: str = "raw",
               log: CoercionLog | None = None) -> pl.DataFrame:
-    return cxc_fields.dev_fact(frame(devs, form, cxc_fields.DEVOLUCION_COLUMNS), log)
+    return cxc_fields.dev_fact(frame(devs, form, payments.DEVOLUCION_COLUMNS), log)
 
 
 def dim(docs: Iterable[Mapping[str, Any]], pagos: Iterable[Mapping[str, Any]],

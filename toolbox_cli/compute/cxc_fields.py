@@ -63,9 +63,6 @@ PAGO_COLUMNS = ("IdLiquidacionPago", "IdLiquidacionDet", "FechaPago", "DiasMora"
                 "MontoCobrarPago", "MontoPago", "ObservacionPago", "InteresPago", "GastosPago",
                 "TipoPago", "SaldoDeuda", "ExcesoPago", "FechaPagoCreacion",
                 "FechaPagoModificacion")
-DEVOLUCION_COLUMNS = ("IdLiquidacionDevolucion", "IdLiquidacionDet", "FechaDesembolso",
-                      "MontoDevolucion", "DescuentoDevolucion", "EstadoDevolucion",
-                      "ObservacionDevolucion")
 DOCUMENT_COLUMNS = ("IdLiquidacionCab", "IdLiquidacionDet", *DOC_TEXT_FIELDS,
                     *DOC_OBSERVATION_FIELDS, "Moneda", *DOC_AMOUNT_FIELDS, "FechaConfirmado",
                     "FechaOperacion", "FechaInteresConfirming", "DiasEfectivo")

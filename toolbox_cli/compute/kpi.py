@@ -25,7 +25,6 @@ from toolbox_cli.compute.kpi_formulas import KpiConfig, metrics
 from toolbox_cli.compute.kpi_inputs import (
     DATES,
     DATES_ACUMULADO,
-    DEVOLUCION_COLUMNS,
     NOT_IN_SHEETS,
     PAGO_COLUMNS,
     PASSTHROUGH_TEXT,
@@ -44,7 +43,7 @@ from toolbox_cli.compute.kpi_inputs import (
     with_missing_columns,
 )
 from toolbox_cli.compute.kpi_reference import ExecutiveMatch, Referrals, Sectors, map_executives
-from toolbox_cli.compute.payments import COUNT, current_entry
+from toolbox_cli.compute.payments import COUNT, DEVOLUCION_COLUMNS, current_entry
 from toolbox_cli.errors import InputError
 
 # ------------------------------------------------------------------------ constants

@@ -65,9 +65,6 @@ PAGO_COLUMNS = ("IdLiquidacionPago", "IdLiquidacionDet", "FechaPago", "MontoPago
                 "DiasMora", "MontoCobrarPago", "InteresPago", "GastosPago", "TipoPago",
                 "SaldoDeuda", "ObservacionPago", "FacturasMoraGeneradas", "FechaPagoCreacion",
                 "FechaPagoModificacion")
-DEVOLUCION_COLUMNS = ("IdLiquidacionDevolucion", "IdLiquidacionDet", "FechaDesembolso",
-                      "MontoDevolucion", "DescuentoDevolucion", "EstadoDevolucion",
-                      "ObservacionDevolucion")
 
 # ------------------------------------------------------------------------ small helpers
 

@@ -13,6 +13,10 @@ from collections.abc import Sequence
 import polars as pl
 
 DOCUMENT = "IdLiquidacionDet"
+# Every column of colocaciones_devoluciones: what the KPI and the CXC jobs read of a refund.
+DEVOLUCION_COLUMNS = ("IdLiquidacionDevolucion", "IdLiquidacionDet", "FechaDesembolso",
+                      "MontoDevolucion", "DescuentoDevolucion", "EstadoDevolucion",
+                      "ObservacionDevolucion")
 COUNT = "_entries"  # how many payments (refunds) the document had
 
 

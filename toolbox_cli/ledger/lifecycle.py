@@ -24,6 +24,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Engine
 
 from toolbox_cli import __version__
+from toolbox_cli.storage.runfiles import pid_alive
 from toolbox_cli.storage.tables import runs
 
 
@@ -204,16 +205,6 @@ def finish_run(
     return result.rowcount == 1
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def reap_crashed(engine: Engine, *, stale_after_seconds: int, now: datetime | None = None) -> list[int]:
     """Mark as ``crashed`` every running run whose process is gone or whose heartbeat is stale.
 
@@ -231,7 +222,7 @@ def reap_crashed(engine: Engine, *, stale_after_seconds: int, now: datetime | No
     crashed: list[tuple[int, str]] = []
     for run_id, host, pid, beat, started in candidates:
         last = beat or started
-        if host == me and not _pid_alive(pid):
+        if host == me and not pid_alive(pid):
             crashed.append((run_id, f"process {pid} on {host} is gone (killed or host restarted)"))
         elif last < stale_before:
             crashed.append((run_id, f"no heartbeat since {last:%Y-%m-%d %H:%M:%S} UTC"))

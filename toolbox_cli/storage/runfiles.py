@@ -42,7 +42,8 @@ def run_dir(url: object, run_id: int, pid: int | None = None) -> Path:
     return root() / f"{database_key(url)}-run{run_id}-pid{pid or os.getpid()}"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host is alive (one we may not signal counts as alive)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -66,7 +67,7 @@ def sweep(url: object | None = None) -> list[Path]:
         match = _DIR.fullmatch(entry.name)
         if not match or (key is not None and match["db"] != key):
             continue
-        if not _pid_alive(int(match["pid"])):
+        if not pid_alive(int(match["pid"])):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
     return removed

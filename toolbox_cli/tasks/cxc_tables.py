@@ -18,7 +18,7 @@ from datetime import date
 
 import polars as pl
 
-from toolbox_cli.compute import cxc, cxc_fields
+from toolbox_cli.compute import cxc, cxc_fields, payments
 from toolbox_cli.compute.cells import CoercionLog
 from toolbox_cli.context import TaskContext
 from toolbox_cli.storage import sources
@@ -66,7 +66,7 @@ def pagos_frames(ctx: TaskContext, log: CoercionLog) -> Iterator[pl.DataFrame]:
 
 def devoluciones_frames(ctx: TaskContext, log: CoercionLog) -> Iterator[pl.DataFrame]:
     for chunk in sources.iter_table_chunks(ctx.source, colocaciones_devoluciones,
-                                           cxc_fields.DEVOLUCION_COLUMNS, "IdLiquidacionDevolucion",
+                                           payments.DEVOLUCION_COLUMNS, "IdLiquidacionDevolucion",
                                            ctx.settings.chunk_size):
         ctx.check_alive()
         yield cxc_fields.dev_fact(chunk, log)

@@ -16,8 +16,9 @@ import polars as pl
 
 from toolbox_cli.compute.kpi import KpiPipeline
 from toolbox_cli.compute.kpi_formulas import REPORTE_ACUMULADO, REPORTE_KPI, KpiConfig
-from toolbox_cli.compute.kpi_inputs import DEVOLUCION_COLUMNS, PAGO_COLUMNS, is_off_system_operation
+from toolbox_cli.compute.kpi_inputs import PAGO_COLUMNS, is_off_system_operation
 from toolbox_cli.compute.kpi_reference import Referrals, Sectors, fx_frame
+from toolbox_cli.compute.payments import DEVOLUCION_COLUMNS
 from toolbox_cli.context import TaskContext
 from toolbox_cli.storage import sources
 from toolbox_cli.storage.tables import colocaciones
