@@ -99,32 +99,14 @@ def _dedup_report(parsed: ParsedFile, dropped: list[tuple[int, int]], what: str)
         parsed.warnings.append(f"{parsed.label}: {len(dropped) - 5} more repeated {what}s")
 
 
-def _finish_sectores(parsed: ParsedFile, rows: Rows, hoja: str | None,
-                     errors: CellErrors) -> None:
-    # decisions.md 9: one row per RUC, the last imported row wins, duplicates counted.
-    parsed.rows, dropped = _last_wins(rows, lambda r: fold(r["RUCPagador"]))
-    _dedup_report(parsed, dropped, "RUC")
+def _one_row_per(key: Callable[[dict[str, Any]], Any], what: str) -> Finisher:
+    """A finisher that keeps one row per ``key``, the last, and reports each dropped line
+    as a repeated ``what``."""
+    def finish(parsed: ParsedFile, rows: Rows, hoja: str | None, errors: CellErrors) -> None:
+        parsed.rows, dropped = _last_wins(rows, key)
+        _dedup_report(parsed, dropped, what)
 
-
-def _finish_referidos(parsed: ParsedFile, rows: Rows, hoja: str | None,
-                      errors: CellErrors) -> None:
-    # reportes §2.5: de-duplicated by CodigoLiquidacion keeping the last row.
-    parsed.rows, dropped = _last_wins(rows, lambda r: fold(r["CodigoLiquidacion"]))
-    _dedup_report(parsed, dropped, "LIQUIDACIÓN")
-
-
-def _finish_alias(parsed: ParsedFile, rows: Rows, hoja: str | None,
-                  errors: CellErrors) -> None:
-    # Aliases are matched case-insensitively after trimming (Appendix A): one per folded key.
-    parsed.rows, dropped = _last_wins(rows, lambda r: fold(r["Alias"]))
-    _dedup_report(parsed, dropped, "ALIAS")
-
-
-def _finish_codigos(parsed: ParsedFile, rows: Rows, hoja: str | None,
-                    errors: CellErrors) -> None:
-    # A code may be in both lists (cxc §3.3), so the key is (code, list).
-    parsed.rows, dropped = _last_wins(rows, lambda r: (fold(r["codigo"]), r["lista"]))
-    _dedup_report(parsed, dropped, "CODIGO+LISTA")
+    return finish
 
 
 def _finish_saldos(parsed: ParsedFile, rows: Rows, hoja: str | None,
@@ -204,11 +186,15 @@ def _finish_fuera_sistema(parsed: ParsedFile, rows: Rows, hoja: str | None,
 
 
 _FINISH: dict[str, Finisher] = {
-    "sectores": _finish_sectores,
+    # decisions.md 9: one row per RUC, the last imported row wins, duplicates counted.
+    "sectores": _one_row_per(lambda r: fold(r["RUCPagador"]), "RUC"),
     "fuera-sistema": _finish_fuera_sistema,
-    "referidos": _finish_referidos,
-    "referidos-alias": _finish_alias,
+    # reportes §2.5: de-duplicated by CodigoLiquidacion keeping the last row.
+    "referidos": _one_row_per(lambda r: fold(r["CodigoLiquidacion"]), "LIQUIDACIÓN"),
+    # Aliases are matched case-insensitively after trimming (Appendix A): one per folded key.
+    "referidos-alias": _one_row_per(lambda r: fold(r["Alias"]), "ALIAS"),
     "saldos": _finish_saldos,
     "tipo-cambio": _finish_tipo_cambio,
-    "codigos-cxc": _finish_codigos,
+    # A code may be in both lists (cxc §3.3), so the key is (code, list).
+    "codigos-cxc": _one_row_per(lambda r: (fold(r["codigo"]), r["lista"]), "CODIGO+LISTA"),
 }
