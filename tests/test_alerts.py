@@ -32,8 +32,9 @@ from toolbox_cli.demo import seed_demo
 from toolbox_cli.registry import get_task
 from toolbox_cli.runner import run_task
 from toolbox_cli.settings import load_settings
-from toolbox_cli.storage import tables as src
-from toolbox_cli.storage.tables import runs as runs_table
+from toolbox_cli.storage.tables import contract as src
+from toolbox_cli.storage.tables.ledger import runs as runs_table
+from toolbox_cli.storage.tables.ledger import schedule_installs
 
 REPO = Path(__file__).resolve().parents[1]
 LIMA = ZoneInfo("America/Lima")
@@ -399,7 +400,7 @@ def test_an_installed_slot_that_never_fires_is_a_problem_until_cron_runs_it(engi
     installed = datetime(2026, 11, 28, 10, 0)  # 05:00 Lima; the 07:00 slot is due at 12:00 UTC
     ledger.record_install(db, "crontab", [("tablas-reportes", "07:00", "0 7 * * *")])
     with db.begin() as conn:
-        conn.execute(update(src.schedule_installs).values(installed_at=installed))
+        conn.execute(update(schedule_installs).values(installed_at=installed))
     check = lambda now: [p for p in monitor.check_problems(  # noqa: E731
         db, [], now, timedelta(minutes=15), zone=LIMA) if p.kind == "never-fired"]
     assert check(datetime(2026, 11, 28, 12, 10)) == []  # not due + grace yet

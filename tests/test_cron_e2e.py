@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import create_engine, select
 
 from toolbox_cli.registry import all_tasks
-from toolbox_cli.storage.tables import runs
+from toolbox_cli.storage.tables.ledger import runs
 
 pytestmark = pytest.mark.cron
 

@@ -41,9 +41,9 @@ from toolbox_cli.cli.common import reset_settings
 from toolbox_cli.registry import get_task
 from toolbox_cli.runner import RunOutcome, run_task
 from toolbox_cli.settings import Settings
-from toolbox_cli.storage import tables as src
 from toolbox_cli.storage.engine import Engines
-from toolbox_cli.storage.tables_cxc import cxc_acumulado_dim
+from toolbox_cli.storage.tables import contract as src
+from toolbox_cli.storage.tables.cxc import cxc_acumulado_dim
 from toolbox_cli.tasks.tablas_cxc import CXC_TABLES
 
 # ---------------------------------------------------------------- helpers

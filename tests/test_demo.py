@@ -13,8 +13,8 @@ from sqlalchemy import distinct, func, select
 from typer.testing import CliRunner
 
 from toolbox_cli.demo import REFERRAL_ALIASES, SOURCE_TABLES, ruc_with_check_digit, seed_demo
-from toolbox_cli.storage import tables as t
 from toolbox_cli.storage.engine import Engines
+from toolbox_cli.storage.tables import contract as t
 
 TODAY = date(2026, 11, 27)
 OPERATIONS = 1000
@@ -196,10 +196,10 @@ def test_task_spec_names_the_generator_tables_in_the_same_order() -> None:
     # The task module lists the names without importing SQLAlchemy; the generator owns the
     # Table objects. They must stay the same, in the same order.
     import toolbox_cli.demo
-    import toolbox_cli.tasks.demo
+    import toolbox_cli.jobs.demo
 
     assert [table.name for table in toolbox_cli.demo.SOURCE_TABLES] == list(
-        toolbox_cli.tasks.demo.SOURCE_TABLES)
+        toolbox_cli.jobs.demo.SOURCE_TABLES)
 
 
 def test_ruc_check_digit_matches_real_rucs() -> None:

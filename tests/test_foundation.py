@@ -18,8 +18,9 @@ from toolbox_cli.errors import EXIT_FAILED, EXIT_LOCKED, EXIT_OK, TaskFailed
 from toolbox_cli.runner import run_task
 from toolbox_cli.storage import writer
 from toolbox_cli.storage.lock import lock_for
-from toolbox_cli.storage.tables import datamart_metadata, runs
-from toolbox_cli.storage.types import Money
+from toolbox_cli.storage.tables import datamart_metadata
+from toolbox_cli.storage.tables.ledger import runs
+from toolbox_cli.storage.tables.metadata import Money
 from toolbox_cli.tasks.base import TaskSpec
 
 selftest_items = Table(
@@ -63,9 +64,18 @@ def _frames(rows, chunk_size: int = 3):  # type: ignore[no-untyped-def]
         yield _frame(chunk)
 
 
+def _never_refuses(live, new):  # type: ignore[no-untyped-def]
+    pass
+
+
 def _write(engines, tables, tag="t1", chunk_size=3, check_alive=lambda: None):
-    frames = {name: _frames(rows, chunk_size) for name, rows in tables.items()}
-    return writer.replace_tables(engines.datamart, frames, tag=tag, check_alive=check_alive)
+    """Replace ``tables`` (name → row dicts) through the writer, ``chunk_size`` rows a frame."""
+    targets = [datamart_metadata.tables[name] for name in tables]
+    with writer.replacing(engines.datamart, targets, tag=tag, locked=set(tables),
+                          judge=_never_refuses, check_alive=check_alive) as out:
+        for table in targets:
+            out.add_all(table, _frames(tables[table.name], chunk_size))
+    return out.counts
 
 
 def test_replace_writes_rows_and_rounds_money_half_up(engines):
@@ -113,6 +123,11 @@ def test_nan_is_refused_with_the_column_name(engines):
         _write(engines, {"selftest_items": [{"name": "a", "amount": float("nan")}]})
 
 
+def _replace_items(ctx: TaskContext, n: int) -> None:
+    with ctx.replace_tables(selftest_items) as out:
+        out.add_all(selftest_items, _frames(_items(n)))
+
+
 def _spec(func, name="selftest") -> TaskSpec:
     return TaskSpec(name, "test task", lambda ctx, _params: func(ctx), tables=("selftest_items",))
 
@@ -120,7 +135,7 @@ def _spec(func, name="selftest") -> TaskSpec:
 def test_successful_run_records_rows_and_warnings(engines, toolbox_env):
     def task(ctx: TaskContext) -> None:
         ctx.warn("3 USD rows without an exchange rate")
-        ctx.replace_tables({"selftest_items": _frames(_items(4))})
+        _replace_items(ctx, 4)
 
     outcome = run_task(_spec(task), toolbox_env, {"dry_run": False}, engines=engines)
     assert (outcome.status, outcome.exit_code) == ("success", EXIT_OK)
@@ -142,7 +157,7 @@ def test_failed_run_records_error_and_exit_1(engines, toolbox_env):
 
 def test_dry_run_counts_but_writes_nothing(engines, toolbox_env):
     def task(ctx: TaskContext) -> None:
-        ctx.replace_tables({"selftest_items": _frames(_items(6))})
+        _replace_items(ctx, 6)
 
     outcome = run_task(_spec(task), toolbox_env, {"dry_run": True}, engines=engines)
     assert outcome.rows == {"selftest_items": 6}
@@ -174,7 +189,7 @@ def test_wait_queues_behind_the_holder(engines, toolbox_env):
 def test_sigterm_is_recorded_as_interrupted(engines, toolbox_env):
     def task(ctx: TaskContext) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
-        ctx.replace_tables({"selftest_items": _frames(_items(3))})
+        _replace_items(ctx, 3)
 
     outcome = run_task(_spec(task), toolbox_env, {}, engines=engines)
     assert outcome.status == "failed" and outcome.error_type == "Interrupted"
@@ -225,7 +240,7 @@ def test_run_stops_when_the_lock_connection_is_killed(mysql_url, monkeypatch, tm
         while time.monotonic() < deadline:
             ctx.check_alive()
             time.sleep(0.1)
-        ctx.replace_tables({"selftest_items": _frames(_items(2))})
+        _replace_items(ctx, 2)
 
     try:
         outcome = run_task(_spec(task), settings, {}, engines=engines)

@@ -21,11 +21,11 @@ from toolbox_cli.cli import app
 from toolbox_cli.cli.common import reset_settings
 from toolbox_cli.errors import InputError
 from toolbox_cli.imports import check_encoding, decode, parse_file
+from toolbox_cli.jobs.imports import import_job
 from toolbox_cli.runner import run_task
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage.engine import Engines
-from toolbox_cli.storage.tables import sector_pagadores
-from toolbox_cli.tasks.import_job import import_job
+from toolbox_cli.storage.tables.contract import sector_pagadores
 
 # Valid RUCs (their check digit holds), so the only warning is about the encoding.
 SECTORES = ("RUC,SECTOR,GRUPO ECO.\n"

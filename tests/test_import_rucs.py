@@ -20,11 +20,11 @@ from toolbox_cli.cli.common import reset_settings
 from toolbox_cli.compute.normalize import ruc_pagador_key
 from toolbox_cli.compute.text import fold, required_ruc, ruc_digit_ok
 from toolbox_cli.imports import KINDS, header_key, parse_file
+from toolbox_cli.jobs.imports import import_job
 from toolbox_cli.runner import run_task
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage.engine import Engines
-from toolbox_cli.storage.tables import operaciones_fuera_sistema, sector_pagadores
-from toolbox_cli.tasks.import_job import import_job
+from toolbox_cli.storage.tables.contract import operaciones_fuera_sistema, sector_pagadores
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PEN_LINES = (EXAMPLES / "fuera_sistema_pen.csv").read_text(encoding="utf-8").splitlines()

@@ -29,11 +29,11 @@ from toolbox_cli.imports import (
     parse_number,
     parse_ruc,
 )
+from toolbox_cli.jobs.imports import import_job
 from toolbox_cli.runner import run_task
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage.engine import Engines
 from toolbox_cli.storage.tables import source_metadata
-from toolbox_cli.tasks.import_job import import_job
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FUERA_HEADER = (EXAMPLES / "fuera_sistema_pen.csv").read_text(encoding="utf-8").splitlines()[0]
@@ -483,7 +483,7 @@ def test_fuera_sistema_fractional_days_are_rejected(tmp_path: Path) -> None:
 def test_rate_import_adds_missing_dates_and_never_overwrites(
     tmp_path: Path, engines: Engines, toolbox_env: Settings
 ) -> None:
-    from toolbox_cli.storage.tables import tipo_cambio
+    from toolbox_cli.storage.tables.contract import tipo_cambio
 
     with engines.source.begin() as conn:
         conn.execute(insert(tipo_cambio), [

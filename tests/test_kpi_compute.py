@@ -30,7 +30,7 @@ from toolbox_cli.compute.kpi_reference import (
 )
 from toolbox_cli.compute.payments import current_entry
 from toolbox_cli.errors import InputError
-from toolbox_cli.storage.tables_reportes import ACUMULADO_COLUMNS, KPI_COLUMNS
+from toolbox_cli.storage.tables.reportes import ACUMULADO_COLUMNS, KPI_COLUMNS
 
 # ---------------------------------------------------------------- §7.1 inputs
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from toolbox_cli.registry import get_task
 from toolbox_cli.runner import run_task
 from toolbox_cli.storage import sources
-from toolbox_cli.storage.tables import (
+from toolbox_cli.storage.tables.contract import (
     colocaciones,
     colocaciones_devoluciones,
     colocaciones_pagos,
@@ -29,7 +29,7 @@ from toolbox_cli.storage.tables import (
     sector_pagadores,
     tipo_cambio,
 )
-from toolbox_cli.storage.tables_reportes import kpi, kpi_acumulado
+from toolbox_cli.storage.tables.reportes import kpi, kpi_acumulado
 
 PARAMS = {"desde": date(2019, 7, 1), "hasta": date(2024, 3, 31),
           "fecha_corte": date(2024, 3, 31), "dry_run": False}

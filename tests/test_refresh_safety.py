@@ -26,10 +26,11 @@ from toolbox_cli.errors import EXIT_FAILED, EXIT_LOCKED, EXIT_USAGE
 from toolbox_cli.registry import get_task
 from toolbox_cli.runner import run_task
 from toolbox_cli.settings import Settings, load_settings
-from toolbox_cli.storage import tables as src
 from toolbox_cli.storage.engine import Engines
 from toolbox_cli.storage.lock import lock_for
-from toolbox_cli.storage.tables_reportes import kpi
+from toolbox_cli.storage.tables import contract as src
+from toolbox_cli.storage.tables.ledger import runs as runs_table
+from toolbox_cli.storage.tables.reportes import kpi
 from toolbox_cli.tasks.tablas_cxc import CXC_TABLES
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -323,7 +324,7 @@ def test_a_database_with_no_toolbox_tables_is_refused(toolbox_env, cli, db_url):
 def test_an_old_ledger_is_refused_until_db_init_upgrades_it(engines, cli):
     """A ledger from before migrations (no dry_run column, no version row) keeps its rows."""
     with engines.datamart.begin() as conn:
-        conn.execute(insert(src.runs).values(
+        conn.execute(insert(runs_table).values(
             task="kpi", status="success", trigger="cron", host="h", pid=1,
             started_at=ledger.utcnow(), warnings_count=0, version="0.1.0"))
         for table in ("toolbox_schema_version", "toolbox_schedule_installs", "toolbox_notifications"):

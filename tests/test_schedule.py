@@ -25,7 +25,7 @@ from toolbox_cli.cli.common import reset_settings
 from toolbox_cli.errors import ConfigError
 from toolbox_cli.ledger import Run
 from toolbox_cli.settings import Settings
-from toolbox_cli.storage.tables import runs as runs_table
+from toolbox_cli.storage.tables.ledger import runs as runs_table
 
 LIMA = ZoneInfo("America/Lima")
 UTC_ZONE = ZoneInfo("UTC")

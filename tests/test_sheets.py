@@ -30,7 +30,7 @@ from toolbox_cli.registry import get_task
 from toolbox_cli.runner import run_task
 from toolbox_cli.settings import Settings, secrets_of
 from toolbox_cli.storage.engine import Engines
-from toolbox_cli.storage.tables import (
+from toolbox_cli.storage.tables.contract import (
     operaciones_fuera_sistema,
     referidos,
     saldos_caja,

@@ -16,17 +16,17 @@ from typer.testing import CliRunner
 
 from toolbox_cli.demo import seed_demo
 from toolbox_cli.errors import EXIT_FAILED, EXIT_OK
+from toolbox_cli.pipelines.reportes import DETALLE_MAX, detalle_of
 from toolbox_cli.registry import get_task
 from toolbox_cli.runner import run_task
-from toolbox_cli.storage import tables as src
 from toolbox_cli.storage.engine import Engines
-from toolbox_cli.storage.tables_reportes import (
+from toolbox_cli.storage.tables import contract as src
+from toolbox_cli.storage.tables.reportes import (
     actualizacion_reportes,
     kpi,
     nuevos_clientes_nuevos_pagadores,
     saldos,
 )
-from toolbox_cli.tasks.reportes_tables import DETALLE_MAX, detalle_of
 
 MARCH_END = date(2024, 3, 31)
 PARAMS = {"desde": date(2019, 7, 1), "hasta": MARCH_END, "fecha_corte": MARCH_END,

@@ -26,7 +26,7 @@ from toolbox_cli.context import TaskContext
 from toolbox_cli.demo import seed_demo
 from toolbox_cli.ledger import get_run
 from toolbox_cli.params import RunFlags
-from toolbox_cli.storage.tables import runs
+from toolbox_cli.storage.tables.ledger import runs
 
 ROOT = Path(__file__).resolve().parents[1]
 LONG_ERROR = ("kpi: 169 new rows against 3,078 in the live table (95% fewer; the limit is "

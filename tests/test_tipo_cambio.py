@@ -26,6 +26,7 @@ from toolbox_cli.cli import app
 from toolbox_cli.cli.common import reset_settings
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import InputError, LockLost
+from toolbox_cli.pipelines.tipo_cambio import fill
 from toolbox_cli.registry import get_task
 from toolbox_cli.remote.tipo_cambio import (
     BadAnswer,
@@ -37,8 +38,7 @@ from toolbox_cli.remote.tipo_cambio import (
 from toolbox_cli.runner import run_task
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage.engine import Engines
-from toolbox_cli.storage.tables import tipo_cambio
-from toolbox_cli.tasks.tipo_cambio import fill
+from toolbox_cli.storage.tables.contract import tipo_cambio
 
 
 def rate_for(day: date) -> tuple[str, str]:

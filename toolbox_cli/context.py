@@ -5,22 +5,24 @@ Tasks never touch the ledger: they report rows and warnings here and the runner 
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 
 from toolbox_cli.params import RunFlags
 from toolbox_cli.settings import Settings, scrub
-from toolbox_cli.storage import staging
 from toolbox_cli.storage.guard import ShrinkGuard
+from toolbox_cli.storage.lock import refuse_unlocked
 from toolbox_cli.storage.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
-    import polars as pl
+    from toolbox_cli.storage.writer import Replacement
 
 # Distinct warnings a run keeps (`toolbox status ID --warnings` lists them), and how many
 # of them are also printed on stderr while it runs.
@@ -69,6 +71,9 @@ class TaskContext:
     run_id: int | None = None
     check_alive: Callable[[], None] = lambda: None
     rows: dict[str, int] = field(default_factory=dict)
+    # What the run locked (``TaskSpec.tables`` and its source refreshes'): the writer
+    # refuses any other table.
+    locked: frozenset[str] = frozenset()
     guard: ShrinkGuard = field(default_factory=ShrinkGuard)
     history: RunHistory = field(default_factory=_NoHistory)
     progress: Progress = NO_PROGRESS
@@ -96,15 +101,19 @@ class TaskContext:
     def dry_run(self) -> bool:
         return self.params.dry_run
 
-    def check_shrink(self, live: Mapping[str, int], new: Mapping[str, int]) -> None:
-        """The guard for writes that do not go through ``replace_tables`` (imports)."""
+    def judge(self, live: Mapping[str, int], new: Mapping[str, int]) -> None:
+        """The run's guard on new content, for every write of the run (the datamart writer's
+        swaps, imports, sheets; real and dry runs alike): refuse, or note what
+        ``--allow-shrink`` let through."""
         self.guard.check(live, new, dry_run=self.dry_run)
-        self._record_guard_notes()
-
-    def _record_guard_notes(self) -> None:
         for note in self.guard.notes:
             self.warn(note)
         self.guard.notes.clear()
+
+    def check_locked(self, table: str) -> None:
+        """Refuse a write into a table this run did not lock (two runs must never write the
+        same table at once); the datamart writer checks the same for every table it builds."""
+        refuse_unlocked(self.locked, [table])
 
     def warn(self, message: str, *, detail: bool = False) -> None:
         """Record a warning on the run: a message raised again only counts. The first few
@@ -128,38 +137,24 @@ class TaskContext:
     def add_rows(self, table: str, count: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + count
 
-    def replace_tables(self, tables: Mapping[str, Iterable[pl.DataFrame]]) -> dict[str, int]:
-        """Replace datamart tables atomically, all of them or none.
+    @contextlib.contextmanager
+    def replace_tables(self, *tables: Table) -> Iterator[Replacement]:
+        """Replace datamart tables atomically, all of them or none, with what the block
+        ``add``s to them (``storage/writer.py``)::
 
-        Each table's frames are written chunk by chunk into a staging table; the guard
-        compares every new table with the live one, and the swap happens only after every
-        table is built and passed. With --dry-run the frames are computed and counted and the
-        guard judges them as it would a real run, but nothing is written.
+            with ctx.replace_tables(kpi) as out:
+                for chunk in reads:              # extract
+                    out.add(kpi, compute(chunk))  # compute, load
+
+        When the block ends the guard judges every new table against the live one and only
+        then are they swapped in; with --dry-run the frames are computed, counted and
+        judged the same way, and nothing is written. Rows are counted on the run.
         """
         from toolbox_cli.storage import writer  # Polars: only when a task writes
 
-        if self.dry_run:
-            counts = {}
-            for name, frames in tables.items():
-                table = staging.datamart_table(name)
-                counts[name] = 0
-                self.progress.phase(name, "reading and computing (dry run)")
-                for frame in frames:
-                    rows = writer.prepare(frame, table).height
-                    counts[name] += rows
-                    self.progress.rows(name, rows)
-                self.progress.done(name)
-            self.guard.check(staging.live_counts(self.datamart, counts), counts, dry_run=True)
-        else:
-            counts = writer.replace_tables(
-                self.datamart,
-                tables,
-                tag=str(self.run_id or "manual"),
-                check_alive=self.check_alive,
-                guard=self.guard,
-                progress=self.progress,
-            )
-        self._record_guard_notes()
-        for name, count in counts.items():
+        with writer.replacing(self.datamart, tables, tag=str(self.run_id or "manual"),
+                              locked=self.locked, judge=self.judge, dry_run=self.dry_run,
+                              check_alive=self.check_alive, progress=self.progress) as out:
+            yield out
+        for name, count in out.counts.items():
             self.add_rows(name, count)
-        return counts

@@ -20,7 +20,7 @@ TASKS: tuple[TaskSpec, ...] = (
     tablas_cxc.SPEC,
 )
 
-__all__ = ["TASKS", "TaskSpec", "all_tasks", "get_task"]
+__all__ = ["TASKS", "TaskSpec", "all_tasks", "get_task", "monitored_tasks"]
 
 
 def all_tasks() -> dict[str, TaskSpec]:
@@ -33,3 +33,8 @@ def get_task(name: str) -> TaskSpec:
         if spec.name == name:
             return spec
     raise KeyError(name)
+
+
+def monitored_tasks() -> set[str]:
+    """The scheduled refreshes: notifications, health pings and metrics follow them."""
+    return {spec.name for spec in TASKS if spec.monitored}

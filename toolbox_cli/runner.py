@@ -1,9 +1,13 @@
 """The one function that runs any task: lock, ledger row, heartbeat, signals, outcome.
 
-Every way out of a run writes its final state: success, failure (with the error), an
-interrupt (Ctrl-C / SIGTERM, recorded as failed with reason interrupted) or a skip because
-another run holds the lock. Only a process that dies outright (kill -9, power loss) leaves
-``running`` behind, and the next reader turns that into ``crashed`` (ledger.reap_crashed).
+``plan_run`` checks the parameters and decides the source refreshes that run first (bad
+input: exit 2 before anything opens); ``run_planned`` locks the task's tables and those of
+its refreshes, writes the ledger row, runs the refreshes, checks the sources and runs the
+task, and records the outcome. Every way out of a run writes its final state: success,
+failure (with the error), an interrupt (Ctrl-C / SIGTERM, recorded as failed with reason
+interrupted) or a skip because another run holds the lock. Only a process that dies outright
+(kill -9, power loss) leaves ``running`` behind, and the next reader turns that into
+``crashed`` (``housekeeping``, which the commands run before a run, not the runner).
 """
 
 from __future__ import annotations
@@ -16,12 +20,12 @@ import time
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from datetime import date
+from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from toolbox_cli import alerts, ledger, monitor
+from toolbox_cli import alerts, ledger
 from toolbox_cli.business import business_today, local_text
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import (
@@ -36,9 +40,7 @@ from toolbox_cli.errors import (
     TaskFailed,
     ToolboxError,
 )
-from toolbox_cli.registry import all_tasks
 from toolbox_cli.runlog import run_log
-from toolbox_cli.schedule import Slot, scheduled_slots
 from toolbox_cli.settings import Settings, scrub, secrets_of
 from toolbox_cli.storage import runfiles
 from toolbox_cli.storage.engine import (
@@ -48,16 +50,10 @@ from toolbox_cli.storage.engine import (
     open_engines,
     translate_db_error,
 )
-from toolbox_cli.storage.guard import ShrinkGuard
+from toolbox_cli.storage.guard import guard_for
 from toolbox_cli.storage.lock import TaskLock, lock_for, lock_resources
 from toolbox_cli.storage.progress import NO_PROGRESS, Progress
-from toolbox_cli.storage.staging import drop_staging_tables
-from toolbox_cli.storage.tables import datamart_metadata, source_metadata
-from toolbox_cli.tasks.base import RunFlags, TaskSpec, as_mapping
-from toolbox_cli.tasks.hojas import refresh_sheets, sheets_first
-
-if TYPE_CHECKING:
-    from toolbox_cli.imports.sheets import Sheet
+from toolbox_cli.tasks.base import Refresh, RunFlags, TaskSpec, as_mapping
 
 # Failures that keep their own exit code when a task raises them: the database is out of
 # reach (4), the configuration is wrong or the run refused without an explicit flag (2).
@@ -89,49 +85,6 @@ class RunOutcome:
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "traceback"}
         return out
-
-
-def reap(engines: Engines, settings: Settings) -> list[int]:
-    """Mark dead runs crashed and remove what they left behind: their staging tables and,
-    on this host, the scratch directories of runs whose process is gone. Whoever finds a
-    crash notifies it (once)."""
-    crashed = ledger.reap_crashed(engines.datamart, stale_after_seconds=settings.stale_after_seconds)
-    for run_id in crashed:
-        drop_staging_tables(engines.datamart, str(run_id))
-    runfiles.sweep(engines.datamart.url)
-    if crashed:
-        alerts.notify_crashed(engines.datamart, settings, crashed, monitored_tasks())
-    return crashed
-
-
-def watch(engines: Engines, settings: Settings, now: datetime) -> tuple[
-        list[Slot], list[monitor.MissedSlot], list[monitor.LateRun]]:
-    """The schedule's slots, the missed ones and the late runs now; a missed slot is
-    notified (once) by whoever notices it first."""
-    slots = scheduled_slots(settings)
-    missed, late = monitor.watch(engines.datamart, slots, now,
-                                 timedelta(minutes=settings.missed_grace_minutes),
-                                 zone=settings.zone)
-    alerts.notify_missed(engines.datamart, settings,
-                         [m for m in missed if m.task in monitored_tasks()])
-    return slots, missed, late
-
-
-def monitored_tasks() -> set[str]:
-    return {name for name, spec in all_tasks().items() if spec.monitored}
-
-
-def guard_from(settings: Settings, params: RunFlags) -> ShrinkGuard:
-    """The run's shrink guard; a per-table override naming no table is a configuration error."""
-    known = set(datamart_metadata.tables) | set(source_metadata.tables)
-    unknown = sorted(set(settings.max_shrink_percent_tables) - known)
-    if unknown:
-        raise ConfigError(
-            f"TOOLBOX_MAX_SHRINK_PERCENT_TABLES names no table {unknown[0]!r}; "
-            f"use datamart or source table names, e.g. kpi, saldos, sector_pagadores"
-        )
-    return ShrinkGuard(settings.max_shrink_percent, dict(settings.max_shrink_percent_tables),
-                       allow_shrink=params.allow_shrink)
 
 
 def check_required_sources(ctx: TaskContext, spec: TaskSpec, engines: Engines) -> None:
@@ -226,10 +179,59 @@ def _finish_with_retries(engines: Engines, run_id: int, **kwargs: Any) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class RunPlan:
+    """A run decided and checked, before anything opens: the task, its resolved parameters,
+    the business date and the source refreshes it does first."""
+
+    spec: TaskSpec
+    params: RunFlags
+    today: date
+    refreshes: tuple[Refresh, ...] = ()
+
+    @property
+    def resources(self) -> list[str]:
+        """What the run locks: the task's tables and those its refreshes write."""
+        return lock_resources(self.spec.tables + tuple(t for r in self.refreshes
+                                                       for t in r.tables), self.spec.name)
+
+
+def check_spec_tables(spec: TaskSpec) -> None:
+    """Every table ``spec`` writes, reads or requires is one the table registry defines."""
+    from toolbox_cli.storage.tables import undefined
+
+    unknown = undefined((*spec.tables, *spec.reads, *spec.requires))
+    if unknown:
+        raise ConfigError(f"task {spec.name} names table {unknown[0]!r}, which is not "
+                          "defined in toolbox_cli/storage/tables")
+
+
+def plan_run(spec: TaskSpec, settings: Settings,
+             params: Mapping[str, Any] | RunFlags | None = None) -> RunPlan:
+    """``spec`` with ``params`` (its parameters dataclass, or a mapping of them) checked and
+    resolved for today in Lima, with the source refreshes it does first; bad parameters
+    or settings raise ``InputError``/``ConfigError`` before anything starts."""
+    check_spec_tables(spec)
+    today = business_today(settings)
+    resolved = spec.parse(params).resolved(today)
+    refreshes = tuple(r for source in spec.refresh_first
+                      if (r := source.plan(spec, resolved, settings)) is not None)
+    return RunPlan(spec, resolved, today, refreshes)
+
+
 def run_task(
     spec: TaskSpec,
     settings: Settings,
     params: Mapping[str, Any] | RunFlags | None = None,
+    **how: Any,
+) -> RunOutcome:
+    """``run_planned(plan_run(spec, settings, params), settings, **how)``."""
+    return run_planned(plan_run(spec, settings, params), settings, **how)
+
+
+def run_planned(
+    plan: RunPlan,
+    settings: Settings,
     *,
     trigger: str | None = None,
     slot: str | None = None,
@@ -238,25 +240,17 @@ def run_task(
     progress: Progress = NO_PROGRESS,
     retry_of: int | None = None,
 ) -> RunOutcome:
-    """Run ``spec`` with ``params`` (its parameters dataclass, or a mapping of them) through
-    the lock and the ledger. Bad parameters raise ``InputError`` before anything starts.
-    ``progress`` is told the phases (a terminal draws them); ``retry_of`` is the run this
-    one re-runs (``toolbox retry``)."""
+    """Run ``plan`` through the lock and the ledger. ``progress`` is told the phases (a
+    terminal draws them); ``retry_of`` is the run this one re-runs (``toolbox retry``)."""
+    spec, resolved = plan.spec, plan.params
     trigger = trigger or os.environ.get("TOOLBOX_TRIGGER") or "manual"
     slot = slot or os.environ.get("TOOLBOX_SLOT") or None
     log_path = os.environ.get("TOOLBOX_LOG_PATH") or None
     secrets = secrets_of(settings)
-    today = business_today(settings)
-    resolved = spec.parse(params).resolved(today)  # bad parameters: before anything opens
-    first = sheets_first(spec, resolved, settings)  # --hojas
     own_engines = engines is None
     engines = engines or open_engines(settings)
     try:
-        reap(engines, settings)
-        if spec.monitored:
-            watch(engines, settings, datetime.now(UTC))
-
-        resources = lock_resources(spec.tables + tuple(s.table for s in first), spec.name)
+        resources = plan.resources
         lock = lock_for(engines.datamart, resources)
         if not lock.acquire(wait, on_wait=_WaitShown(engines, settings, progress)):
             message = describe_holder(engines, lock, settings, spec.name)
@@ -270,9 +264,9 @@ def run_task(
                 error_type="LockHeld", error_message=message, dry_run=resolved.dry_run,
             )
         progress.done("lock")
-        how = _How(trigger, slot, log_path, secrets, progress, retry_of, tuple(first))
+        how = _How(trigger, slot, log_path, secrets, progress, retry_of)
         try:
-            return _run_locked(spec, settings, engines, lock, resolved, today, resources, how)
+            return _run_locked(plan, settings, engines, lock, resources, how)
         finally:
             lock.release()
     finally:
@@ -290,7 +284,6 @@ class _How:
     secrets: list[str]
     progress: Progress
     retry_of: int | None
-    sheets: tuple[Sheet, ...] = ()  # --hojas: refreshed before the task computes
 
 
 class _WaitShown:
@@ -310,8 +303,9 @@ class _WaitShown:
         self.progress.phase("lock", f"waiting for {who} to finish with {table}")
 
 
-def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
-                params: RunFlags, today: Any, resources: list[str], how: _How) -> RunOutcome:
+def _run_locked(plan: RunPlan, settings: Settings, engines: Engines, lock: Any,
+                resources: list[str], how: _How) -> RunOutcome:
+    spec, params = plan.spec, plan.params
     run_id = ledger.start_run(engines.datamart, spec.name, trigger=how.trigger, slot=how.slot,
                               params=as_mapping(params), log_path=how.log_path,
                               tables=resources, retry_of=how.retry_of)
@@ -321,7 +315,7 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
     with run_log(settings, spec.name, run_id, cron_log=how.log_path, header=header) as opened:
         if opened.stream is not None and opened.path is not None:
             ledger.set_log_path(engines.datamart, run_id, str(opened.path))
-        outcome = _run_logged(spec, settings, engines, lock, params, today, run_id, how)
+        outcome = _run_logged(plan, settings, engines, lock, run_id, resources, how)
         opened.line(f"# finished {opened.now()} {outcome.status} exit code {outcome.exit_code}"
                     f": {', '.join(f'{t}={n}' for t, n in outcome.rows.items()) or 'no rows'}")
         if outcome.error_message:
@@ -331,8 +325,9 @@ def _run_locked(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
     return outcome
 
 
-def _run_logged(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
-                params: RunFlags, today: Any, run_id: int, how: _How) -> RunOutcome:
+def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, run_id: int,
+                resources: list[str], how: _How) -> RunOutcome:
+    spec, params = plan.spec, plan.params
     secrets = how.secrets
     started_at = ledger.utcnow()
     t0 = time.monotonic()
@@ -346,9 +341,9 @@ def _run_logged(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
             )
 
     ctx = TaskContext(settings=settings, source=engines.source, datamart=engines.datamart,
-                      params=params, today=today, run_id=run_id, check_alive=check_alive,
-                      history=ledger.History(engines.datamart), progress=how.progress,
-                      secrets=secrets)
+                      params=params, today=plan.today, run_id=run_id, check_alive=check_alive,
+                      locked=frozenset(resources), history=ledger.History(engines.datamart),
+                      progress=how.progress, secrets=secrets)
     monitored = spec.monitored and not ctx.dry_run
     pinger = alerts.Pinger(settings, spec.name, run_id, runfiles.database_key(engines.datamart.url))
     if monitored:
@@ -358,9 +353,10 @@ def _run_logged(spec: TaskSpec, settings: Settings, engines: Engines, lock: Any,
     beat.start()
     try:
         with _SignalGuard(), runfiles.scratch(engines.datamart.url, run_id):
-            ctx.guard = guard_from(settings, params)
-            if how.sheets:
-                refresh_sheets(ctx, list(how.sheets), stop_at_first=True)
+            ctx.guard = guard_for(settings, allow_shrink=params.allow_shrink)
+            for refresh in plan.refreshes:
+                log.info("refreshing %s first (%s)", refresh.source, ", ".join(refresh.tables))
+                refresh.run(ctx)
             check_required_sources(ctx, spec, engines)
             spec.run(ctx, params)
     except (KeyboardInterrupt, Interrupted) as exc:

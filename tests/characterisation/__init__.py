@@ -19,8 +19,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from toolbox_cli.storage.engine import Engines, load_table_modules
-from toolbox_cli.storage.tables import datamart_metadata
+from toolbox_cli.storage.engine import Engines
+from toolbox_cli.storage.tables import datamart_table
 
 HERE = Path(__file__).resolve().parent
 SEEDS = (5, 23)
@@ -55,8 +55,7 @@ def _text(value: Any) -> str:
 
 def table_csv(engines: Engines, name: str) -> str:
     """One datamart table as CSV: header, then the rows sorted on their text."""
-    load_table_modules()
-    table = datamart_metadata.tables[name]
+    table = datamart_table(name)
     columns = [c for c in table.columns if c.name != "id"]
     with engines.datamart.connect() as conn:
         rows = conn.execute(select(*columns)).all()

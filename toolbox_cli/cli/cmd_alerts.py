@@ -12,7 +12,8 @@ from toolbox_cli import alerts, ledger, metrics, monitor
 from toolbox_cli.business import local_text
 from toolbox_cli.cli.common import fail, handle_errors, out, settings_from_cli
 from toolbox_cli.errors import EXIT_FAILED
-from toolbox_cli.runner import monitored_tasks, reap, watch
+from toolbox_cli.housekeeping import reap, watch
+from toolbox_cli.registry import monitored_tasks
 from toolbox_cli.storage.engine import engines_for
 
 app = typer.Typer(rich_markup_mode=None)

@@ -28,8 +28,8 @@ from toolbox_cli.cli.options import JsonOpt, WideOpt
 from toolbox_cli.cli.tables import Column, fit_table
 from toolbox_cli.errors import EXIT_FAILED
 from toolbox_cli.freshness import human
-from toolbox_cli.registry import all_tasks
-from toolbox_cli.runner import monitored_tasks, reap, watch
+from toolbox_cli.housekeeping import reap, watch
+from toolbox_cli.registry import all_tasks, monitored_tasks
 from toolbox_cli.settings import (
     Settings,
     env_file_in_use,

@@ -7,12 +7,18 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from toolbox_cli.cli.common import handle_errors, out, print_error, print_json, settings_from_cli
+from toolbox_cli.cli.common import (
+    handle_errors,
+    out,
+    print_error,
+    print_json,
+    settings_from_cli,
+    start_run,
+)
 from toolbox_cli.cli.options import JsonOpt
-from toolbox_cli.runner import run_task
+from toolbox_cli.jobs import demo as demo_job
 from toolbox_cli.settings import render_url
 from toolbox_cli.storage.engine import engines_for, init_schema
-from toolbox_cli.tasks import demo as demo_task
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -40,9 +46,9 @@ def demo(
         settings = settings_from_cli()
         with engines_for(settings, create=True) as engines:
             init_schema(engines)
-            outcome = run_task(demo_task.SPEC, settings,
-                               {"operations": operations, "seed": seed, "force": force},
-                               engines=engines)
+            outcome = start_run(demo_job.SPEC,
+                                {"operations": operations, "seed": seed, "force": force},
+                                engines=engines)
         where = render_url(settings.source_database_url())
     if json_output:
         print_json({"source": where, "seed": seed, "run": outcome.as_dict(),

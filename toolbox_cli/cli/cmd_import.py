@@ -8,11 +8,10 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from toolbox_cli.cli.common import err, fmt_duration, handle_errors, out, print_json, settings_from_cli
+from toolbox_cli.cli.common import err, fmt_duration, handle_errors, out, print_json, start_run
 from toolbox_cli.cli.options import AllowShrinkOpt, DryRunOpt, JsonOpt, WaitOpt
 from toolbox_cli.imports import KINDS
-from toolbox_cli.runner import run_task
-from toolbox_cli.tasks.import_job import ImportOutcome, import_job
+from toolbox_cli.jobs.imports import ImportOutcome, import_job
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -85,7 +84,7 @@ def import_command(
     with handle_errors():
         job = import_job(kind, source, hoja=hoja, dry_run=dry_run, replace=replace,
                          overwrite=overwrite, allow_shrink=allow_shrink, encoding=encoding)
-        done = job.finish(run_task(job.spec, settings_from_cli(), job.params, wait=wait))
+        done = job.finish(start_run(job.spec, job.params, wait=wait))
     if json_output:
         print_json(_as_json(done))
     else:

@@ -6,7 +6,7 @@ import contextlib
 import json
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -19,7 +19,7 @@ from toolbox_cli.cli import state
 from toolbox_cli.cronmail import write_outcome
 from toolbox_cli.errors import EXIT_FAILED, EXIT_USAGE, ToolboxError
 from toolbox_cli.settings import Settings, load_settings, scrub, secrets_of
-from toolbox_cli.storage.engine import translate_db_error
+from toolbox_cli.storage.engine import Engines, engines_for, translate_db_error
 
 if TYPE_CHECKING:
     from toolbox_cli.runner import RunOutcome
@@ -153,18 +153,32 @@ def render_outcome(outcome: RunOutcome, *, json_output: bool) -> None:
                   f"(toolbox status {outcome.run_id} --warnings)")
 
 
+def start_run(spec: TaskSpec, params: Mapping[str, Any] | RunFlags, *,
+              engines: Engines | None = None, **how: Any) -> RunOutcome:
+    """What every command that runs something does (a task, an import, demo): check the
+    parameters before anything opens, do the housekeeping, then run through the runner."""
+    from toolbox_cli.housekeeping import before_run
+    from toolbox_cli.runner import plan_run, run_planned
+
+    settings = settings_from_cli()
+    plan = plan_run(spec, settings, params)
+    with contextlib.ExitStack() as stack:
+        if engines is None:
+            engines = stack.enter_context(engines_for(settings))
+        before_run(engines, settings, monitored=spec.monitored, now=datetime.now(UTC))
+        return run_planned(plan, settings, engines=engines, **how)
+
+
 def run_spec_command(spec: TaskSpec, params: RunFlags, *, wait: bool = False,
                      json_output: bool = False, retry_of: int | None = None) -> NoReturn:
-    """Run a task through the runner (a progress display on a terminal), print its
-    outcome and exit with its code."""
+    """Run a task (a progress display on a terminal), print its outcome and exit with its
+    code."""
     from toolbox_cli.cli.progress import LiveProgress, progress_for
-    from toolbox_cli.runner import run_task
 
     progress = progress_for(err, json_output=json_output, quiet=state.quiet)
     try:
         with handle_errors():
-            outcome = run_task(spec, settings_from_cli(), params, wait=wait, progress=progress,
-                               retry_of=retry_of)
+            outcome = start_run(spec, params, wait=wait, progress=progress, retry_of=retry_of)
     finally:
         if isinstance(progress, LiveProgress):
             progress.stop()

@@ -24,7 +24,7 @@ REPORTE_ACUMULADO = 0
 @dataclass(frozen=True)
 class KpiConfig:
     reporte: int
-    # The output columns, in order: the datamart table's (storage/tables_reportes.py).
+    # The output columns, in order: the datamart table's (storage/tables/reportes.py).
     columns: tuple[str, ...]
     tasa_fondeo_pen: float = 0.14
     tasa_fondeo_usd: float = 0.12

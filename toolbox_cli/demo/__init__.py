@@ -48,7 +48,7 @@ from toolbox_cli.demo.catalogue import (
 )
 from toolbox_cli.demo.sink import CHUNK, Sink
 from toolbox_cli.errors import InputError
-from toolbox_cli.storage import tables as t
+from toolbox_cli.storage.tables import contract as t
 
 __all__ = [
     "CHUNK",
@@ -65,7 +65,7 @@ __all__ = [
 ]
 
 # The tables seed_demo owns, in the order they are emptied and reported (the names are
-# repeated, without SQLAlchemy, in toolbox_cli.tasks.demo.SOURCE_TABLES; a test keeps them equal).
+# repeated, without SQLAlchemy, in toolbox_cli.jobs.demo.SOURCE_TABLES; a test keeps them equal).
 SOURCE_TABLES: tuple[Table, ...] = (
     t.colocaciones,
     t.colocaciones_pagos,

@@ -22,7 +22,7 @@ from toolbox_cli.demo.parties import Client, PartyMaker
 from toolbox_cli.demo.payments import Collections
 from toolbox_cli.demo.reference import ReferenceTables
 from toolbox_cli.demo.sink import Sink
-from toolbox_cli.storage import tables as t
+from toolbox_cli.storage.tables import contract as t
 
 
 class DemoBook:

@@ -14,7 +14,7 @@ import random
 from toolbox_cli.demo.catalogue import Forced, money
 from toolbox_cli.demo.documents import Doc
 from toolbox_cli.demo.sink import Sink
-from toolbox_cli.storage import tables as t
+from toolbox_cli.storage.tables import contract as t
 
 
 class OffSystemSheets:

@@ -20,7 +20,7 @@ from toolbox_cli.demo.catalogue import (
 )
 from toolbox_cli.demo.parties import Party
 from toolbox_cli.demo.sink import Sink
-from toolbox_cli.storage import tables as t
+from toolbox_cli.storage.tables import contract as t
 
 # Days SUNAT publishes no rate besides weekends (fixed-date Peruvian holidays).
 HOLIDAYS = {(1, 1), (5, 1), (6, 29), (7, 28), (7, 29), (8, 30), (10, 8), (11, 1), (12, 8),

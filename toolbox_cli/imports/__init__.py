@@ -51,7 +51,8 @@ The package, one concern per module (each imports only the ones before it):
 - ``apply``: the modes and ``apply_import``, the one transaction that writes;
 - ``sheets``: a sheet's URL read into the same records as a file, ``TOOLBOX_SHEETS``.
 
-The import as a ledger run (``import_job``) is a task: ``tasks/import_job.py``.
+The import as a ledger run (``import_job``) is in ``jobs/imports.py``; records reach their
+table inside a run through ``pipelines/records.py``.
 """
 
 from __future__ import annotations

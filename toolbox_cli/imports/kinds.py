@@ -33,7 +33,7 @@ from toolbox_cli.compute.text import (
     strict_sheet_number,
 )
 from toolbox_cli.errors import InputError
-from toolbox_cli.storage import tables as source_tables
+from toolbox_cli.storage.tables import contract as source_tables
 
 LISTAS_CXC = ("MORA_A_MAYO", "COBRANZA_ESPECIAL")
 HOJAS = ("PEN", "USD")

@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from toolbox_cli import __version__
 from toolbox_cli.storage.runfiles import pid_alive
-from toolbox_cli.storage.tables import runs
+from toolbox_cli.storage.tables.ledger import runs
 
 
 class RunStatus(StrEnum):

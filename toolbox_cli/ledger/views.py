@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from toolbox_cli.ledger.lifecycle import CRASHED, FAILED, RUNNING, SUCCESS, Run, hostname, utcnow
-from toolbox_cli.storage.tables import notifications, runs, schedule_installs
+from toolbox_cli.storage.tables.ledger import notifications, runs, schedule_installs
 
 # ---------------------------------------------------------------- the newest run of a task, of a slot
 

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.engine import Engine
 
-from toolbox_cli.storage.tables_reportes import actualizacion_reportes
+from toolbox_cli.storage.tables.reportes import actualizacion_reportes
 
 
 def append_actualizacion(engine: Engine, *, at: datetime, estado: str, detalle: str | None) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,29 +165,15 @@ def engines_for(settings: Settings, *, check: bool = True, create: bool = False
         engines.dispose()
 
 
-def load_table_modules() -> None:
-    """Import every module that defines tables, so the metadata objects are complete."""
-    from toolbox_cli.storage import tables_cxc, tables_reportes  # noqa: F401  (define tables)
-    from toolbox_cli.storage.tables import datamart_metadata, source_metadata
-
-    # Names such as Año, ñ in legal names and arrows in warnings need utf8mb4 whatever the
-    # server's default character set is (a stock MariaDB defaults to latin1).
-    for metadata in (source_metadata, datamart_metadata):
-        for table in metadata.tables.values():
-            table.kwargs.setdefault("mysql_charset", "utf8mb4")
-            table.kwargs.setdefault("mysql_collate", "utf8mb4_unicode_ci")
-
-
 def init_schema(engines: Engines, *, ledger_note: list[str] | None = None) -> list[str]:
     """Create every missing table and bring the ledger up to date; return the names
     created (and append what was done to the ledger to ``ledger_note``). Idempotent."""
-    from toolbox_cli.storage.tables import LEDGER_TABLES, datamart_metadata, source_metadata
+    from toolbox_cli.storage.tables import datamart_metadata, ledger_tables, source_metadata
 
-    load_table_modules()
     existing = {id(engines.source): set(inspect(engines.source).get_table_names()),
                 id(engines.datamart): set(inspect(engines.datamart).get_table_names())}
     note = upgrade_ledger(engines.datamart,
-                          lambda conn: datamart_metadata.create_all(conn, tables=list(LEDGER_TABLES)))
+                          lambda conn: datamart_metadata.create_all(conn, tables=ledger_tables()))
     if ledger_note is not None:
         ledger_note.append(note)
     created: list[str] = []
@@ -197,6 +183,20 @@ def init_schema(engines: Engines, *, ledger_note: list[str] | None = None) -> li
     return created
 
 
+def row_counts(engine: Engine, names: Iterable[str]) -> dict[str, int]:
+    """Rows in each of the tables ``names`` (0 for a table that does not exist yet): the one
+    row counter, for the guard's live tables, the runner's required sources and ``demo``."""
+    names = list(names)
+    existing = set(inspect(engine).get_table_names())
+    q = engine.dialect.identifier_preparer.quote
+    counts = {}
+    with engine.connect() as conn:
+        for name in names:
+            counts[name] = int(conn.exec_driver_sql(
+                f"SELECT COUNT(*) FROM {q(name)}").scalar_one()) if name in existing else 0
+    return counts
+
+
 def check_source_tables(engine: Engine, reads: tuple[str, ...], requires: tuple[str, ...]
                         ) -> list[str]:
     """Fail unless the task's source tables exist (NoDatabase, exit 2); return the required
@@ -204,10 +204,6 @@ def check_source_tables(engine: Engine, reads: tuple[str, ...], requires: tuple[
 
     Checked before any computation so a run fails naming the table, not with a driver's
     ``no such table`` or by publishing tables computed from nothing."""
-    from sqlalchemy import func, select
-
-    from toolbox_cli.storage.tables import source_metadata
-
     where = describe_location(engine.url)
     present = set(inspect(engine).get_table_names())
     missing = [t for t in reads if t not in present]
@@ -215,10 +211,4 @@ def check_source_tables(engine: Engine, reads: tuple[str, ...], requires: tuple[
         raise NoDatabase(f"source table {missing[0]} is missing in {where}"
                          + (f" (also {', '.join(missing[1:])})" if missing[1:] else "")
                          + "; run toolbox db init")
-    empty = []
-    with engine.connect() as conn:
-        for name in requires:
-            table = source_metadata.tables[name]
-            if conn.execute(select(func.count()).select_from(table)).scalar_one() == 0:
-                empty.append(name)
-    return empty
+    return [name for name, count in row_counts(engine, requires).items() if count == 0]

@@ -1,5 +1,10 @@
 """The guard before every swap: a bad source is never published.
 
+One module, applied in one place (``TaskContext.judge``) to every write of a run: the
+datamart writer's swaps and the imports and sheets into source tables, real and dry runs
+alike. ``guard_for`` builds a run's guard from the settings, whose per-table limits are
+checked against the table registry.
+
 A new table that is empty while the live one has rows, or that has fewer rows than the live
 one by more than the allowed percentage, stops the run before anything is swapped in, so
 every table of the run keeps its old content. ``--allow-shrink`` lets one run through (a
@@ -12,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from toolbox_cli.errors import GuardTripped
+from toolbox_cli.errors import ConfigError, GuardTripped
+from toolbox_cli.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -76,3 +82,17 @@ class ShrinkGuard:
             f"{first.describe()}{also}; {outcome}. Check the source tables; if the smaller "
             "result is right (a narrower --desde, a real purge), run again with --allow-shrink"
         )
+
+
+def guard_for(settings: Settings, *, allow_shrink: bool) -> ShrinkGuard:
+    """A run's guard; a per-table limit naming no table is a configuration error (exit 2)."""
+    from toolbox_cli.storage.tables import undefined
+
+    unknown = undefined(settings.max_shrink_percent_tables)
+    if unknown:
+        raise ConfigError(
+            f"TOOLBOX_MAX_SHRINK_PERCENT_TABLES names no table {unknown[0]!r}; "
+            "use datamart or source table names, e.g. kpi, saldos, sector_pagadores"
+        )
+    return ShrinkGuard(settings.max_shrink_percent, dict(settings.max_shrink_percent_tables),
+                       allow_shrink=allow_shrink)

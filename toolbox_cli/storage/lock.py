@@ -18,12 +18,13 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from sqlalchemy.engine import Connection, Engine
 
+from toolbox_cli.errors import TaskFailed
 from toolbox_cli.storage.engine import is_mysql
 
 POLL_SECONDS = 2.0
@@ -40,6 +41,15 @@ class TaskLock(Protocol):
 
     @property
     def blocked_on(self) -> str | None: ...
+
+
+def refuse_unlocked(locked: Collection[str], tables: Iterable[str]) -> None:
+    """A run writes only what it locked (two runs must never write one table at once):
+    TaskFailed naming the first of ``tables`` that is not in ``locked``."""
+    unlocked = [name for name in tables if name not in locked]
+    if unlocked:
+        raise TaskFailed(f"{', '.join(unlocked)}: not locked by this run, so it may not be "
+                         "written; add it to the task's tables (TaskSpec.tables)")
 
 
 def lock_resources(tables: Sequence[str], fallback: str) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 
-from toolbox_cli.storage.tables import tipo_cambio
+from toolbox_cli.storage.tables.contract import tipo_cambio
 
 
 def stored_dates(engine: Engine, desde: date, hasta: date) -> set[str]:

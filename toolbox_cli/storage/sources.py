@@ -20,7 +20,7 @@ from sqlalchemy import Table, exists, func, select
 from sqlalchemy.engine import Engine
 
 from toolbox_cli.storage.frames import read_table
-from toolbox_cli.storage.tables import (
+from toolbox_cli.storage.tables.contract import (
     colocaciones,
     colocaciones_devoluciones,
     colocaciones_pagos,
@@ -30,7 +30,6 @@ from toolbox_cli.storage.tables import (
     referidos_alias,
     saldos_caja,
     sector_pagadores,
-    source_metadata,
     tipo_cambio,
 )
 
@@ -209,18 +208,6 @@ def read_rate_candidates(engine: Engine, fecha_corte: date) -> list[dict[str, An
 def read_codigos_especiales(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(select(cxc_codigos_especiales)).mappings()]
-
-
-def count_rows(engine: Engine, table: Table) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-def row_counts(engine: Engine, names: Sequence[str]) -> dict[str, int]:
-    """Rows in each of the source tables ``names``."""
-    with engine.connect() as conn:
-        return {name: int(conn.execute(select(func.count()).select_from(
-            source_metadata.tables[name])).scalar_one()) for name in names}
 
 
 def orphan_pagos(engine: Engine, limit: int = 5) -> tuple[int, list[int]]:

@@ -14,14 +14,12 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from sqlalchemy import MetaData, Table, inspect
 from sqlalchemy.engine import Engine
 
-from toolbox_cli.errors import TaskFailed
-from toolbox_cli.storage.engine import is_mysql, load_table_modules
-from toolbox_cli.storage.tables import datamart_metadata
+from toolbox_cli.storage.engine import is_mysql
 
 
 def staging_name(table: str, tag: str) -> str:
@@ -30,14 +28,6 @@ def staging_name(table: str, tag: str) -> str:
 
 def _old_name(table: str, tag: str) -> str:
     return f"{table}__old_{tag}"
-
-
-def datamart_table(name: str) -> Table:
-    load_table_modules()
-    try:
-        return datamart_metadata.tables[name]
-    except KeyError:
-        raise TaskFailed(f"no datamart table named {name!r} is defined") from None
 
 
 def staging_copy(table: Table, name: str) -> Table:
@@ -91,18 +81,6 @@ def swap_in(engine: Engine, names: list[str], *, tag: str,
             for name in names:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(name)}")
                 conn.exec_driver_sql(f"ALTER TABLE {q(staging_name(name, tag))} RENAME TO {q(name)}")
-
-
-def live_counts(engine: Engine, names: Iterable[str]) -> dict[str, int]:
-    """Rows in each live table (0 for a table that does not exist yet)."""
-    existing = set(inspect(engine).get_table_names())
-    q = engine.dialect.identifier_preparer.quote
-    counts = {}
-    with engine.connect() as conn:
-        for name in names:
-            counts[name] = int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {q(name)}").scalar_one()) \
-                if name in existing else 0
-    return counts
 
 
 def drop_staging_tables(engine: Engine, tag: str, only: list[str] | None = None) -> list[str]:

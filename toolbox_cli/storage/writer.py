@@ -1,7 +1,9 @@
 """The datamart writer: replace whole tables atomically, from Polars frames.
 
-Each new table is built in a staging table, chunk by chunk, and only when every table of
-the call is complete (and passed the guard) are they swapped in at once (``staging.py``).
+A task opens ``replacing(tables)`` and ``add``s frames to them as it reads and computes;
+each new table is built in a staging table, chunk by chunk, and only when the block ends,
+every table is complete and the guard passed them are they swapped in at once
+(``staging.py``).
 
 Before writing, a frame is put in the table's shape (``prepare``): its columns in table
 order, each cast to the column's type, and every Numeric column rounded half-up to the
@@ -16,12 +18,13 @@ column's scale (decisions 12: once, here, the same on both backends). Then:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import queue
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -31,13 +34,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli.errors import TaskFailed
-from toolbox_cli.storage.engine import is_mysql
-from toolbox_cli.storage.guard import ShrinkGuard
+from toolbox_cli.storage.engine import is_mysql, row_counts
+from toolbox_cli.storage.lock import refuse_unlocked
 from toolbox_cli.storage.progress import NO_PROGRESS, Progress
 from toolbox_cli.storage.staging import (
-    datamart_table,
     drop_staging_tables,
-    live_counts,
     pause_point,
     staging_copy,
     staging_name,
@@ -152,84 +153,184 @@ def prepare(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
     return _round_money(out, scales)
 
 
-def build_staging(
+class Replacement:
+    """The new content of some datamart tables while a run builds it: ``add`` a frame to a
+    table, as often as needed, in any order; the tables are swapped in when the block of
+    ``replacing`` ends. Counts per table in ``counts``."""
+
+    def __init__(self, engine: Engine, tables: Sequence[Table], *, tag: str, dry_run: bool,
+                 check_alive: Callable[[], None], progress: Progress) -> None:
+        self.engine, self.tag, self.dry_run = engine, tag, dry_run
+        self.tables = {table.name: table for table in tables}
+        self.counts = dict.fromkeys(self.tables, 0)
+        self.check_alive, self.progress = check_alive, progress
+        self.loader = None if dry_run else _Loader(engine, progress)
+        self._current: str | None = None
+
+    def add(self, table: Table, frame: pl.DataFrame) -> None:
+        """Put ``frame`` in ``table``'s shape (``prepare``) and write it to its staging
+        table; the loader thread writes while the caller reads and computes the next one."""
+        if table.name not in self.tables:
+            raise TaskFailed(f"{table.name} is not one of the tables this replacement "
+                             f"builds ({', '.join(self.tables)})")
+        self.check_alive()
+        self._switch_to(table.name)
+        rows = prepare(frame, table)
+        if rows.height:
+            self.counts[table.name] += rows.height
+            if self.loader is None:
+                self.progress.rows(table.name, rows.height)
+            else:
+                self.progress.phase(table.name, "writing")
+                self.loader.put(staging_name(table.name, self.tag), table.name, rows)
+        pause_point("staging")
+        self.progress.phase(table.name, self._computing)
+
+    def add_all(self, table: Table, frames: Iterable[pl.DataFrame]) -> None:
+        for frame in frames:
+            self.add(table, frame)
+
+    @property
+    def _computing(self) -> str:
+        return "reading and computing" + (" (dry run)" if self.dry_run else "")
+
+    def _switch_to(self, name: str) -> None:
+        """One progress line per table being built: the previous one's goes once its last
+        rows are written."""
+        if name == self._current:
+            return
+        if self._current is not None:
+            self._finished(self._current)
+        self._current = name
+        self.progress.phase(name, self._computing)
+
+    def _finished(self, name: str) -> None:
+        if self.loader is None:
+            self.progress.done(name)
+        else:
+            self.loader.finished(name)
+
+    def open(self) -> None:
+        if self.loader is None:
+            return
+        for name, table in self.tables.items():
+            staging = staging_copy(table, staging_name(name, self.tag))
+            staging.drop(self.engine, checkfirst=True)
+            staging.create(self.engine)
+        self.loader.start()
+
+    def close(self) -> None:
+        """Wait for every row to be written (an error of the loader is raised here)."""
+        if self._current is not None:
+            self._finished(self._current)
+            self._current = None
+        if self.loader is not None:
+            self.loader.close()
+
+    def abort(self) -> None:
+        if self.loader is not None:
+            self.loader.abort()
+
+
+@contextlib.contextmanager
+def replacing(
     engine: Engine,
-    table: Table,
-    frames: Iterable[pl.DataFrame],
+    tables: Sequence[Table],
     *,
     tag: str,
+    locked: Collection[str],
+    judge: Callable[[Mapping[str, int], Mapping[str, int]], None],
+    dry_run: bool = False,
     check_alive: Callable[[], None] = lambda: None,
     progress: Progress = NO_PROGRESS,
-) -> int:
-    """Create ``<table>__stg_<tag>`` and fill it from ``frames``; returns the row count.
+) -> Iterator[Replacement]:
+    """Replace ``tables`` atomically, all of them or none, with what the block ``add``s.
 
-    The frames are computed in this thread (pulling ``frames`` runs the task's reads and
-    compute) and written by a loader thread on its own connection, so the database works
-    on one chunk while the next is computed: SQLite steps, the MySQL server's LOAD DATA,
-    Polars and connectorx all release the GIL. At most two prepared chunks wait.
+    Each table is built in a staging table (``<table>__stg_<tag>``); when the block ends,
+    ``judge(live, new)`` (the run's guard) compares each new row count with the live one and
+    may refuse, and only then are all of them swapped in at once. An error in the block, in
+    the loader or in the guard drops the staging tables and leaves every live table as it
+    was. A dry run prepares and counts every frame and is judged the same way, but creates
+    and swaps nothing. A table the run did not lock (``locked``) is refused before anything
+    is written: two runs must never build the same table.
     """
-    staging = staging_copy(table, staging_name(table.name, tag))
-    staging.drop(engine, checkfirst=True)
-    staging.create(engine)
-    label = table.name
-    with _Loader(engine, staging.name, lambda n: progress.rows(label, n)) as loader:
-        progress.phase(label, "reading and computing")
-        for frame in frames:
-            check_alive()
-            rows = prepare(frame, table)
-            if rows.height:
-                progress.phase(label, "writing")
-                loader.put(rows)
-            pause_point("staging")
-            progress.phase(label, "reading and computing")
-        progress.phase(label, "writing")
-    progress.done(label)
-    return loader.count
+    refuse_unlocked(locked, [t.name for t in tables])
+    replacement = Replacement(engine, tables, tag=tag, dry_run=dry_run,
+                              check_alive=check_alive, progress=progress)
+    names = list(replacement.tables)
+    try:
+        replacement.open()
+        yield replacement
+        replacement.close()
+        judge(row_counts(engine, names), replacement.counts)
+        if not dry_run:
+            progress.phase("swap", f"swapping {', '.join(names)} in")
+            swap_in(engine, names, tag=tag, check_alive=check_alive)
+            progress.done("swap")
+    except BaseException:
+        replacement.abort()
+        if not dry_run:
+            drop_staging_tables(engine, tag, only=names)
+        raise
+    if not dry_run:
+        pause_point("after_swap")
 
 
 class _Loader:
-    """One thread writing prepared chunks into a staging table, in order. An error in it is
-    raised in the producing thread at its next ``put`` or at the end; an error in the
-    producer stops it before the staging table is dropped."""
+    """One thread writing prepared chunks into their staging tables, in order, on its own
+    connection, so the database works on one chunk while the next is computed (SQLite
+    steps, the MySQL server's LOAD DATA, Polars and connectorx all release the GIL). At
+    most two prepared chunks wait. An error in it is raised in the producing thread at its
+    next ``put`` or at ``close``; ``abort`` stops it writing."""
 
     _DONE = None
 
-    def __init__(self, engine: Engine, name: str, written: Callable[[int], None]) -> None:
-        self.engine, self.name, self.written = engine, name, written
-        self.bulk = bulk_load_available(engine)
-        self.queue: queue.Queue[pl.DataFrame | None] = queue.Queue(maxsize=2)
+    def __init__(self, engine: Engine, progress: Progress) -> None:
+        self.engine, self.progress = engine, progress
+        self.queue: queue.Queue[tuple[str, str, pl.DataFrame | None] | None] = \
+            queue.Queue(maxsize=2)
         self.error: BaseException | None = None
-        self.count = 0
-        self.thread = threading.Thread(target=self._run, name=f"toolbox-load-{name}",
-                                       daemon=True)
+        self.stop = False
+        self.bulk = False  # LOAD DATA LOCAL (probed when the loader starts)
+        self.thread = threading.Thread(target=self._run, name="toolbox-load", daemon=True)
 
-    def __enter__(self) -> _Loader:
+    def start(self) -> None:
+        self.bulk = bulk_load_available(self.engine)
         self.thread.start()
-        return self
 
-    def put(self, rows: pl.DataFrame) -> None:
+    def put(self, staging: str, label: str, rows: pl.DataFrame) -> None:
+        self._put((staging, label, rows))
+
+    def finished(self, label: str) -> None:
+        """Every row of ``label`` is queued: its progress line goes once they are written."""
+        self._put(("", label, None))
+
+    def _put(self, item: tuple[str, str, pl.DataFrame | None] | None) -> None:
         while True:
             self._raise()
             try:
-                self.queue.put(rows, timeout=0.2)
+                self.queue.put(item, timeout=0.2)
                 return
             except queue.Full:
                 continue
 
-    def __exit__(self, kind: Any, error: Any, tb: Any) -> None:
-        if error is not None:
-            self.stop = True
+    def close(self) -> None:
+        self._end()
+        self._raise()
+
+    def abort(self) -> None:
+        self.stop = True
+        self._end()
+
+    def _end(self) -> None:
         while self.thread.is_alive():
             try:
                 self.queue.put(self._DONE, timeout=0.2)
                 break
             except queue.Full:
                 continue
-        self.thread.join()
-        if error is None:
-            self._raise()
-
-    stop = False
+        if self.thread.ident is not None:
+            self.thread.join()
 
     def _raise(self) -> None:
         if self.error is not None:
@@ -238,17 +339,20 @@ class _Loader:
     def _run(self) -> None:
         try:
             with self.engine.connect() as conn:
-                while (rows := self.queue.get()) is not self._DONE:
+                while (item := self.queue.get()) is not self._DONE:
+                    staging, label, rows = item
                     if self.stop:
                         continue  # drain: the producer failed, write nothing more
-                    if self.bulk:
-                        _load_data(conn, self.name, rows)
+                    if rows is None:
+                        self.progress.done(label)
+                    elif self.bulk:
+                        _load_data(conn, staging, rows)
                     elif is_mysql(self.engine):
-                        _insert_mysql(conn, self.name, rows)
+                        _insert_mysql(conn, staging, rows)
                     else:
-                        _insert_sqlite(conn, self.name, rows)
-                    self.count += rows.height
-                    self.written(rows.height)
+                        _insert_sqlite(conn, staging, rows)
+                    if rows is not None:
+                        self.progress.rows(label, rows.height)
         except BaseException as exc:  # handed to the producer
             self.error = exc
             while self.queue.get() is not self._DONE:
@@ -339,38 +443,3 @@ def _load_data(conn: Connection, table_name: str, rows: pl.DataFrame) -> None:
         raise TaskFailed(f"{table_name}: bulk load rejected a value: {warning[2]}")
     if loaded != rows.height:
         raise TaskFailed(f"{table_name}: bulk load wrote {loaded} of {rows.height} rows")
-
-
-def replace_tables(
-    engine: Engine,
-    tables: Mapping[str, Iterable[pl.DataFrame]],
-    *,
-    tag: str,
-    check_alive: Callable[[], None] = lambda: None,
-    guard: ShrinkGuard | None = None,
-    progress: Progress = NO_PROGRESS,
-) -> dict[str, int]:
-    """Build every table in staging, in the order given, then swap them all in.
-
-    Before the swap ``guard`` compares each new table with the live one; a refused table
-    fails the call and every live table stays as it was.
-    """
-    counts: dict[str, int] = {}
-    built: list[str] = []
-    try:
-        for name, frames in tables.items():
-            counts[name] = build_staging(engine, datamart_table(name), frames, tag=tag,
-                                         check_alive=check_alive, progress=progress)
-            built.append(name)
-        if guard is not None:
-            guard.check(live_counts(engine, built), counts)
-        progress.phase("swap", f"swapping {', '.join(built)} in")
-        swap_in(engine, built, tag=tag, check_alive=check_alive)
-        progress.done("swap")
-    except BaseException:
-        drop_staging_tables(engine, tag, only=list(tables))
-        raise
-    pause_point("after_swap")
-    return counts
-
-

@@ -1,4 +1,5 @@
-"""What a task is: a ``TaskSpec`` (name, help, typed parameters, tables) and a run function.
+"""What a task is: a ``TaskSpec`` (name, help, typed parameters, tables) and a run function,
+and what may run first in the same run: the source refreshes (``SourceRefresh``).
 
 A task module defines its parameters as a frozen dataclass built from those of
 ``toolbox_cli/params.py`` and a ``SPEC``; the registry lists the specs, the command line is
@@ -15,16 +16,37 @@ import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from toolbox_cli.errors import InputError
 from toolbox_cli.params import CutOff, Flag, ReportRange, RunFlags, flag_of, param
 
-__all__ = ["CutOff", "Flag", "ReportRange", "RunFlags", "TaskSpec", "as_mapping", "flag_of",
-           "param"]
+__all__ = ["CutOff", "Flag", "Refresh", "ReportRange", "RunFlags", "SourceRefresh", "TaskSpec",
+           "as_mapping", "flag_of", "param"]
 
 if TYPE_CHECKING:
     from toolbox_cli.context import TaskContext
+    from toolbox_cli.settings import Settings
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """One source refresh a run does first: the runner locks ``tables`` with the task's
+    own, then calls ``run`` inside the run, before the task's sources are checked."""
+
+    source: str  # what was refreshed, for the log: "sheets"
+    tables: tuple[str, ...]
+    run: Callable[[TaskContext], None]
+
+
+class SourceRefresh(Protocol):
+    """A way to refresh source tables before a task computes (the analysts' sheets, the
+    operations webservice): a task lists its own in ``TaskSpec.refresh_first``."""
+
+    def plan(self, spec: TaskSpec, params: RunFlags, settings: Settings) -> Refresh | None:
+        """What to refresh before ``spec`` runs with ``params`` (None: nothing). Called
+        before the run starts: a bad setting raises ``InputError`` here (exit 2)."""
+        ...
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -43,6 +65,8 @@ class TaskSpec:
     # checked by the runner before the task computes anything.
     reads: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
+    # Source refreshes that may run first, in this run and under its locks (``--hojas``).
+    refresh_first: tuple[SourceRefresh, ...] = ()
     # Default schedule: cron expressions in business time (America/Lima).
     schedule: tuple[str, ...] = ()
     # A scheduled refresh: notifications, health pings and metrics follow it. Imports and

@@ -1,6 +1,6 @@
 """Task `kpi`: refresh the `kpi` datamart table (reportes.md §3, §4.1; decisions.md).
 
-The rows are the KPI stream of ``tasks/kpi_stream.py`` (shared with `kpi-acumulado` and
+The rows are the KPI stream of ``pipelines/kpi.py`` (shared with `kpi-acumulado` and
 `tablas-reportes`) with the reporte-2 columns.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from toolbox_cli.tasks.base import ReportRange, TaskSpec
+from toolbox_cli.tasks.hojas import SHEETS_FIRST
 
 if TYPE_CHECKING:
     from toolbox_cli.context import TaskContext
@@ -20,9 +21,9 @@ KPI_REQUIRES = ("colocaciones",)
 
 
 def run(ctx: TaskContext, params: ReportRange) -> None:
-    from toolbox_cli.tasks.kpi_stream import REPORTE_KPI, kpi_frames
+    from toolbox_cli.pipelines.kpi import REPORTE_KPI, refresh
 
-    ctx.replace_tables({"kpi": kpi_frames(ctx, params, reporte=REPORTE_KPI)})
+    refresh(ctx, params, reporte=REPORTE_KPI)
 
 
 SPEC = TaskSpec(
@@ -33,5 +34,6 @@ SPEC = TaskSpec(
     tables=("kpi",),
     reads=KPI_READS,
     requires=KPI_REQUIRES,
+    refresh_first=(SHEETS_FIRST,),
     example="toolbox kpi --desde 2024-01-01 --hasta 2024-06-30 --dry-run",
 )

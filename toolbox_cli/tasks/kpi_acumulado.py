@@ -1,6 +1,6 @@
 """Task `kpi-acumulado`: refresh `kpi_acumulado` (reportes.md §4.2; decisions 3–4).
 
-The same computation as `kpi` (``kpi_stream.kpi_frames``) with the reporte-0 columns: one
+The same computation as `kpi` (``pipelines/kpi.py``) with the reporte-0 columns: one
 row per document whose payment detail comes from its last payment and whose MontoPago is
 the sum.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from toolbox_cli.tasks.base import ReportRange, TaskSpec
+from toolbox_cli.tasks.hojas import SHEETS_FIRST
 from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES
 
 if TYPE_CHECKING:
@@ -17,9 +18,9 @@ if TYPE_CHECKING:
 
 
 def run(ctx: TaskContext, params: ReportRange) -> None:
-    from toolbox_cli.tasks.kpi_stream import REPORTE_ACUMULADO, kpi_frames
+    from toolbox_cli.pipelines.kpi import REPORTE_ACUMULADO, refresh
 
-    ctx.replace_tables({"kpi_acumulado": kpi_frames(ctx, params, reporte=REPORTE_ACUMULADO)})
+    refresh(ctx, params, reporte=REPORTE_ACUMULADO)
 
 
 SPEC = TaskSpec(
@@ -31,5 +32,6 @@ SPEC = TaskSpec(
     schedule=("30 7 * * *", "30 12 * * *"),
     reads=KPI_READS,
     requires=KPI_REQUIRES,
+    refresh_first=(SHEETS_FIRST,),
     example="toolbox kpi-acumulado --hasta 2025-06-30 --fecha-corte 2025-06-30",
 )

@@ -1,6 +1,6 @@
 """Task `tablas-cxc`: accounts receivable (cxc.md, decisions 2, 3, 10, 12-15).
 
-The tables are built in ``tasks/cxc_tables.py``.
+The tables are built in ``pipelines/cxc.py``.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from toolbox_cli.tasks.base import CutOff, TaskSpec, param
+from toolbox_cli.tasks.hojas import SHEETS_FIRST
 
 if TYPE_CHECKING:
     from toolbox_cli.context import TaskContext
@@ -24,7 +25,7 @@ class CxcParams(CutOff):
 
 
 def run(ctx: TaskContext, params: CxcParams) -> None:
-    from toolbox_cli.tasks.cxc_tables import refresh
+    from toolbox_cli.pipelines.cxc import refresh
 
     assert params.fecha_corte is not None  # resolved by the runner
     refresh(ctx, params.fecha_corte, params.tipo_cambio)
@@ -44,5 +45,6 @@ SPEC = TaskSpec(
     reads=("colocaciones", "colocaciones_pagos", "colocaciones_devoluciones", "tipo_cambio",
            "sector_pagadores", "cxc_codigos_especiales"),
     requires=("colocaciones",),
+    refresh_first=(SHEETS_FIRST,),
     example="toolbox tablas-cxc --fecha-corte 2025-03-15 --dry-run",
 )

@@ -1,7 +1,7 @@
 """Task `tablas-reportes`: `kpi`, `nuevos_clientes_nuevos_pagadores` and `saldos` together.
 
 reportes.md §3.7, §3.8, §4.3, §4.4, §4.6, §5.1; decisions.md 6–8. The tables and the
-`actualizacion_reportes` bookkeeping are built in ``tasks/reportes_tables.py``.
+`actualizacion_reportes` bookkeeping are built in ``pipelines/reportes.py``.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from toolbox_cli.tasks.base import ReportRange, TaskSpec
+from toolbox_cli.tasks.hojas import SHEETS_FIRST
 from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES
 
 if TYPE_CHECKING:
@@ -18,7 +19,7 @@ TABLES = ("kpi", "nuevos_clientes_nuevos_pagadores", "saldos")
 
 
 def run(ctx: TaskContext, params: ReportRange) -> None:
-    from toolbox_cli.tasks.reportes_tables import refresh
+    from toolbox_cli.pipelines.reportes import refresh
 
     refresh(ctx, params)
 
@@ -36,5 +37,6 @@ SPEC = TaskSpec(
     schedule=("0 7 * * *", "0 18 * * *"),
     reads=(*KPI_READS, "saldos_caja"),
     requires=KPI_REQUIRES,
+    refresh_first=(SHEETS_FIRST,),
     example="toolbox tablas-reportes --hasta 2025-06-30 --fecha-corte 2025-06-30",
 )

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 from sqlalchemy import Column, Date, DateTime, Integer, String, Table
 
-from toolbox_cli.storage.tables import datamart_metadata
-from toolbox_cli.storage.types import Money, Rate
+from toolbox_cli.storage.tables.metadata import Money, Rate, datamart_metadata
 
 
 def _id() -> Column:

@@ -1,4 +1,4 @@
-"""The KPI stream shared by `kpi`, `kpi-acumulado` and `tablas-reportes` (reportes.md §3).
+"""`kpi` and `kpi-acumulado`, and the KPI stream `tablas-reportes` shares (reportes.md §3).
 
 Extract → compute → load, in chunks: the small reference tables (exchange rates, sectors,
 referrals, the off-system keys) are read whole into a ``KpiPipeline``; `colocaciones` comes
@@ -20,14 +20,19 @@ from toolbox_cli.compute.kpi_inputs import PAGO_COLUMNS, is_off_system_operation
 from toolbox_cli.compute.kpi_reference import Referrals, Sectors, fx_frame
 from toolbox_cli.compute.payments import DEVOLUCION_COLUMNS
 from toolbox_cli.context import TaskContext
+from toolbox_cli.params import ReportRange
 from toolbox_cli.storage import sources
-from toolbox_cli.storage.tables import colocaciones
-from toolbox_cli.storage.tables_reportes import ACUMULADO_COLUMNS, KPI_COLUMNS
-from toolbox_cli.tasks.base import ReportRange
+from toolbox_cli.storage.tables.contract import colocaciones
+from toolbox_cli.storage.tables.reportes import (
+    ACUMULADO_COLUMNS,
+    KPI_COLUMNS,
+    kpi,
+    kpi_acumulado,
+)
 
-TABLE_OF_REPORTE = {REPORTE_KPI: "kpi", REPORTE_ACUMULADO: "kpi_acumulado"}
+TABLE_OF_REPORTE = {REPORTE_KPI: kpi, REPORTE_ACUMULADO: kpi_acumulado}
 OUTPUT_COLUMNS = {REPORTE_KPI: KPI_COLUMNS, REPORTE_ACUMULADO: ACUMULADO_COLUMNS}
-__all__ = ["REPORTE_ACUMULADO", "REPORTE_KPI", "kpi_frames", "make_pipeline"]
+__all__ = ["REPORTE_ACUMULADO", "REPORTE_KPI", "kpi_frames", "make_pipeline", "refresh"]
 # colocaciones columns each report reads (the others feed only the CXC dimension).
 _NOT_READ = {REPORTE_KPI: ("IdLiquidacionCab", "ComisionEstructuracionPorc", "InteresIGV",
                            "GastosDiversos", "FechaInteresConfirming", "TipoOperacionDetalle"),
@@ -77,14 +82,20 @@ def kpi_frames(ctx: TaskContext, params: ReportRange, *, reporte: int
             ctx.source, chunk_size=ctx.settings.chunk_size, documents=documents,
             pagos=PAGO_COLUMNS, devoluciones=DEVOLUCION_COLUMNS, desde=params.desde,
             hasta=params.hasta, fecha_corte=params.fecha_corte):
-        ctx.check_alive()
         yield pipeline.in_system(chunk.documents, chunk.pagos, chunk.devoluciones)
     # Off-system rows are not filtered by the date range (legacy, reportes.md §2.4 step 7).
     for rows in sources.iter_operaciones_fuera_sistema(ctx.source,
                                                        chunk_size=ctx.settings.chunk_size):
-        ctx.check_alive()
         yield pipeline.off_system(rows)
     for message in pipeline.warnings():
         ctx.warn(message)
     for message in pipeline.warning_details():
         ctx.warn(message, detail=True)
+
+
+def refresh(ctx: TaskContext, params: ReportRange, *, reporte: int) -> None:
+    """`kpi` (reporte 2) or `kpi_acumulado` (reporte 0), replaced by the KPI stream."""
+    table = TABLE_OF_REPORTE[reporte]
+    with ctx.replace_tables(table) as out:
+        for frame in kpi_frames(ctx, params, reporte=reporte):
+            out.add(table, frame)

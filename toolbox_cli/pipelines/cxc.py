@@ -3,9 +3,9 @@
 Extract → compute → load, in chunks: payments and refunds flow from their source tables
 into their fact tables (keyset chunks); the document dimension is built chunk by chunk
 (documents by id range, each chunk with the payments of its range, joined with the sector
-catalogue read once). The three tables go to ONE ``replace_tables`` call, so they are
-swapped in together only after all three are built; a failure anywhere leaves the previous
-three tables as they were.
+catalogue read once). The three tables are built in ONE replacement, so they are swapped in
+together only after all three are built; a failure anywhere leaves the previous three
+tables as they were.
 
 What can fail without reading the big tables (no exchange rate, a bad code list) is checked
 before any table is built.
@@ -13,20 +13,20 @@ before any table is built.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
-
-import polars as pl
 
 from toolbox_cli.compute import cxc, cxc_fields, payments
 from toolbox_cli.compute.cells import CoercionLog
 from toolbox_cli.context import TaskContext
 from toolbox_cli.storage import sources
-from toolbox_cli.storage.tables import (
+from toolbox_cli.storage.engine import row_counts
+from toolbox_cli.storage.tables.contract import (
+    colocaciones,
     colocaciones_devoluciones,
     colocaciones_pagos,
     sector_pagadores,
 )
+from toolbox_cli.storage.tables.cxc import cxc_acumulado_dim, cxc_dev_fact, cxc_pagos_fact
 
 # The rate's age is always reported; past this many days the warning says what to check
 # (cxc §5.2 lesson 8).
@@ -55,32 +55,6 @@ def code_lists(ctx: TaskContext) -> cxc.CodeLists:
         ctx.warn("cxc_codigos_especiales is empty: no document is MORA A MAYO or COBRANZA "
                  "ESPECIAL; load the lists with `toolbox import codigos-cxc FILE`")
     return codes
-
-
-def pagos_frames(ctx: TaskContext, log: CoercionLog) -> Iterator[pl.DataFrame]:
-    for chunk in sources.iter_table_chunks(ctx.source, colocaciones_pagos, cxc_fields.PAGO_COLUMNS,
-                                           "IdLiquidacionPago", ctx.settings.chunk_size):
-        ctx.check_alive()
-        yield cxc_fields.pagos_fact(chunk, log)
-
-
-def devoluciones_frames(ctx: TaskContext, log: CoercionLog) -> Iterator[pl.DataFrame]:
-    for chunk in sources.iter_table_chunks(ctx.source, colocaciones_devoluciones,
-                                           payments.DEVOLUCION_COLUMNS, "IdLiquidacionDevolucion",
-                                           ctx.settings.chunk_size):
-        ctx.check_alive()
-        yield cxc_fields.dev_fact(chunk, log)
-
-
-def acumulado_frames(ctx: TaskContext, inputs: cxc.AcumuladoInputs, log: CoercionLog,
-                     stats: cxc.AcumuladoStats) -> Iterator[pl.DataFrame]:
-    for chunk in sources.iter_document_chunks(ctx.source, chunk_size=ctx.settings.chunk_size,
-                                              documents=cxc_fields.DOCUMENT_COLUMNS,
-                                              pagos=cxc_fields.PAGO_COLUMNS):
-        ctx.check_alive()
-        # Payment coercions are noted once, where the fact rows are built.
-        docs = cxc_fields.documents(chunk.documents, log)
-        yield cxc.acumulado(docs, cxc_fields.pagos_fact(chunk.pagos), inputs, stats=stats)
 
 
 def report(ctx: TaskContext, stats: cxc.AcumuladoStats, catalogue_size: int,
@@ -113,13 +87,27 @@ def refresh(ctx: TaskContext, fecha_corte: date, tipo_cambio: float | None) -> N
                  f"cxc_pagos_fact, ignored by cxc_acumulado_dim (e.g. IdLiquidacionPago "
                  f"{', '.join(str(i) for i in orphan_ids)})")
 
-    logs = {name: CoercionLog() for name in ("colocaciones_pagos",
-                                             "colocaciones_devoluciones", "colocaciones")}
+    logs = {table.name: CoercionLog() for table in (colocaciones_pagos,
+                                                    colocaciones_devoluciones, colocaciones)}
     stats = cxc.AcumuladoStats()
     inputs = cxc.AcumuladoInputs(fecha_corte, rate, codes, catalogue)
-    ctx.replace_tables({
-        "cxc_pagos_fact": pagos_frames(ctx, logs["colocaciones_pagos"]),
-        "cxc_dev_fact": devoluciones_frames(ctx, logs["colocaciones_devoluciones"]),
-        "cxc_acumulado_dim": acumulado_frames(ctx, inputs, logs["colocaciones"], stats),
-    })
-    report(ctx, stats, sources.count_rows(ctx.source, sector_pagadores), logs)
+    chunk_size = ctx.settings.chunk_size
+    with ctx.replace_tables(cxc_pagos_fact, cxc_dev_fact, cxc_acumulado_dim) as out:
+        for chunk in sources.iter_table_chunks(ctx.source, colocaciones_pagos,
+                                               cxc_fields.PAGO_COLUMNS, "IdLiquidacionPago",
+                                               chunk_size):
+            out.add(cxc_pagos_fact, cxc_fields.pagos_fact(chunk, logs["colocaciones_pagos"]))
+        for chunk in sources.iter_table_chunks(ctx.source, colocaciones_devoluciones,
+                                               payments.DEVOLUCION_COLUMNS,
+                                               "IdLiquidacionDevolucion", chunk_size):
+            out.add(cxc_dev_fact,
+                    cxc_fields.dev_fact(chunk, logs["colocaciones_devoluciones"]))
+        for docs in sources.iter_document_chunks(ctx.source, chunk_size=chunk_size,
+                                                 documents=cxc_fields.DOCUMENT_COLUMNS,
+                                                 pagos=cxc_fields.PAGO_COLUMNS):
+            # Payment coercions are noted once, where the fact rows are built.
+            out.add(cxc_acumulado_dim, cxc.acumulado(
+                cxc_fields.documents(docs.documents, logs["colocaciones"]),
+                cxc_fields.pagos_fact(docs.pagos), inputs, stats=stats))
+    sectors = row_counts(ctx.source, [sector_pagadores.name])[sector_pagadores.name]
+    report(ctx, stats, sectors, logs)

@@ -1,9 +1,8 @@
-"""An import as a ledger run: ``import_job`` checks the arguments, ``ImportJob.spec`` is
-the task ``import:KIND`` the runner runs, ``ImportJob.finish`` reads its outcome.
+"""``toolbox import`` as a ledger run: ``import_job`` checks the arguments, ``ImportJob.spec``
+is the run ``import:KIND`` the runner runs, ``ImportJob.finish`` reads its outcome.
 
-``import_into`` is the one way records of a kind reach their table inside a run (from a
-file, a sheet's URL, or a configured sheet of the ``hojas`` task): validated all or
-nothing, written in one transaction in the given mode, behind the run's shrink guard.
+Not a registered task (it is run by hand, never scheduled nor monitored); the records reach
+their table through ``pipelines/records.py``, as a configured sheet's do.
 """
 
 from __future__ import annotations
@@ -13,35 +12,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from toolbox_cli.errors import InputError
-from toolbox_cli.imports.apply import MERGE, ImportResult, apply_import, import_mode
-from toolbox_cli.imports.csvfile import CsvFile, check_encoding, read_csv
+from toolbox_cli.imports.apply import MERGE, ImportResult, import_mode
+from toolbox_cli.imports.csvfile import check_encoding, read_csv
 from toolbox_cli.imports.kinds import HOJAS, Kind, get_kind
-from toolbox_cli.imports.parse import parse_records
 from toolbox_cli.imports.rows import ImportRejected
 from toolbox_cli.imports.sheets import display_url, fetch_sheet, is_url, sheets_client
 from toolbox_cli.params import RunFlags
+from toolbox_cli.pipelines.records import import_into
 from toolbox_cli.tasks.base import TaskSpec
 
 if TYPE_CHECKING:
     from toolbox_cli.context import TaskContext
-
-
-def import_into(ctx: TaskContext, kind: str, records: CsvFile, *, hoja: str | None,
-                mode: str) -> ImportResult:
-    """Validate ``records`` as ``kind`` and write them in ``mode`` (a dry run writes
-    nothing); warnings go on the run, rows written are counted. Raises ImportRejected."""
-    parsed = parse_records(kind, records, hoja=hoja)
-    table = parsed.table
-
-    def check_shrink(live: int, new: int) -> None:
-        ctx.check_shrink({table: live}, {table: new})
-
-    result = apply_import(ctx.source, parsed, mode=mode, dry_run=ctx.dry_run,
-                          chunk_size=ctx.settings.chunk_size, check_shrink=check_shrink)
-    for warning in result.warnings:
-        ctx.warn(warning)
-    ctx.add_rows(table, result.written)
-    return result
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """``toolbox demo`` as a ledger run: seed the source tables with synthetic data, safely.
 
 Not a registered task (it refreshes nothing and is never scheduled), but it runs through the
-runner like one: it locks every source table it replaces and writes a ledger row.
+runner like one: it locks every source table it replaces and writes a ledger row; the data
+itself is made by ``toolbox_cli/demo/``.
 
 Demo data replaces every source table, so it refuses (exit 2) when a source table holds rows
 that an earlier ``demo`` did not write, unless ``--force``: rows with no demo run behind
@@ -58,13 +59,15 @@ def foreign_rows(ctx: TaskContext, counts: dict[str, int]) -> str | None:
 
 def seed(ctx: TaskContext, params: DemoParams) -> None:
     from toolbox_cli.demo import seed_demo
-    from toolbox_cli.storage.sources import row_counts
+    from toolbox_cli.storage.engine import row_counts
 
     if not params.force:
         reason = foreign_rows(ctx, row_counts(ctx.source, SOURCE_TABLES))
         if reason:
             raise Refused(f"{reason}; demo replaces every source table, so it did nothing; "
                           f"{FORCE_HINT}")
+    for table in SOURCE_TABLES:
+        ctx.check_locked(table)
     counts = seed_demo(ctx.source, operations=params.operations, seed=params.seed,
                        today=ctx.today)
     for name, n in counts.items():

@@ -1,14 +1,13 @@
 """`tablas-reportes`' three tables and its bookkeeping (reportes.md §3.7, §3.8, §4.3–4.6).
 
-The three tables are handed to the writer in one call, in this order, and swapped in only
-when all three are built (the legacy replaced them one by one, §5.4):
+The three tables are built in one replacement, in this order, and swapped in only when all
+three are built (the legacy replaced them one by one, §5.4):
 
-1. `kpi` streams from the shared KPI frames; while the writer consumes them, each frame also
-   feeds the small new-clients state (per month: executive ranks; per RUC: first month and
-   who had it; latest legal name) — never the rows themselves;
-2. `nuevos_clientes_nuevos_pagadores` is a lazy generator that reads that state, so it only
-   runs after every KPI frame has been seen;
-3. `saldos` streams `saldos_caja` in id order.
+1. `kpi` from the shared KPI stream (``pipelines/kpi.py``); each frame also feeds the small
+   new-clients state (per month: executive ranks; per RUC: first month and who had it;
+   latest legal name) — never the rows themselves;
+2. `nuevos_clientes_nuevos_pagadores` from that state, once every KPI frame has been seen;
+3. `saldos` from `saldos_caja` in id order, chunk by chunk.
 
 After the swap — or after a failure — one row is appended to `actualizacion_reportes`
 (`Success`, or `Error` with the message cut to 255 characters), because dashboards show
@@ -18,10 +17,8 @@ After the swap — or after a failure — one row is appended to `actualizacion_
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import datetime
 
-import polars as pl
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli.compute.kpi_formulas import REPORTE_KPI
@@ -29,50 +26,17 @@ from toolbox_cli.compute.nuevos_clientes import NewClients, month_list
 from toolbox_cli.compute.saldos import saldos_frame
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import TaskFailed
+from toolbox_cli.params import ReportRange
+from toolbox_cli.pipelines.kpi import kpi_frames
 from toolbox_cli.storage import sources
 from toolbox_cli.storage.actualizacion import append_actualizacion
-from toolbox_cli.tasks.base import ReportRange
-from toolbox_cli.tasks.kpi_stream import kpi_frames
+from toolbox_cli.storage.tables.reportes import kpi, nuevos_clientes_nuevos_pagadores, saldos
 
 log = logging.getLogger("toolbox")
 
 DETALLE_MAX = 255  # actualizacion_reportes.detalle is VARCHAR(255)
 SUCCESS = "Success"
 ERROR = "Error"
-
-
-def kpi_feeding(ctx: TaskContext, params: ReportRange, tracker: NewClients
-                ) -> Iterator[pl.DataFrame]:
-    """The KPI frames for the writer; each also updates the new-clients state on its way."""
-    for frame in kpi_frames(ctx, params, reporte=REPORTE_KPI):
-        tracker.observe(frame)
-        yield frame
-
-
-def nuevos_clientes_frames(tracker: NewClients) -> Iterator[pl.DataFrame]:
-    """Lazy: runs only once the writer has consumed every KPI frame (tables go in order)."""
-    yield tracker.frame()
-    if tracker.ignored_rows:
-        log.info("nuevos_clientes: %d KPI row(s) outside the months or of another type",
-                 tracker.ignored_rows)
-
-
-def saldos_frames(ctx: TaskContext) -> Iterator[pl.DataFrame]:
-    """`saldos_caja` in id (input) order, chunk by chunk."""
-    for chunk in sources.read_saldos_chunks(ctx.source, ctx.settings.chunk_size):
-        ctx.check_alive()
-        yield saldos_frame(chunk)
-
-
-def build_tables(ctx: TaskContext, params: ReportRange) -> dict[str, Iterator[pl.DataFrame]]:
-    """The three tables' frame streams, in the order the writer must consume them."""
-    assert params.hasta is not None  # resolved by the runner
-    tracker = NewClients(month_list(params.desde, params.hasta))
-    return {
-        "kpi": kpi_feeding(ctx, params, tracker),
-        "nuevos_clientes_nuevos_pagadores": nuevos_clientes_frames(tracker),
-        "saldos": saldos_frames(ctx),
-    }
 
 
 def lima_now(ctx: TaskContext) -> datetime:
@@ -90,10 +54,26 @@ def record_actualizacion(ctx: TaskContext, estado: str, detalle: str | None) -> 
     append_actualizacion(ctx.datamart, at=lima_now(ctx), estado=estado, detalle=detalle)
 
 
+def build_tables(ctx: TaskContext, params: ReportRange) -> None:
+    """The three tables, read, computed and written in order, swapped in together."""
+    assert params.hasta is not None  # resolved by the runner
+    tracker = NewClients(month_list(params.desde, params.hasta))
+    with ctx.replace_tables(kpi, nuevos_clientes_nuevos_pagadores, saldos) as out:
+        for frame in kpi_frames(ctx, params, reporte=REPORTE_KPI):
+            tracker.observe(frame)
+            out.add(kpi, frame)
+        out.add(nuevos_clientes_nuevos_pagadores, tracker.frame())
+        if tracker.ignored_rows:
+            log.info("nuevos_clientes: %d KPI row(s) outside the months or of another type",
+                     tracker.ignored_rows)
+        for chunk in sources.read_saldos_chunks(ctx.source, ctx.settings.chunk_size):
+            out.add(saldos, saldos_frame(chunk))
+
+
 def refresh(ctx: TaskContext, params: ReportRange) -> None:
     """Swap the three tables in together, then append the Success (or Error) row."""
     try:
-        ctx.replace_tables(build_tables(ctx, params))
+        build_tables(ctx, params)
     except BaseException as exc:
         if not ctx.dry_run:
             _record_failure(ctx, exc)

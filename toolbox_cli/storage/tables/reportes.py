@@ -18,8 +18,16 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, Integer, String, Table
 
-from toolbox_cli.storage.tables import datamart_metadata
-from toolbox_cli.storage.types import Code, LongText, Money, Name, Rate, Ruc, ShortText
+from toolbox_cli.storage.tables.metadata import (
+    Code,
+    LongText,
+    Money,
+    Name,
+    Rate,
+    Ruc,
+    ShortText,
+    datamart_metadata,
+)
 
 # Output columns of `kpi` (reportes.md §4.1), in legacy order: 68 columns.
 KPI_COLUMNS: tuple[str, ...] = (
