@@ -1,7 +1,10 @@
-"""Shared fixtures: a fresh SQLite file or a fresh MariaDB database per test.
+"""Shared fixtures: an environment of the test's own, a fresh SQLite file or a fresh MariaDB
+database per test, engines on it, the command line.
 
 MySQL tests are marked ``production``; they run with ``pytest -m production`` against the
-server named by TOOLBOX_TEST_MYSQL_URL (``scripts/db-setup`` creates its user).
+server named by TOOLBOX_TEST_MYSQL_URL (``scripts/db-setup`` creates its user). Every test
+gets its own database, so the suite runs in parallel (pytest-xdist, ``make test``).
+Helpers that are not fixtures are in ``tests/support/``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from tests.support.cli import ToolboxRunner
 from toolbox_cli.settings import Settings, load_settings
 from toolbox_cli.storage.engine import Engines, init_schema, open_engines
 
@@ -51,14 +55,21 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def toolbox_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_url: str) -> Settings:
-    """TOOLBOX_* variables pointing at a fresh database; returns the loaded settings."""
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No TOOLBOX_* variable of the developer's shell; data and logs in the test's own
+    directory (returned)."""
     for key in list(os.environ):
         if key.startswith("TOOLBOX_") and not key.startswith("TOOLBOX_TEST_"):
             monkeypatch.delenv(key)
-    monkeypatch.setenv("TOOLBOX_DATABASE_URL", db_url)
     monkeypatch.setenv("TOOLBOX_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("TOOLBOX_LOG_DIR", str(tmp_path / "logs"))
+    return tmp_path
+
+
+@pytest.fixture
+def toolbox_env(monkeypatch: pytest.MonkeyPatch, clean_env: Path, db_url: str) -> Settings:
+    """TOOLBOX_* variables pointing at a fresh database; returns the loaded settings."""
+    monkeypatch.setenv("TOOLBOX_DATABASE_URL", db_url)
     return load_settings()
 
 
@@ -74,13 +85,21 @@ def engines(toolbox_env: Settings) -> Iterator[Engines]:
 
 
 @pytest.fixture
-def mysql_engines(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, mysql_url: str) -> Iterator[Engines]:
+def mysql_engines(monkeypatch: pytest.MonkeyPatch, clean_env: Path, mysql_url: str
+                  ) -> Iterator[Engines]:
     """Engines on a fresh MariaDB database only (for MySQL-specific tests)."""
     monkeypatch.setenv("TOOLBOX_DATABASE_URL", mysql_url)
-    monkeypatch.setenv("TOOLBOX_DATA_DIR", str(tmp_path / "data"))
     engines = open_engines(load_settings(), create=True)
     init_schema(engines)
     try:
         yield engines
     finally:
         engines.dispose()
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, clean_env: Path) -> ToolboxRunner:
+    """The command line in this process, settings read afresh at each command:
+    ``cli("status", "--json")`` or ``cli.invoke(app, ["status", "--json"])``. With
+    ``toolbox_env`` or ``engines`` it works on the test's database."""
+    return ToolboxRunner(monkeypatch)

@@ -16,10 +16,10 @@ from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 
 from toolbox_cli.params import RunFlags
+from toolbox_cli.progress import NO_PROGRESS, Progress
 from toolbox_cli.settings import Settings, scrub
 from toolbox_cli.storage.guard import ShrinkGuard
 from toolbox_cli.storage.lock import refuse_unlocked
-from toolbox_cli.storage.progress import NO_PROGRESS, Progress
 
 if TYPE_CHECKING:
     from toolbox_cli.storage.writer import Replacement

@@ -33,10 +33,6 @@ class DatabaseUnreachable(ToolboxError):
     exit_code = EXIT_UNREACHABLE
 
 
-class LockHeld(ToolboxError):
-    exit_code = EXIT_LOCKED
-
-
 class LockLost(ToolboxError):
     """The connection holding the task lock went away: the run must stop."""
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Self
 
-from toolbox_cli.business import HISTORY_START
 from toolbox_cli.errors import InputError
 
 DATE = "YYYY-MM-DD"  # the metavar of every date option (DD/MM/YYYY is read too)
+# The datamart's history starts here: default --desde of every job (reportes §1.2).
+HISTORY_START = date(2019, 7, 1)
 
 
 @dataclass(frozen=True)

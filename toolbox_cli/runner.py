@@ -25,8 +25,8 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from toolbox_cli import alerts, ledger
-from toolbox_cli.business import business_today, local_text
+from toolbox_cli import ledger
+from toolbox_cli.clock import business_today, local_text, utcnow
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import (
     EXIT_FAILED,
@@ -40,7 +40,9 @@ from toolbox_cli.errors import (
     TaskFailed,
     ToolboxError,
 )
-from toolbox_cli.runlog import run_log
+from toolbox_cli.monitoring import alerts
+from toolbox_cli.monitoring.runlog import run_log
+from toolbox_cli.progress import NO_PROGRESS, Progress
 from toolbox_cli.settings import Settings, scrub, secrets_of
 from toolbox_cli.storage import runfiles
 from toolbox_cli.storage.engine import (
@@ -52,7 +54,6 @@ from toolbox_cli.storage.engine import (
 )
 from toolbox_cli.storage.guard import guard_for
 from toolbox_cli.storage.lock import TaskLock, lock_for, lock_resources
-from toolbox_cli.storage.progress import NO_PROGRESS, Progress
 from toolbox_cli.tasks.base import Refresh, RunFlags, TaskSpec, as_mapping
 
 # Failures that keep their own exit code when a task raises them: the database is out of
@@ -329,7 +330,7 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
                 resources: list[str], how: _How) -> RunOutcome:
     spec, params = plan.spec, plan.params
     secrets = how.secrets
-    started_at = ledger.utcnow()
+    started_at = utcnow()
     t0 = time.monotonic()
     beat = _Heartbeat(engines, run_id, lock, settings.heartbeat_seconds)
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from toolbox_cli import alerts, ledger, metrics, monitor
-from toolbox_cli.business import local_text
+from toolbox_cli import clock, ledger
 from toolbox_cli.cli.common import fail, handle_errors, out, settings_from_cli
+from toolbox_cli.clock import local_text
 from toolbox_cli.errors import EXIT_FAILED
-from toolbox_cli.housekeeping import reap, watch
+from toolbox_cli.monitoring import alerts, metrics, monitor
+from toolbox_cli.monitoring.housekeeping import reap, watch
 from toolbox_cli.registry import monitored_tasks
 from toolbox_cli.storage.engine import engines_for
 
@@ -40,7 +41,7 @@ def notify(
         if not urls:
             fail("TOOLBOX_NOTIFY_URLS is not set; give one or more Apprise URLs, e.g. "
                  "mailtos://user:pass@smtp.example.com?to=datos@example.com")
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = clock.utcnow()
         body = alerts.body_text("toolbox", "prueba de notificación: si lee esto, llegan los avisos",
                             local_text(now, settings.zone), None, "Nada.")
         ok = alerts.deliver(settings, "toolbox: prueba de notificación", body, failure=False)
@@ -66,7 +67,7 @@ def metrics_command(
     """
     with handle_errors():
         settings = settings_from_cli()
-        now = datetime.now(UTC)
+        now = clock.now()
         tasks = sorted(monitored_tasks())
         with engines_for(settings) as engines:
             reap(engines, settings)

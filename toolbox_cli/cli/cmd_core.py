@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 from sqlalchemy.engine import Engine
 
-from toolbox_cli import ledger, monitor, schedule
+from toolbox_cli import clock, ledger
 from toolbox_cli.cli import state
 from toolbox_cli.cli.common import (
     fail,
@@ -19,17 +19,19 @@ from toolbox_cli.cli.common import (
     fmt_iso,
     fmt_time,
     handle_errors,
-    local_time,
     out,
     print_json,
     settings_from_cli,
 )
+from toolbox_cli.cli.layout import Column, fit_table
 from toolbox_cli.cli.options import JsonOpt, WideOpt
-from toolbox_cli.cli.tables import Column, fit_table
+from toolbox_cli.clock import to_local
 from toolbox_cli.errors import EXIT_FAILED
-from toolbox_cli.freshness import human
-from toolbox_cli.housekeeping import reap, watch
+from toolbox_cli.monitoring import monitor
+from toolbox_cli.monitoring.freshness import human
+from toolbox_cli.monitoring.housekeeping import reap, watch
 from toolbox_cli.registry import all_tasks, monitored_tasks
+from toolbox_cli.schedule import slots as schedule
 from toolbox_cli.settings import (
     Settings,
     env_file_in_use,
@@ -105,7 +107,7 @@ def list_tasks(wide: WideOpt = False, json_output: JsonOpt = False) -> None:
     with handle_errors():
         settings = settings_from_cli()
         tasks = all_tasks()
-        now = datetime.now(UTC)
+        now = clock.now()
         with engines_for(settings) as engines:
             reap(engines, settings)
             last = ledger.last_run_per_task(engines.datamart)
@@ -141,7 +143,7 @@ def list_tasks(wide: WideOpt = False, json_output: JsonOpt = False) -> None:
     for rec in records:
         run = last.get(rec["task"])
         if run:
-            local = local_time(run.started_at, settings)
+            local = to_local(run.started_at, settings.zone)
             last_text = f"{_styled(run.status)} {local:%m-%d %H:%M}"
             took = fmt_duration(run.duration_s)
             count = f"{run.total_rows():,}" if run.rows_written else "-"
@@ -202,7 +204,7 @@ def status(
              "toolbox status 1842 --warnings")
     with handle_errors():
         settings = settings_from_cli()
-        now = datetime.now(UTC)
+        now = clock.now()
         with engines_for(settings) as engines:
             _check_filters(engines.datamart, task, status_filter)
             reap(engines, settings)
@@ -232,7 +234,7 @@ def status(
         return
     rows = []
     for r in runs:
-        local = local_time(r.started_at, settings)
+        local = to_local(r.started_at, settings.zone)
         rows.append([
             str(r.id), r.task, _styled(r.status, r.dry_run),
             r.trigger + (f" {r.slot}" if r.slot else ""),

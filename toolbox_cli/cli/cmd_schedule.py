@@ -11,13 +11,14 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from toolbox_cli import crontab_entries as entries
-from toolbox_cli import schedule
+from toolbox_cli import clock
 from toolbox_cli.cli import state
 from toolbox_cli.cli.common import err, handle_errors, out, print_json, settings_from_cli
+from toolbox_cli.cli.layout import Column, fit_table
 from toolbox_cli.cli.options import JsonOpt, WideOpt
-from toolbox_cli.cli.tables import Column, fit_table
 from toolbox_cli.errors import ConfigError, ToolboxError
+from toolbox_cli.schedule import entries
+from toolbox_cli.schedule import slots as schedule
 from toolbox_cli.settings import Settings, check_env_file
 
 app = typer.Typer(rich_markup_mode=None)
@@ -116,7 +117,7 @@ def install(
         _check_tz_env(host_tz, host)
         plan = entries.build_plan(
             schedule.scheduled_slots(settings), business=settings.zone, host=host,
-            now=schedule.utc_now(), project_dir=(project_dir or entries.PROJECT_DIR).absolute(),
+            now=clock.now(), project_dir=(project_dir or entries.PROJECT_DIR).absolute(),
             env_file=env_file, force=force,
             run_as=(user or pwd.getpwuid(os.getuid()).pw_name) if file else None,
             mailto=mailto,
@@ -290,7 +291,7 @@ def show(json_output: JsonOpt = False, file: FileOpt = None, host_tz: HostTzOpt 
                 tab = entries.open_crontab(file, system_format=file is not None)
         except ToolboxError as exc:
             err.print(f"[yellow]note:[/] {exc}")
-        records = show_records(settings, host, tab, schedule.utc_now())
+        records = show_records(settings, host, tab, clock.now())
     if json_output:
         print_json(records)
         return

@@ -7,7 +7,7 @@ import json
 import sys
 import traceback
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -15,9 +15,11 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy.exc import DBAPIError
 
+from toolbox_cli import clock
 from toolbox_cli.cli import state
-from toolbox_cli.cronmail import write_outcome
+from toolbox_cli.clock import to_local
 from toolbox_cli.errors import EXIT_FAILED, EXIT_USAGE, ToolboxError
+from toolbox_cli.monitoring.cronmail import write_outcome
 from toolbox_cli.settings import Settings, load_settings, scrub, secrets_of
 from toolbox_cli.storage.engine import Engines, engines_for, translate_db_error
 
@@ -109,21 +111,14 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def local_time(value: datetime | None, settings: Settings) -> datetime | None:
-    """A naive UTC timestamp from the ledger shown in business time (Lima)."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC).astimezone(settings.zone)
-
-
 def fmt_iso(value: datetime | None, settings: Settings) -> str | None:
     """A ledger time as ISO 8601 in business time with its offset, for JSON."""
-    local = local_time(value, settings)
+    local = to_local(value, settings.zone)
     return local.isoformat() if local else None
 
 
 def fmt_time(value: datetime | None, settings: Settings) -> str:
-    local = local_time(value, settings)
+    local = to_local(value, settings.zone)
     return local.strftime("%Y-%m-%d %H:%M:%S") if local else "-"
 
 
@@ -157,7 +152,7 @@ def start_run(spec: TaskSpec, params: Mapping[str, Any] | RunFlags, *,
               engines: Engines | None = None, **how: Any) -> RunOutcome:
     """What every command that runs something does (a task, an import, demo): check the
     parameters before anything opens, do the housekeeping, then run through the runner."""
-    from toolbox_cli.housekeeping import before_run
+    from toolbox_cli.monitoring.housekeeping import before_run
     from toolbox_cli.runner import plan_run, run_planned
 
     settings = settings_from_cli()
@@ -165,7 +160,7 @@ def start_run(spec: TaskSpec, params: Mapping[str, Any] | RunFlags, *,
     with contextlib.ExitStack() as stack:
         if engines is None:
             engines = stack.enter_context(engines_for(settings))
-        before_run(engines, settings, monitored=spec.monitored, now=datetime.now(UTC))
+        before_run(engines, settings, monitored=spec.monitored, now=clock.now())
         return run_planned(plan, settings, engines=engines, **how)
 
 

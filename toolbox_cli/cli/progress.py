@@ -12,8 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from toolbox_cli.storage.progress import NO_PROGRESS
-from toolbox_cli.storage.progress import Progress as ProgressSink
+from toolbox_cli.progress import NO_PROGRESS
+from toolbox_cli.progress import Progress as ProgressSink
 
 
 def progress_for(console: Console, *, json_output: bool, quiet: bool) -> ProgressSink:
@@ -38,7 +38,7 @@ class _Rate(TextColumn):
 
 
 class LiveProgress:
-    """The ``storage.progress.Progress`` a terminal sees (thread-safe: the writer's loader
+    """The ``toolbox_cli.progress.Progress`` a terminal sees (thread-safe: the writer's loader
     thread reports rows)."""
 
     def __init__(self, console: Console) -> None:

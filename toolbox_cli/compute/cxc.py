@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from toolbox_cli.compute import cells, normalize
+from toolbox_cli.compute import cells, ruc
 from toolbox_cli.compute.cells import RowError
 from toolbox_cli.compute.payments import COUNT, current_entry
 from toolbox_cli.errors import InputError, TaskFailed
@@ -140,7 +140,7 @@ def sector_catalogue(rows: pl.DataFrame) -> pl.DataFrame:
     """``sector_pagadores`` → one row per cleaned RUC: ``_ruc``, ``Sector``, ``GrupoEco``
     (trimmed, empty group ``""``); should two RUCs clean to the same key, the first wins."""
     catalogue = rows.select(
-        normalize.ruc_pagador(pl.col("RUCPagador").cast(pl.String).fill_null("")).alias("_ruc"),
+        ruc.ruc_key(pl.col("RUCPagador").cast(pl.String).fill_null("")).alias("_ruc"),
         pl.col("Sector").cast(pl.String).fill_null("").str.strip_chars().alias("Sector"),
         pl.col("GrupoEco").cast(pl.String).fill_null("").str.strip_chars().alias("GrupoEco"),
     )
@@ -182,11 +182,11 @@ class AcumuladoStats:
         self.several_payments_examples += several["IdLiquidacionDet"].head(max(room, 0)).to_list()
         without = rows.filter(pl.col("_has_sector").not_())
         self.without_sector += without.height
-        for ruc in without["RUCPagador"].to_list():
+        for payer in without["RUCPagador"].to_list():
             if len(self.without_sector_examples) >= self.max_examples:
                 break
-            if ruc not in self.without_sector_examples:
-                self.without_sector_examples.append(ruc)
+            if payer not in self.without_sector_examples:
+                self.without_sector_examples.append(payer)
 
 
 def tramo_vencido(dias: pl.Expr) -> pl.Expr:

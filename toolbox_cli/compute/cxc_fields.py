@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from toolbox_cli.compute import cells, normalize
+from toolbox_cli.compute import cells, ruc, spellings
 from toolbox_cli.compute.cells import CoercionLog, RowError
 
 # Documents: the 22 lenient numeric fields (cxc.md 2.3 / 3.3 step A).
@@ -39,7 +39,7 @@ DOC_TEXT_FIELDS: dict[str, tuple[int, bool, bool]] = {
     "CodigoSolicitud": (20, True, True),
     "RUCCliente": (11, True, True),
     "RazonSocialCliente": (200, True, False),
-    "RUCPagador": (11, True, True),  # also loses ':' and inner spaces (normalize.ruc_pagador)
+    "RUCPagador": (11, True, True),  # also loses ':' and inner spaces (ruc.ruc_key)
     "RazonSocialPagador": (200, True, False),
     "FlagPagoInteresConfirming": (20, True, True),
     "TipoOperacion": (100, True, False),
@@ -183,7 +183,7 @@ def pagos_fact(raw: pl.DataFrame, log: CoercionLog | None = None) -> pl.DataFram
     else:
         fecha = f.cellwise("FechaPago", lambda v, w: cells.iso_payment_date(v, w), pl.Date)
     tipo_raw = _text(f, "TipoPago")
-    tipo = pl.select(normalize.tipo_pago_expr(pl.lit(tipo_raw))).to_series()
+    tipo = pl.select(spellings.tipo_pago(pl.lit(tipo_raw))).to_series()
     _noted(f, tipo != tipo_raw, "TipoPago re-cased to its canonical upper-case spelling", log)
     columns = {
         "IdLiquidacionPago": _id(f, "IdLiquidacionPago", log),
@@ -243,7 +243,7 @@ def _doc_text(f: _Frame, name: str, log: CoercionLog | None) -> pl.Series:
     if trimmed:
         values = values.str.strip_chars()
     if name == "RUCPagador":
-        cleaned = pl.select(normalize.ruc_pagador(pl.lit(values))).to_series()
+        cleaned = pl.select(ruc.ruc_key(pl.lit(values))).to_series()
         _noted(f, cleaned != values, "RUCPagador cleaned of ':' and spaces", log)
         values = cleaned
     return _check_length(f, name, values.alias(name), limit)
@@ -262,7 +262,7 @@ def _moneda(f: _Frame) -> pl.Series:
     index = f.first(missing)
     if index is not None:
         raise RowError(f.where(index), "Moneda", "is missing")
-    moneda = pl.select(normalize.moneda(pl.lit(raw))).to_series()
+    moneda = pl.select(spellings.moneda(pl.lit(raw))).to_series()
     index = f.first(moneda.is_null())
     if index is not None:
         raise RowError(f.where(index), "Moneda", f"is {raw[index]!r}, expected PEN or USD")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from toolbox_cli.compute import normalize
+from toolbox_cli.compute import ruc, spellings
 from toolbox_cli.compute.kpi_formulas import KpiConfig, metrics
 from toolbox_cli.compute.kpi_inputs import (
     DATES,
@@ -107,7 +107,7 @@ class KpiPipeline:
         codes = (off_system_codes.cast(pl.String).drop_nulls().rename("c")
                  if isinstance(off_system_codes, pl.Series) else
                  pl.Series("c", [c for c in off_system_codes if c is not None], dtype=pl.String))
-        keys = pl.DataFrame([codes]).select(normalize.codigo_key(pl.col("c"))).to_series()
+        keys = pl.DataFrame([codes]).select(spellings.codigo_key(pl.col("c"))).to_series()
         self.off_system_keys = pl.Series("k", keys.drop_nulls().unique().to_list(),
                                          dtype=pl.String)
         self.stats = KpiStats()
@@ -126,7 +126,7 @@ class KpiPipeline:
             if fresh:
                 self.in_system_names.update(dict.fromkeys(fresh))
                 self._executives = None
-        superseded = documents.select(normalize.codigo_key(
+        superseded = documents.select(spellings.codigo_key(
             pl.col("CodigoLiquidacion").cast(pl.String)).is_in(self.off_system_keys.implode())
             .fill_null(False)).to_series()
         self.stats.superseded += int(superseded.sum())
@@ -180,13 +180,13 @@ class KpiPipeline:
         texts = PASSTHROUGH_TEXT + (PASSTHROUGH_TEXT_ACUMULADO if acumulado else ())
         frame = frame.with_columns(
             *[as_text(pl.col(c), frame.schema[c]).alias(c) for c in texts],
-            normalize.codigo(pl.col("_raw_codigo")).alias("CodigoLiquidacion"),
+            spellings.codigo(pl.col("_raw_codigo")).alias("CodigoLiquidacion"),
             as_text(pl.col("RUCCliente"), frame.schema["RUCCliente"]).str.strip_chars()
             .alias("RUCCliente"),
-            normalize.ruc_pagador(as_text(pl.col("RUCPagador"), frame.schema["RUCPagador"]))
+            ruc.ruc_key(as_text(pl.col("RUCPagador"), frame.schema["RUCPagador"]))
             .alias("RUCPagador"),
-            normalize.nro_documento(pl.col("_raw_documento")).alias("NroDocumento"),
-            normalize.tipo_operacion(as_text(pl.col("TipoOperacion"),
+            spellings.nro_documento(pl.col("_raw_documento")).alias("NroDocumento"),
+            spellings.tipo_operacion(as_text(pl.col("TipoOperacion"),
                                              frame.schema["TipoOperacion"])).alias("TipoOperacion"),
             as_text(pl.col("Ejecutivo"), frame.schema["Ejecutivo"]).alias("Ejecutivo"),
         )
@@ -203,7 +203,7 @@ class KpiPipeline:
                 dias_mora = dias_mora.fill_null(0)
             frame = frame.with_columns(
                 dias_mora.alias("DiasMora"),
-                normalize.tipo_pago_expr(as_text(pl.col("TipoPago"), frame.schema["TipoPago"]))
+                spellings.tipo_pago(as_text(pl.col("TipoPago"), frame.schema["TipoPago"]))
                 .alias("TipoPago"),
                 pl.lit(None, dtype=pl.Float64).alias("GastosDiversosSinIGV"),
             )
@@ -229,7 +229,7 @@ class KpiPipeline:
             # An off-system row lives in the PEN or the USD sheet: that is its currency.
             raw = pl.when(from_sheet).then(pl.col("Hoja")).otherwise(raw)
         frame = frame.with_columns(raw.alias("_raw_moneda"),
-                                   normalize.moneda(raw).alias("Moneda"))
+                                   spellings.moneda(raw).alias("Moneda"))
         bad = frame.filter(pl.col("Moneda").is_null())
         if bad.height:
             identity = row_identity(bad, 0, fuera_sistema)

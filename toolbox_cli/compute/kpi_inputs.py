@@ -6,14 +6,14 @@ provides), and the steps that bring a source frame to them before any formula ru
 off-system sheet rows are operations at all (``is_off_system_operation``), every column the
 pipeline reads added as NULL when a source lacks it (``with_missing_columns``,
 ``with_detail_columns``), columns that arrived as text read cell by cell with the KPI's rules
-(``read_cells``), cells as text (``as_text``), the Spanish calendar columns (``mes_anio``,
-``calendar_columns``) and how a row is named in a message (``row_identity``).
+(``read_cells``), cells as text (``as_text``), the Spanish calendar columns (``calendar_columns``)
+and how a row is named in a message (``row_identity``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -67,11 +67,6 @@ PAGO_COLUMNS = ("IdLiquidacionPago", "IdLiquidacionDet", "FechaPago", "MontoPago
                 "FechaPagoModificacion")
 
 # ------------------------------------------------------------------------ small helpers
-
-
-def mes_anio(d: date) -> str:
-    """``marzo-2024``: explicit Spanish month names, never the process locale (§6.13)."""
-    return f"{MESES[d.month - 1]}-{d.year:04d}"
 
 
 def calendar_columns(fecha: pl.Expr) -> list[pl.Expr]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import polars as pl
 from rapidfuzz import fuzz
 
-from toolbox_cli.compute import normalize
+from toolbox_cli.compute import ruc
 from toolbox_cli.errors import InputError
 
 EXECUTIVE_THRESHOLD = 75  # RapidFuzz partial_ratio, §3.1 step 5
@@ -150,7 +150,7 @@ class Sectors:
     def build(cls, rows: pl.DataFrame) -> Sectors:
         # The RUCPagador cleaning of §3.2 on both sides, so a spaced RUC still matches.
         cleaned = rows.select(
-            normalize.ruc_pagador(pl.col("RUCPagador").cast(pl.String)).alias("_sector_ruc"),
+            ruc.ruc_key(pl.col("RUCPagador").cast(pl.String)).alias("_sector_ruc"),
             pl.col("Sector").cast(pl.String).alias("_raw_sector"),
             pl.col("GrupoEco").cast(pl.String).alias("_raw_grupo"),
         ).filter(pl.col("_sector_ruc").is_not_null()

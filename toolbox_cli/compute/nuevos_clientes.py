@@ -148,9 +148,3 @@ class NewClients:
             pl.col("_name").alias("RazonSocial"),
         ).cast(OUTPUT)
 
-
-def nuevos_clientes(kpi: pl.DataFrame, months: Iterable[str]) -> pl.DataFrame:
-    """All new-client and new-payer rows of ``kpi`` over ``months`` (one frame)."""
-    tracker = NewClients(months)
-    tracker.observe(kpi)
-    return tracker.frame()

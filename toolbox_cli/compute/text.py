@@ -6,6 +6,7 @@ with a reason written for the person who fixes the file (the caller says where: 
 imports prefix ``FILE:LINE: column:``). They are *strict*: a value they cannot read for
 certain is an error, never a guess and never a silent 0. The frame jobs read legacy rows
 with the *lenient* rules of ``compute.cells``; where both exist the pair is named below.
+RUCs have a module of their own (``compute.ruc``), spellings too (``compute.spellings``).
 
 =======================  ==================================================================
 ``fold``                 comparison key of a text: no accents, case-folded (MySQL's collation)
@@ -18,11 +19,7 @@ with the *lenient* rules of ``compute.cells``; where both exist the pair is name
                          twin is ``cells.number_or_none``)
 ``required_number``      a strict number; blank is an error
 ``strict_number_or``     blank-like cells → a default, others strict numbers
-``ruc_text``             a RUC (or document number) kept as text: ``…789.0`` → ``…789``
-                         (not the matching key ``normalize.ruc_pagador_key``)
-``required_ruc``         a ``ruc_text`` that must be 11 digits once ``ruc_digits`` removes
-                         spaces and ``:`` (``normalize.ruc_pagador_key``'s cleaning)
-``ruc_check_digit``      SUNAT's modulo-11 check digit (``ruc_digit_ok`` checks one RUC)
+``stored_rate``          an exchange rate at tipo_cambio's scale (``rate_problem``: why not)
 =======================  ==================================================================
 """
 
@@ -119,8 +116,6 @@ def optional_date(text: str) -> date | None:
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 _GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?")
 _DECIMAL_COMMA = re.compile(r"[+-]?\d+,\d+")
-_SCIENTIFIC = re.compile(r"[\d.,]+[eE][+-]?\d+")
-_FLOAT_INTEGER = re.compile(r"(\d+)\.0*")
 
 
 def strict_sheet_number(text: str) -> Decimal:
@@ -171,71 +166,6 @@ def strict_number_or(default: Decimal | None,
         return default if text.strip() in blanks else strict_sheet_number(text)
 
     return parse
-
-
-# ---------------------------------------------------------------- codes
-
-
-def ruc_text(text: str) -> str:
-    """A RUC (or document number) kept as text, as stored (reportes §2.4.2): a number
-    cell's ``20123456789.0`` → ``20123456789``; scientific notation (digits already lost)
-    and a blank cell are errors.
-
-    The value as written, not a matching key: ``normalize.ruc_pagador_key`` is the key the
-    KPI compares payer RUCs by (``:`` and spaces removed)."""
-    s = text.strip()
-    if not s:
-        raise ValueError("empty")
-    if _SCIENTIFIC.fullmatch(s):
-        raise ValueError(
-            f"{text!r} is in scientific notation and has lost digits; "
-            "format the column as text in the spreadsheet and export again"
-        )
-    if m := _FLOAT_INTEGER.fullmatch(s):
-        return m.group(1)
-    return s
-
-
-# The noise legacy sheets carry in a RUC: the KPI's ``normalize.RUC_NOISE`` (a test pins the
-# two equal; ``normalize`` is a Polars module, so the pattern is repeated, not imported).
-RUC_NOISE = r"[\s:]"
-_RUC_NOISE = re.compile(RUC_NOISE)
-_RUC = re.compile(r"[0-9]{11}")
-_RUC_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
-
-
-def ruc_digits(text: str) -> str:
-    """A RUC without the spaces and ``:`` of the legacy sheets, as the KPI matches payers
-    (``normalize.ruc_pagador_key``): ``20123 456789:`` → ``20123456789``."""
-    return _RUC_NOISE.sub("", text)
-
-
-def required_ruc(text: str) -> str:
-    """A RUC cell: ``ruc_text`` (the value stored, as written), which must be 11 digits
-    once ``ruc_digits`` has removed its spaces and ``:``; anything else (10 digits, a letter)
-    is an error. The check digit is not enforced here (``ruc_digit_ok``): the imports count
-    the RUCs that fail it and say so, they do not reject them."""
-    stored = ruc_text(text)
-    if not _RUC.fullmatch(ruc_digits(stored)):
-        raise ValueError(f"{text.strip()!r} is not a RUC: 11 digits expected")
-    return stored
-
-
-def ruc_check_digit(first_ten: str) -> str:
-    """SUNAT's modulo-11 check digit of a RUC's first ten digits: weights 5,4,3,2,7,6,5,4,3,2,
-    ``r = 11 - sum % 11``, and r = 10 → 0, r = 11 → 1. ``2010004721`` → ``8``."""
-    if not re.fullmatch(r"[0-9]{10}", first_ten):
-        raise ValueError(f"{first_ten!r}: ten digits expected")
-    total = sum(int(d) * w for d, w in zip(first_ten, _RUC_WEIGHTS, strict=True))
-    check = 11 - total % 11
-    return str(check - 10 if check >= 10 else check)
-
-
-def ruc_digit_ok(ruc: str) -> bool:
-    """Whether an 11-digit RUC (spaces and ``:`` ignored) ends in its check digit; False for
-    anything that is not 11 digits."""
-    digits = ruc_digits(ruc)
-    return bool(_RUC.fullmatch(digits)) and digits[10] == ruc_check_digit(digits[:10])
 
 
 # ---------------------------------------------------------------- exchange rates

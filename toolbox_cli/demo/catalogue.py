@@ -12,8 +12,8 @@ import random
 from collections.abc import Iterable
 from datetime import date, timedelta
 
-from toolbox_cli.business import HISTORY_START
-from toolbox_cli.compute.text import ruc_check_digit
+from toolbox_cli.compute.ruc import ruc_check_digit
+from toolbox_cli.params import HISTORY_START
 
 START = HISTORY_START  # the demo book begins when the reports' history does
 NEW_CODE_STYLE_FROM = date(2022, 9, 1)  # LIQyymm###### replaced LIQ###-yyyy
@@ -106,7 +106,7 @@ def book_days(today: date) -> list[date]:
 
 def ruc_with_check_digit(first_ten: str) -> str:
     """An 11-digit RUC whose last digit is SUNAT's modulo-11 check digit (the rule is
-    ``compute.text.ruc_check_digit``, the one the imports check RUCs by)."""
+    ``compute.ruc.ruc_check_digit``, the one the imports check RUCs by)."""
     return first_ten + ruc_check_digit(first_ten)
 
 

@@ -57,8 +57,8 @@ table inside a run through ``pipelines/records.py``.
 
 from __future__ import annotations
 
+from toolbox_cli.compute.ruc import ruc_text as parse_ruc
 from toolbox_cli.compute.text import fold
-from toolbox_cli.compute.text import ruc_text as parse_ruc
 from toolbox_cli.compute.text import strict_sheet_number as parse_number
 from toolbox_cli.compute.text import text_date as parse_date
 from toolbox_cli.imports.apply import (

@@ -17,7 +17,8 @@ from typing import Any
 
 from sqlalchemy import Table
 
-from toolbox_cli.compute.normalize import moneda_code
+from toolbox_cli.compute.ruc import required_ruc
+from toolbox_cli.compute.spellings import moneda_code
 from toolbox_cli.compute.text import (
     blank_text,
     fold,
@@ -26,7 +27,6 @@ from toolbox_cli.compute.text import (
     rate_problem,
     required_date,
     required_number,
-    required_ruc,
     required_text,
     stored_rate,
     strict_number_or,
@@ -88,7 +88,7 @@ def parse_lista(text: str) -> str:
 
 def parse_moneda(text: str) -> str | None:
     """fuera-sistema ``Moneda``: PEN or USD by the shared spellings of
-    ``normalize.moneda_code``; blank → None (the KPI then takes the sheet's currency,
+    ``spellings.moneda_code``; blank → None (the KPI then takes the sheet's currency,
     ``Hoja``); an unknown spelling is an error."""
     if not text.strip():
         return None

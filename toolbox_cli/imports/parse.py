@@ -13,7 +13,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from toolbox_cli.compute.text import fold, ruc_text
+from toolbox_cli.compute.ruc import ruc_text
+from toolbox_cli.compute.text import fold
 from toolbox_cli.errors import InputError
 from toolbox_cli.imports.csvfile import CsvFile, read_csv
 from toolbox_cli.imports.kinds import HOJAS, get_kind, rates_as_stored

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import String
 
-from toolbox_cli.compute.text import ruc_digit_ok, ruc_digits
+from toolbox_cli.compute.ruc import ruc_digit_ok, ruc_digits
 from toolbox_cli.errors import InputError
 from toolbox_cli.imports.csvfile import CsvFile, header_key
 from toolbox_cli.imports.kinds import Field, Kind

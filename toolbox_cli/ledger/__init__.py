@@ -5,8 +5,8 @@ derived when read. Final-state updates are compare-and-swap on ``status = 'runni
 run that was already declared crashed is never silently resurrected, and vice versa. The
 package re-exports everything, so callers keep writing ``ledger.start_run``,
 ``ledger.runs_for_monitoring``, ...: ``lifecycle`` owns a run's life (start, heartbeat,
-finish, crash) and the ``Run`` record, ``views`` what monitoring, metrics, alerts and tasks
-read from the ledger (and the notifications and crontab installs they note beside it).
+finish, crash) and the ``Run`` record, ``queries`` what monitoring, metrics, alerts and tasks
+read of the runs, ``notes`` the notifications and crontab installs noted beside them.
 """
 
 from __future__ import annotations
@@ -33,23 +33,24 @@ from toolbox_cli.ledger.lifecycle import (
     record_skipped,
     set_log_path,
     start_run,
-    utcnow,
 )
-from toolbox_cli.ledger.views import (
-    History,
+from toolbox_cli.ledger.notes import (
     InstalledSlot,
     claim_notification,
+    installed_slots,
+    mark_delivered,
+    record_install,
+)
+from toolbox_cli.ledger.queries import (
+    History,
     cron_runs_since,
     first_cron_runs,
-    installed_slots,
     last_cron_run,
     last_run_per_task,
     last_success,
     last_success_per_task,
-    mark_delivered,
     previous_final_run,
     recent_durations,
-    record_install,
     run_counts,
     runs_for_monitoring,
     unresolved_failures,
@@ -63,6 +64,6 @@ __all__ = [
     "hostname", "installed_slots", "known_tasks", "last_cron_run", "last_run_per_task",
     "last_success", "last_success_per_task", "mark_delivered", "previous_final_run",
     "reap_crashed", "recent_durations", "recent_runs", "record_install", "record_skipped",
-    "run_counts", "runs_for_monitoring", "start_run", "unresolved_failures", "utcnow",
+    "run_counts", "runs_for_monitoring", "start_run", "unresolved_failures",
     "writers_since",
 ]

@@ -5,8 +5,8 @@ host, pid and tables; it beats while it works and ends with its final state, cou
 error. Final-state updates are compare-and-swap on ``status = 'running'`` so a run that was
 already declared crashed is never silently resurrected, and vice versa; ``reap_crashed``
 declares crashed the runs whose process is gone or whose heartbeat is stale. Here too are
-the states (``RunStatus``), the ``Run`` record every reader gets, the clock and host the
-ledger stores (``utcnow``, ``hostname``), and the plain lookups of runs by id, task and
+the states (``RunStatus``), the ``Run`` record every reader gets, the host the ledger
+stores (``hostname``; its clock is ``clock.utcnow``), and the plain lookups of runs by id, task and
 status (``get_run``, ``recent_runs``, ``known_tasks``, ``holder_of``).
 """
 
@@ -16,7 +16,7 @@ import json
 import os
 import socket
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Engine
 
 from toolbox_cli import __version__
+from toolbox_cli.clock import utcnow
 from toolbox_cli.storage.runfiles import pid_alive
 from toolbox_cli.storage.tables.ledger import runs
 
@@ -43,11 +44,6 @@ FINAL_STATES = (SUCCESS, FAILED, SKIPPED, CRASHED)
 STATES = tuple(RunStatus)
 
 ERROR_MESSAGE_MAX = 4000
-
-
-def utcnow() -> datetime:
-    """Naive UTC, as stored in DATETIME columns."""
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def hostname() -> str:

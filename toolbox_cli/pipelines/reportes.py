@@ -17,10 +17,10 @@ After the swap — or after a failure — one row is appended to `actualizacion_
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 
 from sqlalchemy.exc import DBAPIError
 
+from toolbox_cli.clock import business_wall_time
 from toolbox_cli.compute.kpi_formulas import REPORTE_KPI
 from toolbox_cli.compute.nuevos_clientes import NewClients, month_list
 from toolbox_cli.compute.saldos import saldos_frame
@@ -39,11 +39,6 @@ SUCCESS = "Success"
 ERROR = "Error"
 
 
-def lima_now(ctx: TaskContext) -> datetime:
-    """Business wall time without tz, as the legacy stored it (§4.6)."""
-    return datetime.now(ctx.settings.zone).replace(tzinfo=None, microsecond=0)
-
-
 def detalle_of(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if len(text) <= DETALLE_MAX else text[: DETALLE_MAX - 1] + "…"
@@ -51,7 +46,9 @@ def detalle_of(exc: BaseException) -> str:
 
 def record_actualizacion(ctx: TaskContext, estado: str, detalle: str | None) -> None:
     """Append the dashboards' "last refreshed" row (datamart database)."""
-    append_actualizacion(ctx.datamart, at=lima_now(ctx), estado=estado, detalle=detalle)
+    # Business wall time without a zone, as the legacy stored it (§4.6).
+    append_actualizacion(ctx.datamart, at=business_wall_time(ctx.settings.zone), estado=estado,
+                         detalle=detalle)
 
 
 def build_tables(ctx: TaskContext, params: ReportRange) -> None:

@@ -24,7 +24,7 @@ import math
 import queue
 import tempfile
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -34,9 +34,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli.errors import TaskFailed
+from toolbox_cli.progress import NO_PROGRESS, Progress
 from toolbox_cli.storage.engine import is_mysql, row_counts
 from toolbox_cli.storage.lock import refuse_unlocked
-from toolbox_cli.storage.progress import NO_PROGRESS, Progress
 from toolbox_cli.storage.staging import (
     drop_staging_tables,
     pause_point,
@@ -185,10 +185,6 @@ class Replacement:
                 self.loader.put(staging_name(table.name, self.tag), table.name, rows)
         pause_point("staging")
         self.progress.phase(table.name, self._computing)
-
-    def add_all(self, table: Table, frames: Iterable[pl.DataFrame]) -> None:
-        for frame in frames:
-            self.add(table, frame)
 
     @property
     def _computing(self) -> str:

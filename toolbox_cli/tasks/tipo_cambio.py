@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Self
 
-from toolbox_cli.business import HISTORY_START
 from toolbox_cli.errors import InputError
-from toolbox_cli.params import DATE
+from toolbox_cli.params import DATE, HISTORY_START
 from toolbox_cli.tasks.base import RunFlags, TaskSpec, param
 
 if TYPE_CHECKING:

@@ -1,0 +1,73 @@
+"""A dry run is recorded as one and never stands for a task's refresh: not in list, freshness,
+the schedule nor monitoring.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+from sqlalchemy import update
+
+from tests.support.runs import run_named
+from toolbox_cli.demo import seed_demo
+from toolbox_cli.settings import Settings
+from toolbox_cli.storage.engine import Engines
+from toolbox_cli.storage.tables import contract as src
+
+TODAY = date(2024, 3, 31)
+
+
+def run(settings: Settings, engines: Engines, task: str, **params):  # type: ignore[no-untyped-def]
+    return run_named(task, settings, engines, as_of=TODAY, **params)
+
+
+@pytest.fixture
+def demo(engines: Engines) -> Engines:
+    seed_demo(engines.source, operations=1000, seed=8, today=TODAY)
+    return engines
+
+
+def test_dry_runs_are_recorded_as_such_and_never_stand_for_a_refresh(demo, toolbox_env, cli):
+    real = run(toolbox_env, demo, "kpi")
+    with demo.source.begin() as conn:  # the next real run fails on a bad row
+        conn.execute(update(src.colocaciones).where(src.colocaciones.c.IdLiquidacionDet == 5)
+                     .values(Moneda="EUR"))
+    failed = run(toolbox_env, demo, "kpi")
+    assert failed.status == "failed"
+    with demo.source.begin() as conn:
+        conn.execute(update(src.colocaciones).where(src.colocaciones.c.IdLiquidacionDet == 5)
+                     .values(Moneda="PEN"))
+    dry = cli("kpi", "--dry-run", "--hasta", "2024-03-31", "--fecha-corte", "2024-03-31")
+    assert dry.exit_code == 0, dry.output
+    assert "dry run: nothing written" in dry.stdout
+
+    runs = json.loads(cli("status", "--json").stdout)
+    assert [(r["task"], r["status"], r["dry_run"]) for r in runs[:3]] == [
+        ("kpi", "success", True), ("kpi", "failed", False), ("kpi", "success", False)]
+    assert runs[0]["rows_written"]["kpi"] > 0
+    one = cli("status", str(runs[0]["id"]))
+    assert "dry run" in one.stdout and "counted, not written" in one.stdout
+    assert json.loads(cli("status", str(runs[0]["id"]), "--json").stdout)["dry_run"] is True
+    assert " dry" in cli("status").stdout
+
+    listed = {t["task"]: t for t in json.loads(cli("list", "--json").stdout)}
+    assert listed["kpi"]["last_run"]["id"] == failed.run_id
+    check = cli("status", "--check", "--json")
+    assert check.exit_code == 1
+    problems = json.loads(check.stdout)["problems"]
+    assert [(p["kind"], p["run_id"]) for p in problems] == [("failed", failed.run_id)]
+    assert real.run_id < failed.run_id
+
+
+def test_schedule_show_ignores_cron_dry_runs(demo, toolbox_env, monkeypatch, cli):
+    monkeypatch.setenv("TOOLBOX_TRIGGER", "cron")
+    monkeypatch.setenv("TOOLBOX_SLOT", "07:00")
+    real = run(toolbox_env, demo, "tablas-reportes")
+    run(toolbox_env, demo, "tablas-reportes", dry_run=True)
+    monkeypatch.delenv("TOOLBOX_TRIGGER")
+    monkeypatch.delenv("TOOLBOX_SLOT")
+    shown = json.loads(cli("schedule", "show", "--json", "--host-tz", "UTC").stdout)
+    slot = next(r for r in shown if r["task_name"] == "tablas-reportes" and r["lima_time"] == "07:00")
+    assert slot["last_run"]["id"] == real.run_id

@@ -1,0 +1,36 @@
+"""The display protocol: what a run reports as it goes, for a person watching a terminal.
+
+The writer and the runner report *phases* (reading and computing, writing, swapping,
+waiting for a lock) and *rows done* for each table they build; the command line draws them
+(``cli/progress.py``) when stderr is a terminal, and nothing else ever does: under cron,
+with ``--json`` or ``--quiet`` the run gets ``NO_PROGRESS``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Progress(Protocol):
+    def phase(self, label: str, phase: str) -> None:
+        """``label`` (a table, the run) is now doing ``phase``."""
+
+    def rows(self, label: str, count: int) -> None:
+        """``count`` more rows of ``label`` are done."""
+
+    def done(self, label: str) -> None:
+        """``label`` is finished; its line goes."""
+
+
+class NoProgress:
+    def phase(self, label: str, phase: str) -> None:
+        pass
+
+    def rows(self, label: str, count: int) -> None:
+        pass
+
+    def done(self, label: str) -> None:
+        pass
+
+
+NO_PROGRESS = NoProgress()
