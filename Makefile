@@ -6,6 +6,10 @@ BIN := $(VENV)/bin
 TOOLBOX := $(BIN)/toolbox
 DEMO_OPERATIONS ?= 2000
 MYSQL_TEST_URL ?= mysql+pymysql://toolbox:tbx-test-pw@127.0.0.1:3306/test
+# Parallel test workers (pytest-xdist); every test has a database of its own. Four on a
+# 2-core machine: the MariaDB tests mostly wait for the server. PYTEST_WORKERS=0: serial.
+PYTEST_WORKERS ?= 4
+PYTEST := $(BIN)/pytest -q $(if $(filter 0,$(PYTEST_WORKERS)),,-n $(PYTEST_WORKERS))
 # The lock pins every dependency (extras included); machine-specific pip settings stay out of it.
 PIP_COMPILE_FLAGS := --all-extras --strip-extras --no-emit-index-url --no-emit-find-links --no-emit-trusted-host
 
@@ -43,10 +47,10 @@ db-up:
 	scripts/db-setup
 
 test-sqlite: install
-	$(BIN)/pytest -q
+	$(PYTEST)
 
 test-mysql: install db-up
-	TOOLBOX_TEST_MYSQL_URL=$(MYSQL_TEST_URL) $(BIN)/pytest -q -m production
+	TOOLBOX_TEST_MYSQL_URL=$(MYSQL_TEST_URL) $(PYTEST) -m production
 
 test-cron: install
 	scripts/cron-setup

@@ -12,13 +12,11 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from tests.support.paths import README
 from toolbox_cli.cli import app
 from toolbox_cli.cli.app import COMMANDS
 from toolbox_cli.cli.common import reset_settings
@@ -114,26 +112,3 @@ def test_reversed_range_is_a_usage_error_before_any_database_is_opened(tmp_path:
     assert result.exit_code == 2
     assert "is before --desde" in result.stderr and "no toolbox database" not in result.stderr
     assert not (tmp_path / "nothing-here.db").exists()
-
-
-def test_the_readme_example_task_runs_as_written(engines, toolbox_env) -> None:  # type: ignore[no-untyped-def]
-    """README "Code layout and adding a task": the example module, executed as written,
-    is a working task: its command is generated and it runs through the runner."""
-    import types
-
-    from toolbox_cli.cli.task_commands import task_app
-    from toolbox_cli.demo import seed_demo
-    from toolbox_cli.runner import run_task
-
-    readme = README.read_text()
-    start = readme.index("# toolbox_cli/tasks/saldos_diarios.py")
-    code = readme[start:readme.index("```", start)]
-    module = types.ModuleType("saldos_diarios")
-    exec(compile(code, "README.md", "exec"), module.__dict__)  # noqa: S102
-    spec = module.SPEC
-    help_text = CliRunner().invoke(task_app(spec), ["--help"], terminal_width=200).output
-    assert "--fecha-corte" in help_text and "--dry-run" in help_text
-    seed_demo(engines.source, operations=50, seed=3, today=date(2025, 6, 30))
-    outcome = run_task(spec, toolbox_env, {"dry_run": True}, engines=engines)
-    assert outcome.status == "success", outcome.error_message
-    assert outcome.rows["saldos"] > 0
