@@ -42,7 +42,7 @@ def last_cron_run(engine: Engine, task: str, slot: str) -> Run | None:
 
 
 # ---------------------------------------------------------------- monitoring
-# Late, missed and failing are derived from these facts when read (monitor.py). Dry runs are
+# Late, missed and failing are derived from these facts when read (monitoring/monitor.py). Dry runs are
 # left out of every one of them: a dry run never stands for a task's refresh.
 
 _REAL = runs.c.dry_run.is_(False)

@@ -3,7 +3,7 @@
 The entries are one block in the crontab, each entry found by its marker comment
 ``toolbox:<task>@<HH:MM Lima>``; nothing else in the crontab is ever removed or rewritten
 by the toolbox (python-crontab re-renders foreign lines with single spaces between fields).
-The entries are in host time, converted from the slots' Lima time (``schedule.py``).
+The entries are in host time, converted from the slots' Lima time (``slots.py``).
 
 No Typer here: ``toolbox_cli/cli/cmd_schedule.py`` is the thin shell around this module.
 """
