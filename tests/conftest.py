@@ -19,6 +19,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests.support.cli import ToolboxRunner
+from tests.support.runs import DEMO_TODAY
+from toolbox_cli.demo import seed_demo
 from toolbox_cli.settings import Settings, load_settings
 from toolbox_cli.storage.engine import Engines, init_schema, open_engines
 
@@ -82,6 +84,13 @@ def engines(toolbox_env: Settings) -> Iterator[Engines]:
         yield engines
     finally:
         engines.dispose()
+
+
+@pytest.fixture
+def demo(engines: Engines) -> Engines:
+    """``engines`` holding a demo book of 1 000 operations (seed 8) as of ``DEMO_TODAY``."""
+    seed_demo(engines.source, operations=1000, seed=8, today=DEMO_TODAY)
+    return engines
 
 
 @pytest.fixture

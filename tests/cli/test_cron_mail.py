@@ -13,15 +13,13 @@ import pytest
 from crontab import CronTab
 from sqlalchemy import delete
 
+from tests.support.crontab import LIMA
 from tests.support.paths import REPO
 from toolbox_cli import ledger
 from toolbox_cli.demo import seed_demo
 from toolbox_cli.schedule import entries
 from toolbox_cli.schedule import slots as schedule
 from toolbox_cli.storage.tables import contract as src
-
-LIMA = ZoneInfo("America/Lima")
-
 
 TODAY = datetime(2024, 3, 31).date()
 

@@ -14,13 +14,10 @@ from pathlib import Path
 import crontab as python_crontab
 import pytest
 
+from tests.support.crontab import job_lines
 from tests.support.paths import REPO
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage.tables.ledger import runs as runs_table
-
-
-def job_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
 @pytest.fixture

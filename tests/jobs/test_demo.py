@@ -238,13 +238,6 @@ def test_demo_command_rejects_zero_operations(toolbox_env) -> None:  # type: ign
 
 
 
-TODAY = date(2024, 3, 31)
-
-
-@pytest.fixture
-def demo(engines: Engines) -> Engines:
-    seed_demo(engines.source, operations=1000, seed=8, today=TODAY)
-    return engines
 
 
 def test_demo_refuses_to_replace_imported_rows_unless_forced(engines, cli):

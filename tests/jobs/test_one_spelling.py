@@ -2,28 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-
-import pytest
 from sqlalchemy import select, text, update
 
-from tests.support.runs import run_named
-from toolbox_cli.demo import seed_demo
-from toolbox_cli.settings import Settings
-from toolbox_cli.storage.engine import Engines
+from tests.support.runs import run_on_demo
 from toolbox_cli.storage.tables import contract as src
-
-TODAY = date(2024, 3, 31)
-
-
-def run(settings: Settings, engines: Engines, task: str, **params):  # type: ignore[no-untyped-def]
-    return run_named(task, settings, engines, as_of=TODAY, **params)
-
-
-@pytest.fixture
-def demo(engines: Engines) -> Engines:
-    seed_demo(engines.source, operations=1000, seed=8, today=TODAY)
-    return engines
 
 
 def test_tipo_pago_reads_the_same_in_kpi_acumulado_and_the_cxc_tables(demo, toolbox_env):
@@ -32,8 +14,8 @@ def test_tipo_pago_reads_the_same_in_kpi_acumulado_and_the_cxc_tables(demo, tool
                            .order_by(src.colocaciones_pagos.c.IdLiquidacionPago).limit(1)).scalar_one()
         conn.execute(update(src.colocaciones_pagos).where(src.colocaciones_pagos.c.IdLiquidacionDet == det)
                      .values(TipoPago=" Pago Total "))
-    assert run(toolbox_env, demo, "kpi-acumulado").status == "success"
-    assert run(toolbox_env, demo, "tablas-cxc").status == "success"
+    assert run_on_demo(toolbox_env, demo, "kpi-acumulado").status == "success"
+    assert run_on_demo(toolbox_env, demo, "tablas-cxc").status == "success"
     with demo.datamart.connect() as conn:
         acumulado = conn.execute(text(
             "SELECT TipoPago FROM kpi_acumulado k JOIN cxc_acumulado_dim d "
@@ -50,7 +32,7 @@ def test_tipo_pago_reads_the_same_in_kpi_acumulado_and_the_cxc_tables(demo, tool
 def test_off_system_dias_mora_null_is_zero_in_kpi_acumulado(demo, toolbox_env):
     with demo.source.begin() as conn:
         conn.execute(update(src.operaciones_fuera_sistema).values(DiasMora=None))
-    assert run(toolbox_env, demo, "kpi-acumulado").status == "success"
+    assert run_on_demo(toolbox_env, demo, "kpi-acumulado").status == "success"
     with demo.datamart.connect() as conn:
         values = conn.execute(text(
             "SELECT DISTINCT DiasMora FROM kpi_acumulado WHERE FueraSistema = 'si'")).scalars().all()

@@ -5,36 +5,19 @@ the schedule nor monitoring.
 from __future__ import annotations
 
 import json
-from datetime import date
 
-import pytest
 from sqlalchemy import update
 
-from tests.support.runs import run_named
-from toolbox_cli.demo import seed_demo
-from toolbox_cli.settings import Settings
-from toolbox_cli.storage.engine import Engines
+from tests.support.runs import run_on_demo
 from toolbox_cli.storage.tables import contract as src
-
-TODAY = date(2024, 3, 31)
-
-
-def run(settings: Settings, engines: Engines, task: str, **params):  # type: ignore[no-untyped-def]
-    return run_named(task, settings, engines, as_of=TODAY, **params)
-
-
-@pytest.fixture
-def demo(engines: Engines) -> Engines:
-    seed_demo(engines.source, operations=1000, seed=8, today=TODAY)
-    return engines
 
 
 def test_dry_runs_are_recorded_as_such_and_never_stand_for_a_refresh(demo, toolbox_env, cli):
-    real = run(toolbox_env, demo, "kpi")
+    real = run_on_demo(toolbox_env, demo, "kpi")
     with demo.source.begin() as conn:  # the next real run fails on a bad row
         conn.execute(update(src.colocaciones).where(src.colocaciones.c.IdLiquidacionDet == 5)
                      .values(Moneda="EUR"))
-    failed = run(toolbox_env, demo, "kpi")
+    failed = run_on_demo(toolbox_env, demo, "kpi")
     assert failed.status == "failed"
     with demo.source.begin() as conn:
         conn.execute(update(src.colocaciones).where(src.colocaciones.c.IdLiquidacionDet == 5)
@@ -64,8 +47,8 @@ def test_dry_runs_are_recorded_as_such_and_never_stand_for_a_refresh(demo, toolb
 def test_schedule_show_ignores_cron_dry_runs(demo, toolbox_env, monkeypatch, cli):
     monkeypatch.setenv("TOOLBOX_TRIGGER", "cron")
     monkeypatch.setenv("TOOLBOX_SLOT", "07:00")
-    real = run(toolbox_env, demo, "tablas-reportes")
-    run(toolbox_env, demo, "tablas-reportes", dry_run=True)
+    real = run_on_demo(toolbox_env, demo, "tablas-reportes")
+    run_on_demo(toolbox_env, demo, "tablas-reportes", dry_run=True)
     monkeypatch.delenv("TOOLBOX_TRIGGER")
     monkeypatch.delenv("TOOLBOX_SLOT")
     shown = json.loads(cli("schedule", "show", "--json", "--host-tz", "UTC").stdout)

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import delete, insert, update
 from typer.testing import CliRunner
 
+from tests.support.crontab import GRACE, LIMA, SLOTS
 from tests.support.runs import run_named
 from toolbox_cli import ledger
 from toolbox_cli.cli import app
@@ -24,17 +24,6 @@ from toolbox_cli.settings import load_settings
 from toolbox_cli.storage.tables import contract as src
 from toolbox_cli.storage.tables.ledger import runs as runs_table
 from toolbox_cli.storage.tables.ledger import schedule_installs
-
-LIMA = ZoneInfo("America/Lima")
-
-
-DEFAULT_SLOTS = {"tablas-reportes": ["0 7 * * *", "0 18 * * *"]}
-
-
-SLOTS = schedule.configured_slots(DEFAULT_SLOTS, {})
-
-
-GRACE = timedelta(minutes=15)
 
 
 def lima(day: int, hour: int, minute: int, second: int = 0) -> datetime:
@@ -125,11 +114,6 @@ def test_check_reports_what_happened_since_each_tasks_last_success(engines) -> N
     add_run(db, "tablas-reportes", lima(28, 8, 5), trigger="manual")
     add_run(db, "kpi", lima(28, 8, 6), trigger="manual")
     assert monitor.check_problems(db, SLOTS, lima(28, 8, 10), GRACE, zone=LIMA) == []
-
-
-
-
-LIMA = ZoneInfo("America/Lima")
 
 
 TODAY = datetime(2024, 3, 31).date()

@@ -3,32 +3,17 @@
 from __future__ import annotations
 
 import os
-from datetime import date
 
-import pytest
-
-from tests.support.runs import run_named
+from tests.support.runs import run_on_demo
 from toolbox_cli import ledger
-from toolbox_cli.demo import seed_demo
 from toolbox_cli.errors import EXIT_LOCKED
-from toolbox_cli.settings import Settings
-from toolbox_cli.storage.engine import Engines
 from toolbox_cli.storage.lock import lock_for
-
-TODAY = date(2024, 3, 31)
-
 
 REPORT_TABLES = ("kpi", "nuevos_clientes_nuevos_pagadores", "saldos")
 
 
-def run(settings: Settings, engines: Engines, task: str, **params):  # type: ignore[no-untyped-def]
-    return run_named(task, settings, engines, as_of=TODAY, **params)
 
 
-@pytest.fixture
-def demo(engines: Engines) -> Engines:
-    seed_demo(engines.source, operations=1000, seed=8, today=TODAY)
-    return engines
 
 
 def test_a_run_cannot_start_while_another_task_holds_one_of_its_tables(demo, toolbox_env):
@@ -38,8 +23,8 @@ def test_a_run_cannot_start_while_another_task_holds_one_of_its_tables(demo, too
     lock = lock_for(demo.datamart, sorted(REPORT_TABLES))
     assert lock.acquire(wait=False)
     try:
-        outcome = run(toolbox_env, demo, "kpi")
-        other = run(toolbox_env, demo, "tablas-cxc")  # writes none of those tables
+        outcome = run_on_demo(toolbox_env, demo, "kpi")
+        other = run_on_demo(toolbox_env, demo, "tablas-cxc")  # writes none of those tables
     finally:
         lock.release()
     assert (outcome.status, outcome.exit_code) == ("skipped", EXIT_LOCKED)

@@ -4,30 +4,17 @@ removed without touching anything else.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from crontab import CronTab
 
+from tests.support.crontab import UTC_ZONE, install_into, job_lines, plan_for
 from toolbox_cli.errors import ConfigError
 from toolbox_cli.schedule import entries
-from toolbox_cli.schedule import slots as schedule
-
-LIMA = ZoneInfo("America/Lima")
-
-
-UTC_ZONE = ZoneInfo("UTC")
-
 
 GMT_PLUS_1 = ZoneInfo("Etc/GMT-1")  # POSIX sign: "GMT-1" is UTC+1, no DST
-
-
-NOW = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)  # 08:00 Lima
-
-
-DEFAULT_SLOTS = {"tablas-reportes": ["0 7 * * *", "0 18 * * *"]}
 
 
 FOREIGN = (
@@ -39,24 +26,6 @@ FOREIGN = (
     "0 0 * * * /usr/bin/midnight\n"
     "# 15 3 * * * /usr/bin/disabled-job\n"
 )
-
-
-def plan_for(host=UTC_ZONE, slots=DEFAULT_SLOTS, **kw) -> entries.InstallPlan:  # type: ignore[no-untyped-def]
-    return entries.build_plan(
-        schedule.configured_slots(slots, {}), business=LIMA, host=host, now=NOW,
-        project_dir=Path("/opt/toolbox"), **kw,
-    )
-
-
-def install_into(path: Path, plan: entries.InstallPlan) -> str:
-    tab = entries.open_crontab(path) if not path.exists() else CronTab(tabfile=str(path))
-    entries.apply_plan(tab, plan)
-    entries.write_crontab(tab, path)
-    return path.read_text()
-
-
-def job_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
 def test_utc_host_entries_in_a_tabfile(tmp_path: Path) -> None:

@@ -4,49 +4,19 @@ descriptions, next runs.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from croniter import croniter
-from crontab import CronTab
 
+from tests.support.crontab import GRACE, LIMA, NOW, SLOTS, UTC_ZONE, install_into, job_lines, plan_for
 from toolbox_cli.errors import ConfigError
 from toolbox_cli.ledger import Run
 from toolbox_cli.monitoring import monitor
-from toolbox_cli.schedule import entries
 from toolbox_cli.schedule import slots as schedule
 from toolbox_cli.settings import Settings
-
-LIMA = ZoneInfo("America/Lima")
-
-
-UTC_ZONE = ZoneInfo("UTC")
-
-
-NOW = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)  # 08:00 Lima
-
-
-DEFAULT_SLOTS = {"tablas-reportes": ["0 7 * * *", "0 18 * * *"]}
-
-
-def plan_for(host=UTC_ZONE, slots=DEFAULT_SLOTS, **kw) -> entries.InstallPlan:  # type: ignore[no-untyped-def]
-    return entries.build_plan(
-        schedule.configured_slots(slots, {}), business=LIMA, host=host, now=NOW,
-        project_dir=Path("/opt/toolbox"), **kw,
-    )
-
-
-def install_into(path: Path, plan: entries.InstallPlan) -> str:
-    tab = entries.open_crontab(path) if not path.exists() else CronTab(tabfile=str(path))
-    entries.apply_plan(tab, plan)
-    entries.write_crontab(tab, path)
-    return path.read_text()
-
-
-def job_lines(text: str) -> list[str]:
-    return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
 def test_default_slots_come_from_registered_tasks() -> None:
@@ -127,12 +97,6 @@ def test_next_runs_are_lima_times() -> None:
                                              "2026-11-30T07:00:00-05:00"]
     assert schedule.next_runs("0 18 * * *", LIMA, NOW, 1)[0].isoformat() == \
         "2026-11-28T18:00:00-05:00"
-
-
-SLOTS = schedule.configured_slots(DEFAULT_SLOTS, {})
-
-
-GRACE = timedelta(minutes=15)
 
 
 def lima(day: int, hour: int, minute: int, second: int = 0) -> datetime:
