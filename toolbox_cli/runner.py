@@ -267,7 +267,7 @@ def run_planned(
         progress.done("lock")
         how = _How(trigger, slot, log_path, secrets, progress, retry_of)
         try:
-            return _run_locked(plan, settings, engines, lock, resources, how)
+            return _run_locked(plan, settings, engines, lock, how)
         finally:
             lock.release()
     finally:
@@ -305,18 +305,18 @@ class _WaitShown:
 
 
 def _run_locked(plan: RunPlan, settings: Settings, engines: Engines, lock: Any,
-                resources: list[str], how: _How) -> RunOutcome:
+                how: _How) -> RunOutcome:
     spec, params = plan.spec, plan.params
     run_id = ledger.start_run(engines.datamart, spec.name, trigger=how.trigger, slot=how.slot,
                               params=as_mapping(params), log_path=how.log_path,
-                              tables=resources, retry_of=how.retry_of)
+                              tables=plan.resources, retry_of=how.retry_of)
     header = (f"# toolbox: task={spec.name} run={run_id} trigger={how.trigger} "
               f"host={ledger.hostname()} pid={os.getpid()}"
               + (f" retry_of={how.retry_of}" if how.retry_of else ""))
     with run_log(settings, spec.name, run_id, cron_log=how.log_path, header=header) as opened:
         if opened.stream is not None and opened.path is not None:
             ledger.set_log_path(engines.datamart, run_id, str(opened.path))
-        outcome = _run_logged(plan, settings, engines, lock, run_id, resources, how)
+        outcome = _run_logged(plan, settings, engines, lock, run_id, how)
         opened.line(f"# finished {opened.now()} {outcome.status} exit code {outcome.exit_code}"
                     f": {', '.join(f'{t}={n}' for t, n in outcome.rows.items()) or 'no rows'}")
         if outcome.error_message:
@@ -327,7 +327,7 @@ def _run_locked(plan: RunPlan, settings: Settings, engines: Engines, lock: Any,
 
 
 def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, run_id: int,
-                resources: list[str], how: _How) -> RunOutcome:
+                how: _How) -> RunOutcome:
     spec, params = plan.spec, plan.params
     secrets = how.secrets
     started_at = utcnow()
@@ -343,7 +343,7 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
 
     ctx = TaskContext(settings=settings, source=engines.source, datamart=engines.datamart,
                       params=params, today=plan.today, run_id=run_id, check_alive=check_alive,
-                      locked=frozenset(resources), history=ledger.History(engines.datamart),
+                      locked=frozenset(plan.resources), history=ledger.History(engines.datamart),
                       progress=how.progress, secrets=secrets)
     monitored = spec.monitored and not ctx.dry_run
     pinger = alerts.Pinger(settings, spec.name, run_id, runfiles.database_key(engines.datamart.url))
