@@ -59,3 +59,18 @@ class Refused(ToolboxError):
 
 class NoDatabase(ConfigError):
     """The configured database does not exist or holds no toolbox tables."""
+
+
+def closest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
+    """The choice a mistyped ``word`` most likely meant, if one is close enough: the one
+    rule every "did you mean" of the toolbox uses."""
+    import difflib
+
+    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean kpi?)`` for a close choice, else nothing."""
+    match = closest(word, choices)
+    return f" (did you mean {match}?)" if match else ""

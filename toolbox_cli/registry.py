@@ -8,6 +8,9 @@ they run), so reading the registry costs no Polars and no database driver.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from toolbox_cli.errors import ConfigError, did_you_mean
 from toolbox_cli.tasks import hojas, kpi, kpi_acumulado, tablas_cxc, tablas_reportes, tipo_cambio
 from toolbox_cli.tasks.base import TaskSpec
 
@@ -20,7 +23,7 @@ TASKS: tuple[TaskSpec, ...] = (
     tablas_cxc.SPEC,
 )
 
-__all__ = ["TASKS", "TaskSpec", "all_tasks", "get_task", "monitored_tasks"]
+__all__ = ["TASKS", "TaskSpec", "all_tasks", "check_task_names", "get_task", "monitored_tasks"]
 
 
 def all_tasks() -> dict[str, TaskSpec]:
@@ -33,6 +36,16 @@ def get_task(name: str) -> TaskSpec:
         if spec.name == name:
             return spec
     raise KeyError(name)
+
+
+def check_task_names(variable: str, names: Iterable[str]) -> None:
+    """A setting keyed by task (``TOOLBOX_MAX_AGE_MINUTES``, ``TOOLBOX_SCHEDULE_SLOTS``) that
+    names no registered task is a configuration error naming the closest task."""
+    known = [spec.name for spec in TASKS]
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"{variable} names no task {name!r}{did_you_mean(name, known)}; "
+                              f"the tasks are {', '.join(sorted(known))}")
 
 
 def monitored_tasks() -> set[str]:

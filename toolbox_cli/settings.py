@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from toolbox_cli.errors import ConfigError
+from toolbox_cli.errors import ConfigError, closest
 
 SUPPORTED_DRIVERS = ("sqlite", "mysql", "mariadb")
 TIPO_CAMBIO_PROVIDERS = ("decolecta", "apis-net-pe")
@@ -117,9 +121,12 @@ class Settings(BaseSettings):
     @field_validator("ping_url")
     @classmethod
     def _ping_template(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and value.get_secret_value() and \
-                not value.get_secret_value().startswith(("http://", "https://")):
+        template = value.get_secret_value() if value is not None else ""
+        if template and not template.startswith(("http://", "https://")):
             raise ValueError("must be an http(s) URL, e.g. https://hc-ping.com/KEY/{task}")
+        if template and "{task}" not in template:
+            raise ValueError("must name the task with {task} (each task has its own check), "
+                             "e.g. https://hc-ping.com/KEY/{task}")
         return value
 
     @field_validator("max_age_minutes")
@@ -257,9 +264,14 @@ def _database_url(raw: str | None, password: SecretStr | None, data_dir: Path, v
 
 
 def check_env_file(path: Path) -> Path:
+    """The env file as an absolute path, once it is a regular file only its owner can read
+    and every line of it parses (``KEY=value``, comments, blank lines)."""
     path = path.expanduser()
     if not path.is_absolute():
         path = path.resolve()
+    if path.is_dir():
+        raise ConfigError(f"env file {path} is a directory; give the path of the file in it, "
+                          f"e.g. {path / 'toolbox.env'}")
     if not path.is_file():
         raise ConfigError(f"env file {path} does not exist; give an absolute path to a file")
     mode = path.stat().st_mode
@@ -267,7 +279,28 @@ def check_env_file(path: Path) -> Path:
         raise ConfigError(
             f"env file {path} is readable by others and may hold a password; run chmod 600 {path}"
         )
+    _check_env_lines(path)
     return path
+
+
+def _check_env_lines(path: Path) -> None:
+    """A line python-dotenv cannot parse (it would skip it silently), or a TOOLBOX_ name
+    without ``=``, is an error naming the file and the line."""
+    from dotenv.parser import parse_stream
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"env file {path} cannot be read ({exc}); save it as UTF-8") from None
+    for binding in parse_stream(io.StringIO(text)):
+        line = binding.original.line
+        shown = binding.original.string.strip()[:40]
+        if binding.error:
+            raise ConfigError(f"env file {path}, line {line}: cannot read {shown!r}; write "
+                              "NAME=value (quote a value with spaces)")
+        if binding.key and binding.value is None and binding.key.upper().startswith("TOOLBOX_"):
+            raise ConfigError(f"env file {path}, line {line}: {binding.key} has no value; write "
+                              f"{binding.key}=value")
 
 
 # TOOLBOX_* variables that are not settings: what the cron wrapper and the tests pass a run.
@@ -313,7 +346,6 @@ def setting_sources(env_file: Path | None) -> dict[str, str]:
 def unknown_variables(env_file: Path | None) -> list[str]:
     """A warning for each TOOLBOX_* variable (environment or env file) that is no setting,
     naming the closest one: a typo would otherwise be silently ignored."""
-    import difflib
 
     known = [variable_of(f) for f in Settings.model_fields]
     found = [(key, "environment") for key in os.environ if key.upper().startswith("TOOLBOX_")]
@@ -324,8 +356,8 @@ def unknown_variables(env_file: Path | None) -> list[str]:
         name = key.upper()
         if name in known or name in PROCESS_VARIABLES or name.startswith(_PROCESS_PREFIXES):
             continue
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else "; `toolbox config` lists the settings"
+        match = closest(name, known)
+        hint = f"; did you mean {match}?" if match else "; `toolbox config` lists the settings"
         out.append(f"{key} ({where}) is not a toolbox setting and is ignored{hint}")
     return out
 
@@ -345,7 +377,69 @@ def load_settings(env_file: Path | None = None, *, warn_unknown: bool = True) ->
         return Settings(**kwargs)  # type: ignore[arg-type]  # _env_file is BaseSettings' own argument, not a field
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise ConfigError(
-            f"bad setting TOOLBOX_{field.upper()}: {first['msg']}"
-        ) from None
+        field, *inside = [str(p) for p in first["loc"]] or ["settings"]
+        where = f"{': '.join(inside)}: " if inside else ""
+        raise ConfigError(f"bad setting {variable_of(field)}: {where}{plain_reason(first)}"
+                          f"{_example(field)}") from None
+    except SettingsError as exc:
+        raise ConfigError(_unreadable_setting(exc)) from None
+
+
+# What a JSON setting looks like, for its error message.
+_EXAMPLES = {
+    "sheets": '{"sectores": "https://script.google.com/macros/s/KEY/exec"}',
+    "schedule_slots": '{"kpi": ["30 7 * * *"]}',
+    "max_shrink_percent_tables": '{"saldos": 50, "kpi": 10}',
+    "max_total_change_percent_tables": '{"saldos": 50}',
+    "max_age_minutes": '{"kpi": 1500}',
+}
+
+
+def _example(field: str) -> str:
+    return f"; e.g. {variable_of(field)}='{_EXAMPLES[field]}'" if field in _EXAMPLES else ""
+
+
+def _unreadable_setting(exc: SettingsError) -> str:
+    """A JSON setting pydantic-settings could not decode: the variable, where the JSON
+    breaks, and what the setting looks like."""
+    found = re.search(r'field "([^"]+)"', str(exc))
+    field = found.group(1) if found else ""
+    cause = exc.__cause__
+    if isinstance(cause, json.JSONDecodeError):
+        reason = f"not valid JSON ({cause.msg.lower()} at character {cause.pos + 1})"
+    else:
+        reason = "cannot be read"
+    name = variable_of(field) if field else "a TOOLBOX_* setting"
+    return f"bad setting {name}: {reason}{_example(field)}"
+
+
+def _number(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def plain_reason(error: Mapping[str, Any]) -> str:
+    """What is wrong with a value, in plain words, from a pydantic error (``errors()[i]``):
+    a setting's, or a command-line value's (Typer validates them with pydantic too)."""
+    kind, value, ctx = error.get("type", ""), error.get("input"), error.get("ctx") or {}
+    shown = repr(value) if isinstance(value, str) else str(value)
+    words = {
+        "int_parsing": f"must be a whole number, not {shown}",
+        "int_from_float": f"must be a whole number, not {shown}",
+        "int_type": f"must be a whole number, not {shown}",
+        "float_parsing": f"must be a number, not {shown}",
+        "float_type": f"must be a number, not {shown}",
+        "bool_parsing": f"must be true or false, not {shown}",
+        "dict_type": "must be a JSON object of names and values",
+        "list_type": "must be a JSON list",
+        "string_type": f"must be a text, not {shown}",
+        "missing": "is required",
+        "greater_than_equal": f"must be at least {_number(ctx.get('ge'))}, not {value}",
+        "greater_than": f"must be more than {_number(ctx.get('gt'))}, not {value}",
+        "less_than_equal": f"must be at most {_number(ctx.get('le'))}, not {value}",
+        "less_than": f"must be less than {_number(ctx.get('lt'))}, not {value}",
+    }
+    if kind in words:
+        return words[kind]
+    if kind == "value_error" and "error" in ctx:
+        return str(ctx["error"])
+    return f"{shown} is not a valid value"

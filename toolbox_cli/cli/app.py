@@ -43,6 +43,26 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _plain_value_errors() -> None:
+    """Typer checks a command-line value's type with pydantic and words the error pydantic's
+    way ("Input should be a valid integer, unable to parse string as an integer"); say it
+    as the settings' errors do ("must be a whole number, not 'abc'"). Typer has no hook
+    for the wording, so its one function that reads it is replaced (a test pins the
+    result, so a Typer that renames it fails loudly)."""
+    from typer import _coercion
+
+    def message(exc: Any) -> str:
+        from toolbox_cli.settings import plain_reason  # only on an error
+
+        errors = exc.errors()
+        return plain_reason(errors[0]) if errors else str(exc)
+
+    _coercion.get_error_msg = message  # private Typer API, pinned by tests/cli/test_terminal.py
+
+
+_plain_value_errors()
+
+
 class LazyGroup(TyperGroup):
     """A group whose commands are imported when used, listed without being imported."""
 

@@ -26,7 +26,7 @@ from toolbox_cli.cli.common import (
 from toolbox_cli.cli.layout import Column, fit_table
 from toolbox_cli.cli.options import JsonOpt, WideOpt
 from toolbox_cli.clock import to_local
-from toolbox_cli.errors import EXIT_FAILED
+from toolbox_cli.errors import EXIT_FAILED, did_you_mean
 from toolbox_cli.monitoring import monitor
 from toolbox_cli.monitoring.freshness import human
 from toolbox_cli.monitoring.housekeeping import reap, watch
@@ -66,15 +66,8 @@ def _check_filters(engine: Engine, task: str | None, status: str | None) -> None
     if task is not None:
         valid = sorted(set(all_tasks()) | set(ledger.known_tasks(engine)))
         if task not in valid:
-            fail(f"unknown task {task!r}{_did_you_mean(task, valid)}; use one of: "
+            fail(f"unknown task {task!r}{did_you_mean(task, valid)}; use one of: "
                  f"{', '.join(valid)}")
-
-
-def _did_you_mean(word: str, choices: list[str]) -> str:
-    from rapidfuzz import fuzz, process
-
-    best = process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=70)
-    return f" (did you mean {best[0]}?)" if best else ""
 
 
 def _rows_text(run: ledger.Run) -> str:

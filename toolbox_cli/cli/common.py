@@ -41,10 +41,28 @@ _settings: Settings | None = None
 
 
 def settings_from_cli() -> Settings:
+    """The settings of this command, checked whole when the command starts: a bad setting
+    is exit 2 naming it whichever command runs, not only when the task that uses it does."""
     global _settings
     if _settings is None:
-        _settings = load_settings(state.env_file)
+        settings = load_settings(state.env_file)
+        check_named_settings(settings)
+        _settings = settings
     return _settings
+
+
+def check_named_settings(settings: Settings) -> None:
+    """The settings that name tables, tasks or sheets name ones that exist, and the
+    schedule's expressions are valid (each owner checks its own)."""
+    from toolbox_cli.imports.sheets import configured_sheets
+    from toolbox_cli.registry import check_task_names
+    from toolbox_cli.schedule.slots import scheduled_slots
+    from toolbox_cli.storage.guard import check_limits
+
+    check_limits(settings)
+    check_task_names("TOOLBOX_MAX_AGE_MINUTES", settings.max_age_minutes)
+    scheduled_slots(settings)
+    configured_sheets(settings)
 
 
 def reset_settings() -> None:

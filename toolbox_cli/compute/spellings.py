@@ -5,11 +5,18 @@ imports read the same source value the same way (``S/`` is PEN everywhere; ``' P
 is ``PAGO TOTAL`` in every table, decisions 20). Each rule is a Polars expression for the
 frames; the currency, which imports also read cell by cell, has a scalar twin built on the
 same table. RUCs have their own module (``compute.ruc``).
+
+The expressions are built from the column they are given, and Polars is imported only by the
+two that name a dtype, so the imports (and the settings check every command does) can use
+the scalar rules without loading Polars.
 """
 
 from __future__ import annotations
 
-import polars as pl
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # Currency spellings seen in the sources and sheets, upper-cased, to their ISO code.
 MONEDA_ALIASES = {
@@ -32,6 +39,8 @@ def moneda_code(text: str) -> str | None:
 
 def moneda(expr: pl.Expr) -> pl.Expr:
     """PEN/USD of a known spelling; null for blank or unknown (the caller decides)."""
+    import polars as pl
+
     return expr.str.strip_chars().str.to_uppercase().replace_strict(
         MONEDA_ALIASES, default=None, return_dtype=pl.String)
 
@@ -59,6 +68,8 @@ def nro_documento(expr: pl.Expr) -> pl.Expr:
 
 def tipo_operacion(expr: pl.Expr) -> pl.Expr:
     """The canonical spelling of the three known types; other values trimmed and kept."""
+    import polars as pl
+
     trimmed = expr.str.strip_chars()
     return trimmed.str.to_lowercase().replace_strict(
         TIPO_OPERACION_CANONICAL, default=trimmed, return_dtype=pl.String)

@@ -20,14 +20,13 @@ where URL is ``display_url``'s form, which keeps the host and hides keys.
 
 from __future__ import annotations
 
-import difflib
 import json
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
-from toolbox_cli.errors import ConfigError, InputError
+from toolbox_cli.errors import ConfigError, InputError, did_you_mean
 from toolbox_cli.imports.apply import REPLACE, SHEET
 from toolbox_cli.imports.csvfile import CsvFile, csv_from_bytes
 from toolbox_cli.imports.kinds import get_kind
@@ -97,11 +96,9 @@ def configured_sheets(settings: Settings, *, required: bool = False,
     an empty setting when ``required``."""
     for name, url in settings.sheets.items():
         if name not in SHEET_KINDS:
-            close = difflib.get_close_matches(name, SHEET_KINDS, n=1)
             raise ConfigError(
-                f"TOOLBOX_SHEETS: {name!r} is not a sheet"
-                + (f" (did you mean {close[0]}?)" if close else "")
-                + f"; the sheets are {', '.join(SHEET_KINDS)}")
+                f"TOOLBOX_SHEETS: {name!r} is not a sheet{did_you_mean(name, tuple(SHEET_KINDS))}"
+                f"; the sheets are {', '.join(SHEET_KINDS)}")
         if not is_url(url.strip()):
             raise ConfigError(f"TOOLBOX_SHEETS: {name}: not an http(s) URL; expected e.g. "
                               "https://script.google.com/macros/s/KEY/exec")

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from toolbox_cli.errors import ConfigError, GuardTripped
+from toolbox_cli.errors import ConfigError, GuardTripped, did_you_mean
 from toolbox_cli.settings import Settings
 
 
@@ -84,15 +84,23 @@ class ShrinkGuard:
         )
 
 
-def guard_for(settings: Settings, *, allow_shrink: bool) -> ShrinkGuard:
-    """A run's guard; a per-table limit naming no table is a configuration error (exit 2)."""
-    from toolbox_cli.storage.tables import undefined
+def check_limits(settings: Settings) -> None:
+    """A per-table limit naming no table is a configuration error (exit 2) naming the
+    closest table; checked when any command starts and when a run builds its guard."""
+    from toolbox_cli.storage.tables import guarded_tables, undefined
 
-    unknown = undefined(settings.max_shrink_percent_tables)
-    if unknown:
-        raise ConfigError(
-            f"TOOLBOX_MAX_SHRINK_PERCENT_TABLES names no table {unknown[0]!r}; "
-            "use datamart or source table names, e.g. kpi, saldos, sector_pagadores"
-        )
+    for variable, limits in (("TOOLBOX_MAX_SHRINK_PERCENT_TABLES",
+                              settings.max_shrink_percent_tables),):
+        unknown = undefined(limits)
+        if unknown:
+            raise ConfigError(
+                f"{variable} names no table {unknown[0]!r}"
+                f"{did_you_mean(unknown[0], guarded_tables())}; use datamart or source "
+                "table names, e.g. kpi, saldos, sector_pagadores")
+
+
+def guard_for(settings: Settings, *, allow_shrink: bool) -> ShrinkGuard:
+    """A run's guard, from the settings (``check_limits`` first)."""
+    check_limits(settings)
     return ShrinkGuard(settings.max_shrink_percent, dict(settings.max_shrink_percent_tables),
                        allow_shrink=allow_shrink)
