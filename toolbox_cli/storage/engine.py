@@ -72,9 +72,14 @@ def _sqlite_engine(url: URL, *, create: bool) -> Engine:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
+    # IMMEDIATE: a transaction takes the write lock when it begins, waiting for it up to the
+    # busy timeout. A deferred one that read first (an import reads its keys, then writes)
+    # gets "database is locked" at once, with no wait, when another connection wrote in
+    # between: SQLite cannot upgrade its stale snapshot. The source readers do not go
+    # through here (``frames.py``: plain statements, no transaction), so reads never wait.
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
