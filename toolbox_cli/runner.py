@@ -18,7 +18,7 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -53,7 +53,7 @@ from toolbox_cli.storage.engine import (
     translate_db_error,
 )
 from toolbox_cli.storage.guard import guard_for
-from toolbox_cli.storage.lock import TaskLock, lock_for, lock_resources
+from toolbox_cli.storage.lock import POLL_SECONDS, TaskLock, lock_for, lock_resources
 from toolbox_cli.tasks.base import Refresh, RunFlags, TaskSpec, as_mapping
 
 # Failures that keep their own exit code when a task raises them: the database is out of
@@ -119,6 +119,25 @@ def describe_holder(engines: Engines, lock: TaskLock, settings: Settings, task: 
         who = (f"run {holder.id} ({holder.task}, host {holder.host}, pid {holder.pid}, "
                f"started {local_text(holder.started_at, settings.zone)})")
     return f"{table} is locked by {who}; {task} not started (use --wait to queue behind it)"
+
+
+def _acquire(lock: TaskLock, engines: Engines, wait: bool, on_wait: Callable[[str], None]
+             ) -> bool:
+    """Take the lock; a lock in files of this host is confirmed by the ledger: a live run of
+    this host that locks one of the tables still holds it, whatever happened to its file
+    (removed, replaced), and this run waits or is skipped as if the file said so."""
+    while lock.acquire(wait, on_wait=on_wait):
+        held = ledger.live_local_holder(engines.datamart, lock.resources) \
+            if lock.host_local else None
+        if held is None:
+            return True
+        lock.release()
+        lock.blocked_on = held[0]
+        if not wait:
+            return False
+        on_wait(held[0])
+        time.sleep(POLL_SECONDS)
+    return False
 
 
 class _Heartbeat(threading.Thread):
@@ -253,7 +272,7 @@ def run_planned(
     try:
         resources = plan.resources
         lock = lock_for(engines.datamart, resources)
-        if not lock.acquire(wait, on_wait=_WaitShown(engines, settings, progress)):
+        if not _acquire(lock, engines, wait, _WaitShown(engines, settings, progress)):
             message = describe_holder(engines, lock, settings, spec.name)
             run_id = ledger.record_skipped(
                 engines.datamart, spec.name, trigger=trigger, slot=slot,

@@ -27,6 +27,10 @@ from tests.support.processes import (
 
 @pytest.fixture
 def seeded(db_url: str, tmp_path: Path) -> dict[str, str]:
+    return seeded_env(db_url, tmp_path)
+
+
+def seeded_env(db_url: str, tmp_path: Path) -> dict[str, str]:
     """Environment of a database with demo data and one successful kpi refresh."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLBOX_")}
     env.update(TOOLBOX_DATABASE_URL=db_url, TOOLBOX_DATA_DIR=str(tmp_path / "data"),
@@ -167,3 +171,32 @@ def test_kpi_and_tablas_reportes_never_write_kpi_side_by_side(seeded):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for task in ("kpi", "tablas-reportes")]
     assert sorted(p.wait(timeout=180) for p in procs) == [0, 3]
+
+
+@pytest.mark.parametrize("tamper", ["remove", "replace"])
+def test_a_lock_file_removed_or_replaced_still_keeps_a_second_run_out(sqlite_url, tmp_path,
+                                                                     tamper):
+    """SQLite only, where a lock is a file (issue 20, item 11): the holder's flock is on a
+    file that may be removed or replaced under it; the second run takes a lock on the new
+    file, and the ledger, which knows the holder is alive, still sends it away naming it."""
+    seeded = seeded_env(sqlite_url, tmp_path)
+    holder = subprocess.Popen([*TOOLBOX, "kpi"], env={**seeded, "TOOLBOX_PAUSE_AT": "staging:60"},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_line(holder, "toolbox-pause: staging")
+        lock_file = tmp_path / "toolbox.db.kpi.lock"
+        assert lock_file.exists()
+        lock_file.unlink()
+        if tamper == "replace":
+            lock_file.write_text("12345\n")
+        second = subprocess.run([*TOOLBOX, "kpi"], env=seeded, capture_output=True, text=True,
+                                timeout=120)
+        assert second.returncode == 3, second.stderr
+        assert "kpi is locked by run" in second.stderr and f"pid {holder.pid}" in second.stderr
+    finally:
+        holder.send_signal(signal.SIGTERM)
+        holder.wait(timeout=30)
+    # Once the holder is gone the file lock is the toolbox's again.
+    after = subprocess.run([*TOOLBOX, "kpi"], env=seeded, capture_output=True, text=True,
+                           timeout=120)
+    assert after.returncode == 0, after.stderr

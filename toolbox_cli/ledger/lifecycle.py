@@ -154,6 +154,22 @@ def holder_of(engine: Engine, table: str, *, exclude: int | None = None) -> Run 
     return None
 
 
+def live_local_holder(engine: Engine, tables: list[str]) -> tuple[str, Run] | None:
+    """A running run of another process of this host, alive, that locks one of ``tables``
+    (the table and the run), or None: what confirms a file lock (``storage/lock.py``)."""
+    me, pid = hostname(), os.getpid()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(runs).where(runs.c.status == RUNNING, runs.c.host == me,
+                               runs.c.pid != pid).order_by(runs.c.id.desc())
+        ).all()
+    for run in map(Run.from_row, rows):
+        held = [t for t in tables if t in run.tables]
+        if held and pid_alive(run.pid):
+            return held[0], run
+    return None
+
+
 def set_log_path(engine: Engine, run_id: int, path: str) -> None:
     """Where the run's log is (a manual run's log is named after its id)."""
     with engine.begin() as conn:

@@ -8,7 +8,9 @@ side by side, while `kpi` and `tablas-cxc` can.
 MySQL/MariaDB: ``GET_LOCK`` per table on one dedicated connection held for the whole run;
 the server releases them if that connection dies, so a killed run never leaves a stale
 lock. SQLite: an ``flock`` per table on a file beside the database, released by the kernel
-when the process dies.
+when the process dies. A file lock is only as good as the file: removing or replacing it lets
+another process lock a new file of that name, so a file lock is confirmed by the ledger too
+(``host_local``: the runner refuses to start while a live run of this host holds the table).
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ POLL_SECONDS = 2.0
 
 class TaskLock(Protocol):
     names: list[str]
+    resources: list[str]
+    # True when the lock lives in files of this host (a removed file would not keep a
+    # second process out): the runner confirms it against the ledger.
+    host_local: bool
 
     def acquire(self, wait: bool, on_wait: Callable[[str], None] | None = None) -> bool: ...
 
@@ -39,8 +45,7 @@ class TaskLock(Protocol):
 
     def release(self) -> None: ...
 
-    @property
-    def blocked_on(self) -> str | None: ...
+    blocked_on: str | None
 
 
 def refuse_unlocked(locked: Collection[str], tables: Iterable[str]) -> None:
@@ -64,6 +69,8 @@ def _mysql_lock_name(database: str | None, resource: str) -> str:
 
 
 class MySQLLock:
+    host_local = False
+
     def __init__(self, engine: Engine, resources: Sequence[str]) -> None:
         self.engine = engine
         self.resources = list(resources)
@@ -135,6 +142,8 @@ class MySQLLock:
 class FileLock:
     """flock on one file per table, beside the SQLite database."""
 
+    host_local = True
+
     def __init__(self, paths: Sequence[Path], resources: Sequence[str]) -> None:
         self.paths = list(paths)
         self.resources = list(resources)
@@ -144,20 +153,25 @@ class FileLock:
 
     def acquire(self, wait: bool, on_wait: Callable[[str], None] | None = None) -> bool:
         for path, resource in zip(self.paths, self.resources, strict=True):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             while True:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
                 except BlockingIOError:
+                    os.close(fd)
                     if not wait:
-                        os.close(fd)
                         self.blocked_on = resource
                         self.release()
                         return False
                     if on_wait is not None:
                         on_wait(resource)
                     time.sleep(0.2)
+                    continue
+                if _same_file(fd, path):
+                    break
+                # Removed or replaced between our open and our flock: lock what is there now.
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
             self.fds.append(fd)
@@ -172,6 +186,14 @@ class FileLock:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
         self.fds = []
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def lock_for(engine: Engine, resources: Sequence[str]) -> TaskLock:
