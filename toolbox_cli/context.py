@@ -70,6 +70,9 @@ class TaskContext:
     today: date  # business date (Lima) when the run started
     run_id: int | None = None
     check_alive: Callable[[], None] = lambda: None
+    # Called right before a swap publishes tables: the runner stops treating a signal as
+    # an interruption from then on (the run has published; it finishes and says so).
+    on_publish: Callable[[], None] = lambda: None
     rows: dict[str, int] = field(default_factory=dict)
     # What the run locked (``TaskSpec.tables`` and its source refreshes'): the writer
     # refuses any other table.
@@ -154,7 +157,8 @@ class TaskContext:
 
         with writer.replacing(self.datamart, tables, tag=str(self.run_id or "manual"),
                               locked=self.locked, judge=self.judge, dry_run=self.dry_run,
-                              check_alive=self.check_alive, progress=self.progress) as out:
+                              check_alive=self.check_alive, on_publish=self.on_publish,
+                              progress=self.progress) as out:
             yield out
         for name, count in out.counts.items():
             self.add_rows(name, count)

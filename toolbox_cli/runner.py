@@ -12,13 +12,14 @@ interrupted) or a skip because another run holds the lock. Only a process that d
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -54,6 +55,7 @@ from toolbox_cli.storage.engine import (
 )
 from toolbox_cli.storage.guard import guard_for
 from toolbox_cli.storage.lock import POLL_SECONDS, TaskLock, lock_for, lock_resources
+from toolbox_cli.storage.staging import pause_point
 from toolbox_cli.tasks.base import Refresh, RunFlags, TaskSpec, as_mapping
 
 # Failures that keep their own exit code when a task raises them: the database is out of
@@ -159,22 +161,64 @@ class _Heartbeat(threading.Thread):
                 log.debug("heartbeat failed", exc_info=True)
 
 
-class _SignalGuard:
-    """Turns SIGTERM into an Interrupted exception in the main thread while a task runs."""
+class Signals:
+    """SIGTERM in this process, so that a signal never contradicts the ledger.
 
-    def __enter__(self) -> _SignalGuard:
-        self.previous = None
-        if threading.current_thread() is threading.main_thread():
-            self.previous = signal.signal(signal.SIGTERM, self._raise)
-        return self
+    While a run may still stop with nothing published (``interruptible``), SIGTERM raises
+    ``Interrupted`` in the main thread and the run is recorded as interrupted. From the
+    moment a swap is about to publish tables (``shielded``), and while the outcome is
+    recorded, reported and printed, it is remembered instead (``pending``): the run
+    finishes, the ledger says what happened, and the process exits with the ledger's code.
+    ``installed()`` nests: the command holds it around the whole run and its output line,
+    the runner around the run."""
 
-    @staticmethod
-    def _raise(signum: int, _frame: Any) -> None:
-        raise Interrupted(f"interrupted by signal {signal.Signals(signum).name}")
+    def __init__(self) -> None:
+        self.raising = False
+        self.pending: int | None = None
+        self._depth = 0
+        self._previous: Any = None
 
-    def __exit__(self, *exc: object) -> None:
-        if self.previous is not None:
-            signal.signal(signal.SIGTERM, self.previous)
+    def _handler(self, signum: int, _frame: Any) -> None:
+        if self.raising:
+            self.raising = False
+            raise Interrupted(f"interrupted by signal {signal.Signals(signum).name}")
+        self.pending = signum
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[Signals]:
+        if threading.current_thread() is not threading.main_thread():
+            yield self
+            return
+        if self._depth == 0:
+            self._previous = signal.signal(signal.SIGTERM, self._handler)
+            self.pending = None
+        self._depth += 1
+        try:
+            yield self
+        finally:
+            self._depth -= 1
+            self.raising = False
+            if self._depth == 0:
+                signal.signal(signal.SIGTERM, self._previous)
+
+    def interruptible(self) -> None:
+        """From now on SIGTERM stops the run; one that came already stops it now."""
+        if self.pending is not None:
+            signum, self.pending = self.pending, None
+            raise Interrupted(f"interrupted by signal {signal.Signals(signum).name}")
+        self.raising = self._depth > 0
+
+    def shielded(self) -> None:
+        """From now on SIGTERM is remembered, not raised."""
+        self.raising = False
+
+    def take(self) -> int | None:
+        """The signal that came while shielded, if any (taken: asked once)."""
+        signum, self.pending = self.pending, None
+        return signum
+
+
+SIGNALS = Signals()
 
 
 def _notify_end(engines: Engines, settings: Settings, run_id: int) -> None:
@@ -332,7 +376,8 @@ def _run_locked(plan: RunPlan, settings: Settings, engines: Engines, lock: Any,
     header = (f"# toolbox: task={spec.name} run={run_id} trigger={how.trigger} "
               f"host={ledger.hostname()} pid={os.getpid()}"
               + (f" retry_of={how.retry_of}" if how.retry_of else ""))
-    with run_log(settings, spec.name, run_id, cron_log=how.log_path, header=header) as opened:
+    with SIGNALS.installed(), \
+            run_log(settings, spec.name, run_id, cron_log=how.log_path, header=header) as opened:
         if opened.stream is not None and opened.path is not None:
             ledger.set_log_path(engines.datamart, run_id, str(opened.path))
         outcome = _run_logged(plan, settings, engines, lock, run_id, how)
@@ -360,10 +405,17 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
                 "stopped so that two runs cannot overlap"
             )
 
+    published: list[bool] = []
+
+    def on_publish() -> None:
+        SIGNALS.shielded()
+        published.append(True)
+
     ctx = TaskContext(settings=settings, source=engines.source, datamart=engines.datamart,
                       params=params, today=plan.today, run_id=run_id, check_alive=check_alive,
-                      locked=frozenset(plan.resources), history=ledger.History(engines.datamart),
-                      progress=how.progress, secrets=secrets)
+                      on_publish=on_publish, locked=frozenset(plan.resources),
+                      history=ledger.History(engines.datamart), progress=how.progress,
+                      secrets=secrets)
     monitored = spec.monitored and not ctx.dry_run
     pinger = alerts.Pinger(settings, spec.name, run_id, runfiles.database_key(engines.datamart.url))
     if monitored:
@@ -372,7 +424,8 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
     error_type = error_message = tb = None
     beat.start()
     try:
-        with _SignalGuard(), runfiles.scratch(engines.datamart.url, run_id):
+        with runfiles.scratch(engines.datamart.url, run_id):
+            SIGNALS.interruptible()
             ctx.guard = guard_for(settings, allow_shrink=params.allow_shrink)
             for refresh in plan.refreshes:
                 log.info("refreshing %s first (%s)", refresh.source, ", ".join(refresh.tables))
@@ -396,8 +449,14 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
         error_message = error_message.strip().split("\n", 1)[0]
         tb = traceback.format_exc()
     finally:
+        SIGNALS.shielded()  # the outcome is recorded whatever comes now
         beat.stop_event.set()
         beat.join(timeout=5)
+    late = SIGNALS.take()
+    if late is not None:
+        when = "after the tables were swapped in" if published else "as the run was ending"
+        ctx.warn(f"{signal.Signals(late).name} came {when}; the run finished and is recorded "
+                 "as it ended")
     error_message = scrub(error_message, secrets)
     tb = scrub(tb, secrets)
     ctx_warnings = ctx.warnings  # scrubbed as they were raised
@@ -407,6 +466,7 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
         warnings_count=ctx.warnings_count, warnings=ctx_warnings,
         error_type=error_type, error_message=error_message,
     )
+    pause_point("recorded")
     if not recorded and status == ledger.SUCCESS:
         # Either the ledger is unreachable or another reader declared us crashed: say so.
         status, exit_code = ledger.FAILED, EXIT_FAILED

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine, text
 
 from tests.support.paths import TOOLBOX
 from tests.support.processes import (
@@ -200,3 +201,53 @@ def test_a_lock_file_removed_or_replaced_still_keeps_a_second_run_out(sqlite_url
     after = subprocess.run([*TOOLBOX, "kpi"], env=seeded, capture_output=True, text=True,
                            timeout=120)
     assert after.returncode == 0, after.stderr
+
+
+def _toolbox_paused(env: dict[str, str], task: str, phase: str) -> subprocess.Popen:
+    """``task`` pausing 2 s at ``phase``, its stdout and stderr kept."""
+    return subprocess.Popen([*TOOLBOX, task], env={**env, "TOOLBOX_PAUSE_AT": f"{phase}:2"},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_sigterm_after_the_swap_finishes_the_run_and_the_ledger_says_so(seeded):
+    """Issue 20, item 10: once the tables are published the run is not "interrupted": it
+    writes actualizacion_reportes, records success with the signal noted, prints its
+    outcome and exits with the ledger's code."""
+    url = seeded["TOOLBOX_DATABASE_URL"]
+    proc = _toolbox_paused(seeded, "tablas-reportes", "after_swap")
+    wait_for_line(proc, "toolbox-pause: after_swap")
+    proc.send_signal(signal.SIGTERM)
+    out, _err = proc.communicate(timeout=60)
+    run = toolbox_json(seeded, "status", "--task", "tablas-reportes")[0]
+    assert (proc.returncode, run["status"]) == (0, "success")
+    assert any("SIGTERM came after the tables were swapped in" in w for w in run["warnings"])
+    assert out.startswith(f"tablas-reportes: success (run {run['id']},")
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        estados = conn.execute(text("SELECT estado FROM actualizacion_reportes")).scalars().all()
+    engine.dispose()
+    assert estados == ["Success"]
+
+
+def test_sigterm_after_the_outcome_is_recorded_still_prints_it_and_exits_with_its_code(seeded):
+    proc = _toolbox_paused(seeded, "kpi", "recorded")
+    wait_for_line(proc, "toolbox-pause: recorded")
+    proc.send_signal(signal.SIGTERM)
+    out, _err = proc.communicate(timeout=60)
+    run = toolbox_json(seeded, "status", "--task", "kpi")[0]
+    assert (proc.returncode, run["status"]) == (0, "success")
+    assert out.startswith(f"kpi: success (run {run['id']},")
+
+
+def test_sigterm_before_the_swap_still_interrupts_and_publishes_nothing(seeded):
+    """The other side of the line: at the pause right before the swap nothing is published
+    yet, so SIGTERM interrupts (exit 1, failed: Interrupted) and the old table stays."""
+    before = kpi_fingerprint(seeded["TOOLBOX_DATABASE_URL"])
+    proc = _toolbox_paused(seeded, "kpi", "before_swap")
+    wait_for_line(proc, "toolbox-pause: before_swap")
+    proc.send_signal(signal.SIGTERM)
+    out, _err = proc.communicate(timeout=60)
+    run = toolbox_json(seeded, "status", "--task", "kpi")[0]
+    assert (proc.returncode, run["status"], run["error_type"]) == (1, "failed", "Interrupted")
+    assert out.startswith("kpi: failed")
+    assert kpi_fingerprint(seeded["TOOLBOX_DATABASE_URL"]) == before

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from toolbox_cli.cli.common import err, fmt_duration, handle_errors, out, print_json, start_run
+from toolbox_cli.cli.common import (
+    err,
+    fmt_duration,
+    handle_errors,
+    out,
+    outcome_signals,
+    print_json,
+    start_run,
+)
 from toolbox_cli.cli.options import AllowShrinkOpt, DryRunOpt, JsonOpt, WaitOpt
 from toolbox_cli.imports import KINDS
 from toolbox_cli.jobs.imports import ImportOutcome, import_job
@@ -81,14 +89,15 @@ def import_command(
     wait: WaitOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    with handle_errors():
-        job = import_job(kind, source, hoja=hoja, dry_run=dry_run, replace=replace,
-                         overwrite=overwrite, allow_shrink=allow_shrink, encoding=encoding)
-        done = job.finish(start_run(job.spec, job.params, wait=wait))
-    if json_output:
-        print_json(_as_json(done))
-    else:
-        _render(done)
+    with outcome_signals():
+        with handle_errors():
+            job = import_job(kind, source, hoja=hoja, dry_run=dry_run, replace=replace,
+                             overwrite=overwrite, allow_shrink=allow_shrink, encoding=encoding)
+            done = job.finish(start_run(job.spec, job.params, wait=wait))
+        if json_output:
+            print_json(_as_json(done))
+        else:
+            _render(done)
     raise typer.Exit(done.exit_code)
 
 

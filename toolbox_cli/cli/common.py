@@ -189,17 +189,31 @@ def run_spec_command(spec: TaskSpec, params: RunFlags, *, wait: bool = False,
     from toolbox_cli.cli.progress import LiveProgress, progress_for
 
     progress = progress_for(err, json_output=json_output, quiet=state.quiet)
-    try:
-        with handle_errors():
-            outcome = start_run(spec, params, wait=wait, progress=progress, retry_of=retry_of)
-    finally:
-        if isinstance(progress, LiveProgress):
-            progress.stop()
-    render_outcome(outcome, json_output=json_output)
-    write_outcome(task=outcome.task, run_id=outcome.run_id, status=outcome.status,
-                  exit_code=outcome.exit_code, error=outcome.error_message)
-    if outcome.status not in ("success",) and outcome.error_message:
-        print_error(outcome.error_message)
-        if state.debug and outcome.traceback:
-            err.print(outcome.traceback, markup=False)
+    with outcome_signals():
+        try:
+            with handle_errors():
+                outcome = start_run(spec, params, wait=wait, progress=progress,
+                                    retry_of=retry_of)
+        finally:
+            if isinstance(progress, LiveProgress):
+                progress.stop()
+        render_outcome(outcome, json_output=json_output)
+        write_outcome(task=outcome.task, run_id=outcome.run_id, status=outcome.status,
+                      exit_code=outcome.exit_code, error=outcome.error_message)
+        if outcome.status not in ("success",) and outcome.error_message:
+            print_error(outcome.error_message)
+            if state.debug and outcome.traceback:
+                err.print(outcome.traceback, markup=False)
     raise typer.Exit(outcome.exit_code)
+
+
+@contextlib.contextmanager
+def outcome_signals() -> Iterator[None]:
+    """Around a command that runs something and prints its outcome: a SIGTERM stops the run
+    while it can still stop with nothing published (the runner's part); one that comes
+    later is remembered, and the command still prints the outcome the ledger recorded and
+    exits with its code (cron's wrapper reports what the ledger says)."""
+    from toolbox_cli.runner import SIGNALS
+
+    with SIGNALS.installed():
+        yield

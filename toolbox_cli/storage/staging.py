@@ -57,11 +57,14 @@ def pause_point(phase: str) -> None:
 
 
 def swap_in(engine: Engine, names: list[str], *, tag: str,
-            check_alive: Callable[[], None] = lambda: None) -> None:
-    """Swap every staging table in at once."""
+            check_alive: Callable[[], None] = lambda: None,
+            on_publish: Callable[[], None] = lambda: None) -> None:
+    """Swap every staging table in at once. ``on_publish`` is called right before the
+    statement that publishes them: from then on the run must not stop half-told."""
     existing = set(inspect(engine).get_table_names())
     check_alive()
     pause_point("before_swap")
+    on_publish()
     if is_mysql(engine):
         q = engine.dialect.identifier_preparer.quote
         pairs: list[str] = []

@@ -238,6 +238,7 @@ def replacing(
     judge: Callable[[Mapping[str, int], Mapping[str, int]], None],
     dry_run: bool = False,
     check_alive: Callable[[], None] = lambda: None,
+    on_publish: Callable[[], None] = lambda: None,
     progress: Progress = NO_PROGRESS,
 ) -> Iterator[Replacement]:
     """Replace ``tables`` atomically, all of them or none, with what the block ``add``s.
@@ -247,8 +248,9 @@ def replacing(
     may refuse, and only then are all of them swapped in at once. An error in the block, in
     the loader or in the guard drops the staging tables and leaves every live table as it
     was. A dry run prepares and counts every frame and is judged the same way, but creates
-    and swaps nothing. A table the run did not lock (``locked``) is refused before anything
-    is written: two runs must never build the same table.
+    and swaps nothing. ``on_publish`` is called right before the swap's statement. A table
+    the run did not lock (``locked``) is refused before anything is written: two runs must
+    never build the same table.
     """
     refuse_unlocked(locked, [t.name for t in tables])
     replacement = Replacement(engine, tables, tag=tag, dry_run=dry_run,
@@ -261,7 +263,7 @@ def replacing(
         judge(row_counts(engine, names), replacement.counts)
         if not dry_run:
             progress.phase("swap", f"swapping {', '.join(names)} in")
-            swap_in(engine, names, tag=tag, check_alive=check_alive)
+            swap_in(engine, names, tag=tag, check_alive=check_alive, on_publish=on_publish)
             progress.done("swap")
     except BaseException:
         replacement.abort()
