@@ -61,6 +61,23 @@ class NoDatabase(ConfigError):
     """The configured database does not exist or holds no toolbox tables."""
 
 
+def disk_message(exc: OSError) -> str:
+    """An operating-system error on a file as one line: the path, the reason, what to do."""
+    import errno
+    import re
+
+    where = exc.filename or "a file"
+    code, reason = exc.errno, exc.strerror or str(exc)
+    if code is None and (found := re.search(r"\[Errno (\d+)\] ([^:]+)", reason)):
+        code, reason = int(found.group(1)), found.group(2)  # a library's OSError of a text
+    reason = reason.strip().lower()
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return f"cannot write {where}: {reason}; free space on that disk and run again"
+    if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write {where}: {reason}; check its directory and permissions"
+    return f"{where}: {reason}"
+
+
 def closest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
     """The choice a mistyped ``word`` most likely meant, if one is close enough: the one
     rule every "did you mean" of the toolbox uses."""

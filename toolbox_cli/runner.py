@@ -40,6 +40,7 @@ from toolbox_cli.errors import (
     Refused,
     TaskFailed,
     ToolboxError,
+    disk_message,
 )
 from toolbox_cli.monitoring import alerts
 from toolbox_cli.monitoring.runlog import run_log
@@ -316,7 +317,18 @@ def run_planned(
     try:
         resources = plan.resources
         lock = lock_for(engines.datamart, resources)
-        if not _acquire(lock, engines, wait, _WaitShown(engines, settings, progress)):
+        try:
+            acquired = _acquire(lock, engines, wait, _WaitShown(engines, settings, progress))
+        except OSError as exc:  # a lock file that cannot be written (a full disk)
+            message = scrub(disk_message(exc), secrets) or ""
+            run_id = ledger.record_unstarted(
+                engines.datamart, spec.name, ledger.FAILED, "LockFileError", message,
+                trigger=trigger, slot=slot, params=as_mapping(resolved), log_path=log_path,
+                tables=resources, retry_of=retry_of)
+            return RunOutcome(spec.name, ledger.FAILED, EXIT_FAILED, run_id=run_id,
+                              error_type="LockFileError", error_message=message,
+                              dry_run=resolved.dry_run)
+        if not acquired:
             message = describe_holder(engines, lock, settings, spec.name)
             run_id = ledger.record_skipped(
                 engines.datamart, spec.name, trigger=trigger, slot=slot,
@@ -443,7 +455,9 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
         status = ledger.FAILED
         exit_code = err.exit_code if isinstance(err, _OWN_EXIT_CODE) else EXIT_FAILED
         error_type = type(err).__name__
-        error_message = str(err) if isinstance(err, ToolboxError) else f"{type(exc).__name__}: {exc}"
+        error_message = str(err) if isinstance(err, ToolboxError) \
+            else disk_message(exc) if isinstance(exc, OSError) \
+            else f"{type(exc).__name__}: {exc}"
         # One line: SQLAlchemy appends the statement and a link on lines of their own (the
         # traceback, shown with --debug, keeps them).
         error_message = error_message.strip().split("\n", 1)[0]

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from toolbox_cli import clock
 from toolbox_cli.cli import state
 from toolbox_cli.clock import to_local
-from toolbox_cli.errors import EXIT_FAILED, EXIT_USAGE, ToolboxError
+from toolbox_cli.errors import EXIT_FAILED, EXIT_USAGE, ToolboxError, disk_message
 from toolbox_cli.monitoring.cronmail import write_outcome
 from toolbox_cli.settings import Settings, load_settings, scrub, secrets_of
 from toolbox_cli.storage.engine import Engines, engines_for, translate_db_error
@@ -111,6 +111,9 @@ def handle_errors() -> Iterator[None]:
         fail(f"database error: {exc.orig}", EXIT_FAILED)
     except KeyboardInterrupt:
         fail("interrupted", EXIT_FAILED)
+    except OSError as exc:  # a full disk, a file that cannot be written
+        _debug_traceback()
+        fail(disk_message(exc), EXIT_FAILED)
 
 
 def _debug_traceback() -> None:

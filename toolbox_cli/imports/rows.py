@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import String
@@ -18,6 +19,7 @@ from toolbox_cli.compute.ruc import ruc_digit_ok, ruc_digits
 from toolbox_cli.errors import InputError
 from toolbox_cli.imports.csvfile import CsvFile, header_key
 from toolbox_cli.imports.kinds import Field, Kind
+from toolbox_cli.storage.tables.metadata import magnitude_limit, too_large
 
 MAX_REPORTED_ERRORS = 20
 
@@ -114,13 +116,19 @@ def _map_header(kind: Kind, csv_file: CsvFile) -> tuple[dict[int, Field], list[s
     return mapping, ignored
 
 
-def _check_length(kind: Kind, f: Field, value: Any) -> None:
-    if f.column is None or not isinstance(value, str):
+def _check_fits(kind: Kind, f: Field, value: Any) -> None:
+    """The value fits its column: a text its length, a number its DECIMAL's digits."""
+    if f.column is None or value is None:
         return
-    col_type = kind.table.c[f.column].type
-    length = getattr(col_type, "length", None)
-    if isinstance(col_type, String) and length and len(value) > length:
+    column = kind.table.c[f.column]
+    length = getattr(column.type, "length", None)
+    if isinstance(value, str) and isinstance(column.type, String) and length \
+            and len(value) > length:
         raise ValueError(f"longer than {length} characters ({len(value)})")
+    limit = magnitude_limit(column)
+    if limit is not None and isinstance(value, Decimal | int | float) \
+            and abs(float(value)) >= limit:
+        raise ValueError(too_large(column, value))
 
 
 @dataclass
@@ -162,7 +170,7 @@ def parse_rows(kind: Kind, csv_file: CsvFile, errors: CellErrors) -> ParsedRows:
         for index, f in mapping.items():
             try:
                 value = f.parse(cells[index])
-                _check_length(kind, f, value)
+                _check_fits(kind, f, value)
             except ValueError as exc:
                 errors.add(f"{csv_file.at(line)}: {csv_file.header[index].strip()}: {exc}")
                 ok = False

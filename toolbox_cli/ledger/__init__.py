@@ -32,6 +32,7 @@ from toolbox_cli.ledger.lifecycle import (
     reap_crashed,
     recent_runs,
     record_skipped,
+    record_unstarted,
     set_log_path,
     start_run,
 )
@@ -64,7 +65,7 @@ __all__ = [
     "cron_runs_since", "finish_run", "first_cron_runs", "get_run", "heartbeat", "holder_of", "set_log_path",
     "hostname", "installed_slots", "known_tasks", "live_local_holder", "last_cron_run", "last_run_per_task",
     "last_success", "last_success_per_task", "mark_delivered", "previous_final_run",
-    "reap_crashed", "recent_durations", "recent_runs", "record_install", "record_skipped",
+    "reap_crashed", "recent_durations", "recent_runs", "record_install", "record_skipped", "record_unstarted",
     "run_counts", "runs_for_monitoring", "start_run", "unresolved_failures",
     "writers_since",
 ]

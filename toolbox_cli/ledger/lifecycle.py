@@ -131,12 +131,23 @@ def start_run(
 def record_skipped(engine: Engine, task: str, *, trigger: str, slot: str | None,
                    params: dict[str, Any], holder: str, log_path: str | None = None,
                    tables: list[str] | None = None, retry_of: int | None = None) -> int:
+    return record_unstarted(engine, task, SKIPPED, "LockHeld", holder, trigger=trigger,
+                            slot=slot, params=params, log_path=log_path, tables=tables,
+                            retry_of=retry_of)
+
+
+def record_unstarted(engine: Engine, task: str, status: str, error_type: str, message: str,
+                     *, trigger: str, slot: str | None, params: dict[str, Any],
+                     log_path: str | None = None, tables: list[str] | None = None,
+                     retry_of: int | None = None) -> int:
+    """A run that ended before it started (its lock held, or its lock file not writable):
+    one final row with the reason."""
     run_id = start_run(engine, task, trigger=trigger, slot=slot, params=params,
-                       status=SKIPPED, log_path=log_path, tables=tables, retry_of=retry_of)
+                       status=status, log_path=log_path, tables=tables, retry_of=retry_of)
     with engine.begin() as conn:
         conn.execute(
             update(runs).where(runs.c.id == run_id).values(
-                error_type="LockHeld", error_message=holder
+                error_type=error_type, error_message=message
             )
         )
     return run_id

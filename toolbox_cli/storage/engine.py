@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from toolbox_cli.errors import ConfigError, DatabaseUnreachable, NoDatabase
+from toolbox_cli.errors import ConfigError, DatabaseUnreachable, NoDatabase, TaskFailed
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage.schema import check_ledger, upgrade_ledger
 
@@ -116,6 +116,9 @@ def translate_db_error(exc: BaseException, url: URL) -> Exception | None:
         text = str(orig)
         if "unable to open database" in text or "readonly" in text:
             return ConfigError(f"cannot open {where}: {text}; check the path and permissions")
+        if "disk is full" in text:
+            return TaskFailed(f"cannot write {where}: its disk is full; free space on that "
+                              "disk and run again")
     return None
 
 

@@ -30,6 +30,7 @@ from sqlalchemy.sql import ClauseElement, ColumnElement
 
 from toolbox_cli.errors import InputError
 from toolbox_cli.storage.engine import is_mysql
+from toolbox_cli.storage.tables.metadata import magnitude_limit, too_large
 
 _TEXT_CELLS = "_toolbox_text_cells"
 
@@ -109,7 +110,25 @@ def read_table(engine: Engine, table: Table, names: Sequence[str], *,
             if frame.height and frame[_TEXT_CELLS].max():
                 _refuse_text_cells(engine, table, names, numeric, frame, key or names[0])
             frame = frame.drop(_TEXT_CELLS)
-    return _typed(table, frame, schema, key or names[0])
+    typed = _typed(table, frame, schema, key or names[0])
+    _refuse_too_large(table, typed, key or names[0])
+    return typed
+
+
+def _refuse_too_large(table: Table, frame: pl.DataFrame, key: str) -> None:
+    """A source amount beyond its column's DECIMAL (SQLite stores any number) is refused
+    naming its row, before a computation or the writer meets it."""
+    limits = {n: limit for n in frame.columns if n in table.c
+              and (limit := magnitude_limit(table.c[n])) is not None}
+    if not limits or not frame.height:
+        return
+    over = frame.select([(pl.col(n).abs() >= limit).any().alias(n)
+                         for n, limit in limits.items()]).row(0, named=True)
+    for name, found in over.items():
+        if found:
+            row = frame.filter(pl.col(name).abs() >= limits[name]).row(0, named=True)
+            raise InputError(f"{table.name} {key}={row[key]}: "
+                             f"{too_large(table.c[name], row[name])}; fix that row")
 
 
 def _mysql_frame(engine: Engine, sql: str, schema: dict[str, Any]) -> pl.DataFrame:

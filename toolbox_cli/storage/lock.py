@@ -152,6 +152,13 @@ class FileLock:
         self.blocked_on: str | None = None
 
     def acquire(self, wait: bool, on_wait: Callable[[str], None] | None = None) -> bool:
+        try:
+            return self._acquire(wait, on_wait)
+        except OSError:  # a lock file that cannot be written: let go of those taken
+            self.release()
+            raise
+
+    def _acquire(self, wait: bool, on_wait: Callable[[str], None] | None) -> bool:
         for path, resource in zip(self.paths, self.resources, strict=True):
             while True:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -172,9 +179,12 @@ class FileLock:
                 # Removed or replaced between our open and our flock: lock what is there now.
                 fcntl.flock(fd, fcntl.LOCK_UN)
                 os.close(fd)
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
             self.fds.append(fd)
+            try:
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()}\n".encode())
+            except OSError as exc:  # name the file (os.write does not)
+                raise OSError(exc.errno, exc.strerror, str(path)) from None
         self.blocked_on = None
         return True
 

@@ -44,6 +44,7 @@ from toolbox_cli.storage.staging import (
     staging_name,
     swap_in,
 )
+from toolbox_cli.storage.tables.metadata import magnitude_limit, too_large
 
 log = logging.getLogger("toolbox")
 
@@ -150,7 +151,25 @@ def prepare(frame: pl.DataFrame, table: Table) -> pl.DataFrame:
             if found:
                 value = out[name].filter(out[name].is_nan() | out[name].is_infinite())[0]
                 raise TaskFailed(f"{table.name}.{name}: {value} cannot be stored")
+    _refuse_too_large(out, table)  # before rounding: Decimal cannot round what is that large
     return _round_money(out, scales)
+
+
+def _refuse_too_large(rows: pl.DataFrame, table: Table) -> None:
+    """A computed amount its DECIMAL column cannot hold fails the write naming the table,
+    the column and the row (by the table's key, ``info["key"]``, where it declares one)."""
+    limits = {n: limit for n in rows.columns if (limit := magnitude_limit(table.c[n])) is not None}
+    if not limits or not rows.height:
+        return
+    over = rows.select([(pl.col(n).abs() >= limit).any().alias(n)
+                        for n, limit in limits.items()]).row(0, named=True)
+    for name, found in over.items():
+        if found:
+            row = rows.filter(pl.col(name).abs() >= limits[name]).row(0, named=True)
+            key = ", ".join(f"{k}={row[k]}" for k in table.info.get("key", ()) if k in row)
+            raise TaskFailed(f"{too_large(table.c[name], row[name])}"
+                             + (f" (row {key})" if key else "")
+                             + "; check the source amounts it is computed from")
 
 
 class Replacement:
@@ -419,9 +438,13 @@ def _load_data(conn: Connection, table_name: str, rows: pl.DataFrame) -> None:
     newlines inside values need no escaping; the file lives in the run's scratch directory."""
     q = conn.dialect.identifier_preparer.quote
     with tempfile.NamedTemporaryFile("wb", suffix=".csv") as fh:
-        rows.write_csv(fh, include_header=False, null_value="NULL", quote_style="non_numeric",
-                       datetime_format="%Y-%m-%d %H:%M:%S%.6f", date_format="%Y-%m-%d")
-        fh.flush()
+        try:
+            rows.write_csv(fh, include_header=False, null_value="NULL",
+                           quote_style="non_numeric",
+                           datetime_format="%Y-%m-%d %H:%M:%S%.6f", date_format="%Y-%m-%d")
+            fh.flush()
+        except OSError as exc:  # a full disk: say which file (Polars does not)
+            raise OSError(exc.errno, exc.strerror or str(exc), fh.name) from None
         pause_point("load_file")
         with conn.begin():
             # Notes (e.g. a datetime's zero fraction dropped) are not recorded; warnings,

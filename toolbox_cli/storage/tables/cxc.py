@@ -40,6 +40,9 @@ cxc_pagos_fact = Table(
     Column("ExcesoPago", Money, nullable=False),
     Column("FechaPagoCreacion", DateTime),
     Column("FechaPagoModificacion", DateTime),
+    # ``info``: the columns that name a row in a message (``key``) and the control totals the
+    # guard compares with the live table (``totals``, per ``totals_by``; decision 22).
+    info={"key": ("IdLiquidacionPago",), "totals": ("MontoPago",)},
 )
 
 cxc_dev_fact = Table(
@@ -53,6 +56,7 @@ cxc_dev_fact = Table(
     Column("DescuentoDevolucion", Money, nullable=False),
     Column("EstadoDevolucion", Integer, nullable=False),
     Column("ObservacionDevolucion", String(500)),
+    info={"key": ("IdLiquidacionDevolucion",), "totals": ("MontoDevolucion",)},
 )
 
 cxc_acumulado_dim = Table(
@@ -112,5 +116,7 @@ cxc_acumulado_dim = Table(
     Column("GrupoEco", String(200)),
     Column("DiasVencido", Integer, nullable=False),
     Column("TramoVencido", String(10), nullable=False),
+    info={"key": ("IdLiquidacionDet",), "totals": ("SaldoTotal", "SaldoTotalPen", "NetoConfirmado"),
+          "totals_by": "Moneda"},
 )
 

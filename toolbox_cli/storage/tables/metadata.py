@@ -8,7 +8,9 @@ module itself (``__init__.py``), so the schemas are complete whoever imports wha
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData, Numeric, String, Text
+from typing import Any
+
+from sqlalchemy import Float, MetaData, Numeric, String, Text
 
 source_metadata = MetaData()
 datamart_metadata = MetaData()
@@ -22,3 +24,22 @@ Ruc = String(20)
 Name = String(200)
 ShortText = String(100)
 LongText = Text
+
+
+def magnitude_limit(column: Any) -> float | None:
+    """The smallest absolute value a DECIMAL(p, s) column cannot hold, 10**(p - s); None for
+    a column of another type. The one rule of "too large for its column", for the source
+    readers, the datamart writer and the imports."""
+    kind = column.type
+    if isinstance(kind, Numeric) and not isinstance(kind, Float) and kind.precision is not None:
+        return float(10 ** (kind.precision - (kind.scale or 0)))
+    return None
+
+
+def too_large(column: Any, value: Any) -> str:
+    """How to say that ``value`` does not fit ``column``."""
+    kind = column.type
+    digits = kind.precision - (kind.scale or 0)
+    return (f"{value:g} is too large for {column.table.name}.{column.name}, a "
+            f"DECIMAL({kind.precision},{kind.scale or 0}) (at most {digits} digits before the "
+            "decimal point)")

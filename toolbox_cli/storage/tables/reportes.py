@@ -127,7 +127,11 @@ def _id() -> Column:
     return Column("id", Integer, primary_key=True, autoincrement=True)
 
 
-kpi = Table("kpi", datamart_metadata, _id(), *_columns(_kpi_column_specs()))
+# ``info``: the columns that name a row in a message (``key``) and the control totals the
+# guard compares with the live table (``totals``, per ``totals_by``; decision 22).
+kpi = Table("kpi", datamart_metadata, _id(), *_columns(_kpi_column_specs()),
+            info={"key": ("CodigoLiquidacion", "NroDocumento"),
+                      "totals": ("NetoConfirmado", "MontoDesembolso"), "totals_by": "Moneda"})
 
 kpi_acumulado = Table(
     "kpi_acumulado",
@@ -135,6 +139,8 @@ kpi_acumulado = Table(
     _id(),
     *_columns(_kpi_column_specs()),
     *_columns({k: _ACUMULADO_EXTRA_SPECS[k] for k in ACUMULADO_EXTRA_COLUMNS}),
+    info={"key": ("CodigoLiquidacion", "NroDocumento"),
+          "totals": ("NetoConfirmado", "MontoDesembolso", "MontoPago"), "totals_by": "Moneda"},
 )
 
 nuevos_clientes_nuevos_pagadores = Table(
@@ -147,6 +153,7 @@ nuevos_clientes_nuevos_pagadores = Table(
     Column("RUCPagador", Ruc),  # set on a new-payer row, else NULL
     Column("TipoOperacion", ShortText),
     Column("RazonSocial", Name),
+    info={"key": ("FechaOperacion", "Ejecutivo", "RUCCliente", "RUCPagador")},
 )
 
 saldos = Table(
@@ -160,6 +167,7 @@ saldos = Table(
     Column("MontoOvernight", Money),
     Column("IngresosOvernightNeto", Money),
     Column("SaldoTotalCaja", Money),
+    info={"key": ("FechaOperacion",), "totals": ("SaldoTotalCaja",)},
 )
 
 # Append-only "last refreshed" ledger the dashboards read (§4.6). The key is a random UUID v4
