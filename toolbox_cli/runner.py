@@ -311,7 +311,7 @@ def run_planned(
     trigger = trigger or os.environ.get("TOOLBOX_TRIGGER") or "manual"
     slot = slot or os.environ.get("TOOLBOX_SLOT") or None
     log_path = os.environ.get("TOOLBOX_LOG_PATH") or None
-    secrets = secrets_of(settings)
+    secrets = secrets_of(settings) + list(spec.secrets)
     own_engines = engines is None
     engines = engines or open_engines(settings)
     try:

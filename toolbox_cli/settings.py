@@ -186,7 +186,9 @@ class Settings(BaseSettings):
             elif isinstance(value, Path):
                 value = str(value)
             elif name == "sheets":
-                value = {sheet: "********" for sheet in value}
+                value = {sheet: display_url(url) for sheet, url in value.items()}
+            elif name == "tipo_cambio_url" and value:
+                value = display_url(value)
             out[name] = value
         out["database_url"] = render_url(self.datamart_url())
         out["source_url"] = render_url(self.source_database_url())
@@ -205,34 +207,66 @@ def secrets_of(settings: Settings) -> list[str]:
                    settings.tipo_cambio_token):
         if secret is not None and secret.get_secret_value():
             found.append(secret.get_secret_value())
-    # A notification URL holds tokens or passwords as a whole; a ping template's key is in
-    # its fixed part, before {task}.
-    found += settings.notify_url_list()
-    for sheet_url in settings.sheets.values():
-        found += url_secrets(sheet_url)
+    # A notification URL holds tokens or passwords as a whole, its host included (Apprise's
+    # tgram://TOKEN/CHAT); libraries rewrite it, so its parts are secrets too. A ping
+    # template's key is in its fixed part, before {task}.
+    for url in settings.notify_url_list():
+        found += [url, *url_secrets(url), urlsplit(url).hostname or ""]
+    for url in [*settings.sheets.values(), settings.tipo_cambio_url or ""]:
+        if url:
+            found += url_secrets(url)
     if settings.ping_url is not None and "{task}" in settings.ping_url.get_secret_value():
         found.append(settings.ping_url.get_secret_value().split("{task}", 1)[0])
     return sorted(set(found), key=len, reverse=True)
 
 
-# A key inside a URL's path: an Apps Script deployment id, a published sheet's id.
-KEY_LIKE = re.compile(r"^[A-Za-z0-9_-]{16,}$")
+# The fixed words of the URLs the toolbox reads (Apps Script web apps, published sheets,
+# their export and query forms): the only parts of a path or query that may be shown. Every
+# other segment and value is the user's (a deployment id, a sheet id, a key) and is secret,
+# whatever its length.
+PUBLIC_PATH_WORDS = frozenset({"macros", "s", "exec", "dev", "spreadsheets", "d", "e", "pub",
+                               "pubhtml", "export", "edit", "gviz", "tq", "u", "0", "1"})
+PUBLIC_QUERY_VALUES = frozenset({"csv", "tsv", "json", "html", "true", "false"})
+# A secret shorter than this is matched only as a whole word of a text ("abc" in "abc-x"
+# and "/abc/", not in "abcd"), so scrubbing it cannot mangle the words around it.
+WHOLE_WORD_BELOW = 8
+
+
+def display_url(url: str) -> str:
+    """A URL as the toolbox shows and stores it: scheme and host only, ``scheme://host/…``
+    (no user, no path segment, no query)."""
+    parts = urlsplit(url.strip())
+    port = f":{parts.port}" if parts.port else ""
+    rest = "/…" if (parts.path.strip("/") or parts.query) else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}{rest}"
 
 
 def url_secrets(url: str) -> list[str]:
-    """What of ``url`` must never be shown: the whole URL, its key-like path segments and
-    its query values."""
-    parts = urlsplit(url.strip())
-    found = [url.strip()] + [seg for seg in parts.path.split("/") if KEY_LIKE.match(seg)]
-    found += [value for _, value in parse_qsl(parts.query) if len(value) >= 6]
-    return found
+    """What of ``url`` must never be shown: the whole URL, its path and query as written,
+    the user and password, and every path segment and query value that is not one of the
+    fixed words of PUBLIC_PATH_WORDS and PUBLIC_QUERY_VALUES (a plain number, such as a
+    sheet tab's gid, is no secret)."""
+    text = url.strip()
+    parts = urlsplit(text)
+    found = [text, parts.path, parts.query, f"{parts.path}?{parts.query}",
+             parts.username or "", parts.password or ""]
+    found += [seg for seg in parts.path.split("/") if seg not in PUBLIC_PATH_WORDS]
+    found += [value for _, value in parse_qsl(parts.query)
+              if value.lower() not in PUBLIC_QUERY_VALUES and not value.isdigit()]
+    return [f for f in dict.fromkeys(found) if f and f not in ("/", "?")]
 
 
 def scrub(text: str | None, secrets: list[str]) -> str | None:
+    """``text`` with every secret as ``********``: longest first, a short one only where it
+    is a whole word."""
     if text is None:
         return None
-    for secret in secrets:
-        text = text.replace(secret, "********")
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= WHOLE_WORD_BELOW:
+            text = text.replace(secret, "********")
+        else:
+            text = re.sub(rf"(?<![A-Za-z0-9]){re.escape(secret)}(?![A-Za-z0-9])", "********",
+                          text)
     return text
 
 

@@ -65,8 +65,9 @@ LOGIN_PAGE = (b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>"
 
 
 class SheetStub:
-    """``/exec/<name>`` answers ``routes[name]``: (status, content type, body), or one of
-    the behaviours ``slow`` (past the client's timeout) and ``500-once``."""
+    """``/macros/s/<KEY><name>/exec`` answers ``routes[name]``: (status, content type, body),
+    or one of the behaviours ``slow`` (past the client's timeout) and ``500-once``. The
+    name is inside the deployment id, as it would be: a path segment is a secret."""
 
     def __init__(self) -> None:
         self.routes: dict[str, tuple[int, str, bytes]] = {}
@@ -77,7 +78,7 @@ class SheetStub:
 
         class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server API)
-                name = self.path.split("?", 1)[0].rsplit("/", 1)[-1]
+                name = self.path.split("?", 1)[0].split("/")[3].removeprefix(KEY)
                 stub.hits[name] += 1
                 mode = stub.behaviour.get(name, "")
                 if mode == "slow":
@@ -100,7 +101,7 @@ class SheetStub:
         self.server = loopback(Handler)
 
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/macros/s/{KEY}/exec/{name}"
+        return f"http://127.0.0.1:{self.server.server_address[1]}/macros/s/{KEY}{name}/exec"
 
     def json(self, name: str, value: object) -> str:
         self.routes[name] = (200, "application/json; charset=utf-8", json.dumps(value).encode())
@@ -274,8 +275,9 @@ def test_hojas_without_sheets_is_a_config_error_and_a_bad_key_is_named(settings,
 def test_sheet_urls_are_secrets_masked_in_config(settings, stub) -> None:
     url = stub.url("sectores") + "?key=s3cr3tvalue"
     configured = settings.model_copy(update={"sheets": {"sectores": url}})
-    assert KEY in secrets_of(configured) and "s3cr3tvalue" in secrets_of(configured)
-    assert configured.masked()["sheets"] == {"sectores": "********"}
+    assert KEY + "sectores" in secrets_of(configured) and "s3cr3tvalue" in secrets_of(configured)
+    port = stub.server.server_address[1]
+    assert configured.masked()["sheets"] == {"sectores": f"http://127.0.0.1:{port}/…"}
     reset_settings()
     result = CliRunner().invoke(app, ["config"], env={"TOOLBOX_SHEETS": json.dumps({"sectores": url})})
     assert result.exit_code == 0, result.output

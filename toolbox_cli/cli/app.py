@@ -141,7 +141,8 @@ def root(
 
 class ConsoleHandler(logging.Handler):
     """Log lines on stderr through Rich: folded at word boundaries on a terminal, never
-    folded elsewhere (a log file, a pipe, cron's mail)."""
+    folded elsewhere (a log file, a pipe, cron's mail), and scrubbed of every configured
+    secret: a library's debug output (Apprise's, with --debug) names the URLs it uses."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -155,7 +156,9 @@ class ConsoleHandler(logging.Handler):
                 from toolbox_cli.cli.common import err
 
                 self._console = err
-            self._console.print(self.format(record), markup=False)
+            from toolbox_cli.cli.common import scrubbed
+
+            self._console.print(scrubbed(self.format(record)), markup=False)
         except Exception:  # a broken stderr must not break the run
             self.handleError(record)
 

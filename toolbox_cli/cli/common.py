@@ -78,6 +78,12 @@ def _secrets() -> list[str]:
         return []
 
 
+def scrubbed(text: str) -> str:
+    """``text`` without any secret of the settings, once they are loaded (a log line may come
+    while they load: they must not be loaded again for it)."""
+    return scrub(text, secrets_of(_settings) if _settings is not None else []) or ""
+
+
 def print_error(message: str) -> None:
     """One line on stderr: ``error: message`` (secrets scrubbed, brackets shown as written)."""
     err.print(f"[bold red]error:[/] {escape(scrub(message, _secrets()) or '')}", markup=True)

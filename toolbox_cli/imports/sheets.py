@@ -15,7 +15,7 @@ Two shapes, told apart by the answer (not the URL):
 What is not a sheet gets one line saying what to fix: a redirect to a Google sign-in page
 (the sheet or the web app is not published for anyone), an HTML page, an empty answer, JSON
 that is cut or is not a list of rows. Errors name the place as ``URL#row N: column: reason``
-where URL is ``display_url``'s form, which keeps the host and hides keys.
+where URL is ``settings.display_url``'s form, which keeps only the scheme and host.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from toolbox_cli.imports.apply import REPLACE, SHEET
 from toolbox_cli.imports.csvfile import CsvFile, csv_from_bytes
 from toolbox_cli.imports.kinds import get_kind
 from toolbox_cli.remote.http import Answer, BadAnswer, HttpClient, Transient
-from toolbox_cli.settings import KEY_LIKE, Settings
+from toolbox_cli.settings import Settings, display_url
 
 ROW = "#row "  # the separator between a sheet's label and its row number
 JS_DATE = "f_jsdate__java_util_Date"
@@ -41,19 +41,6 @@ _LOGIN_MARKERS = (b"accounts.google.com", b"ServiceLogin", b"signin/identifier")
 
 def is_url(source: str) -> bool:
     return source.lower().startswith(("http://", "https://"))
-
-
-def display_url(url: str) -> str:
-    """The URL as messages show it: scheme, host and path, with every key-like path segment
-    (16 or more letters, digits, ``-``, ``_``) as ``…`` and the query dropped."""
-    parts = urlsplit(url)
-    path = "/".join("…" if KEY_LIKE.match(seg) else seg for seg in parts.path.split("/"))
-    return f"{parts.scheme}://{parts.hostname or ''}{_port(parts.port)}{path}" + (
-        "?…" if parts.query else "")
-
-
-def _port(port: int | None) -> str:
-    return f":{port}" if port else ""
 
 
 # TOOLBOX_SHEETS keys: the sheet → (import kind, its sheet of off-system operations).

@@ -16,8 +16,9 @@ from toolbox_cli.imports.apply import MERGE, ImportResult, import_mode
 from toolbox_cli.imports.csvfile import check_encoding, read_csv
 from toolbox_cli.imports.kinds import HOJAS, Kind, get_kind
 from toolbox_cli.imports.rows import ImportRejected
-from toolbox_cli.imports.sheets import display_url, fetch_sheet, is_url, sheets_client
+from toolbox_cli.imports.sheets import fetch_sheet, is_url, sheets_client
 from toolbox_cli.params import RunFlags
+from toolbox_cli.settings import display_url, scrub, url_secrets
 from toolbox_cli.pipelines.records import import_into
 from toolbox_cli.tasks.base import TaskSpec
 
@@ -35,7 +36,8 @@ class ImportOutcome:
 
 @dataclass(frozen=True)
 class ImportParams(RunFlags):
-    file: str = ""  # the file's absolute path, or the sheet's URL as display_url shows it
+    file: str = ""  # the file's absolute path, or the sheet's URL as display_url shows it:
+    # scheme and host only (the path and query are secret, TaskSpec.secrets)
     hoja: str | None = None
     mode: str = MERGE
     encoding: str | None = None  # --encoding (Python's codec name); None = UTF-8 or cp1252
@@ -59,7 +61,8 @@ class ImportJob:
     def spec(self) -> TaskSpec:
         return TaskSpec(f"import:{self.kind.name}", f"import {self.kind.description}",
                         self._run, params=ImportParams, tables=(self.kind.table.name,),
-                        reads=(self.kind.table.name,), monitored=False)
+                        reads=(self.kind.table.name,), monitored=False,
+                        secrets=tuple(url_secrets(self.source)) if is_url(self.source) else ())
 
     def _run(self, ctx: TaskContext, params: ImportParams) -> None:
         try:
@@ -79,8 +82,10 @@ class ImportJob:
         exit_code, errors = outcome.exit_code, []
         if self.error is not None and outcome.status == "failed":
             exit_code = self.error.exit_code
-            errors = (list(self.error.errors) if isinstance(self.error, ImportRejected)
-                      else [str(self.error)])
+            secrets = list(self.spec.secrets)
+            errors = [scrub(e, secrets) or "" for e in
+                      (self.error.errors if isinstance(self.error, ImportRejected)
+                       else [str(self.error)])]
         return ImportOutcome(outcome, self.result, exit_code, errors)
 
 

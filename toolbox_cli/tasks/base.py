@@ -73,6 +73,9 @@ class TaskSpec:
     # demo are interactive runs at a terminal and are not monitored.
     monitored: bool = True
     example: str = ""
+    # Texts this run must never show nor store, besides the settings' secrets: a sheet's
+    # URL given on the command line (its path and query).
+    secrets: tuple[str, ...] = ()
 
     @property
     def description(self) -> str:
