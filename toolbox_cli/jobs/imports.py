@@ -18,8 +18,8 @@ from toolbox_cli.imports.kinds import HOJAS, Kind, get_kind
 from toolbox_cli.imports.rows import ImportRejected
 from toolbox_cli.imports.sheets import fetch_sheet, is_url, sheets_client
 from toolbox_cli.params import RunFlags
-from toolbox_cli.settings import display_url, scrub, url_secrets
 from toolbox_cli.pipelines.records import import_into
+from toolbox_cli.settings import display_url, scrub, url_secrets
 from toolbox_cli.tasks.base import TaskSpec
 
 if TYPE_CHECKING:
