@@ -200,9 +200,9 @@ class Settings(BaseSettings):
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret that must never reach output, logs or the ledger."""
     found = []
-    for url in (settings.datamart_url(), settings.source_database_url()):
-        if url.password:
-            found.append(str(url.password))
+    for database in (settings.datamart_url(), settings.source_database_url()):
+        if database.password:
+            found.append(str(database.password))
     for secret in (settings.database_password, settings.source_password, settings.ping_url,
                    settings.tipo_cambio_token):
         if secret is not None and secret.get_secret_value():
@@ -212,9 +212,9 @@ def secrets_of(settings: Settings) -> list[str]:
     # template's key is in its fixed part, before {task}.
     for url in settings.notify_url_list():
         found += [url, *url_secrets(url), urlsplit(url).hostname or ""]
-    for url in [*settings.sheets.values(), settings.tipo_cambio_url or ""]:
-        if url:
-            found += url_secrets(url)
+    for given in [*settings.sheets.values(), settings.tipo_cambio_url or ""]:
+        if given:
+            found += url_secrets(given)
     if settings.ping_url is not None and "{task}" in settings.ping_url.get_secret_value():
         found.append(settings.ping_url.get_secret_value().split("{task}", 1)[0])
     return sorted(set(found), key=len, reverse=True)
