@@ -375,7 +375,9 @@ def test_reimport_merges_by_key_and_reports_added_replaced_kept(
                  f"{before[0]['codigo']},{before[0]['lista']}\n")
     done = do_import(toolbox_env, "codigos-cxc", path)
     r = done.result
-    assert (r.mode, r.added, r.replaced, r.kept, r.written) == ("merge", 1, 1, 4, 2)
+    # The second row is stored as it is: kept, not replaced (issue 20, item 4).
+    assert (r.mode, r.added, r.replaced, r.kept, r.unchanged, r.written) == \
+        ("merge", 1, 0, 5, 1, 1)
     assert len(table_rows(engines, "cxc_codigos_especiales")) == 6
 
 
@@ -499,7 +501,9 @@ def test_cli_import_prints_counts(cli: CliRunner, engines: Engines, tmp_path: Pa
     result = cli.invoke(app, ["import", "sectores", str(src), "--json"])
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert data["import"]["replaced"] == 4 and data["run"]["status"] == "success"
+    assert (data["import"]["replaced"], data["import"]["unchanged"], data["import"]["kept"]) \
+        == (0, 4, 4)  # the same rows again: kept as they are
+    assert data["run"]["status"] == "success"
 
 
 def test_cli_rejected_file_exits_2_and_names_the_line(
@@ -559,7 +563,9 @@ def test_a_wrong_stored_rate_is_corrected_with_overwrite(engines, cli, tmp_path)
     fixed = cli("import", "tipo-cambio", str(path), "--overwrite", "--json")
     assert fixed.exit_code == 0, fixed.output
     report = json.loads(fixed.stdout)["import"]
-    assert (report["mode"], report["replaced"], report["added"]) == ("overwrite", 2, 0)
+    # 04/03 corrected; 05/03, added by the first import, is stored as the file says.
+    assert (report["mode"], report["replaced"], report["unchanged"], report["added"]) == \
+        ("overwrite", 1, 1, 0)
     with engines.source.connect() as conn:
         venta = conn.execute(select(src.tipo_cambio.c.TipoCambioVenta)
                              .where(src.tipo_cambio.c.TipoCambioFecha == "2024-03-04")).scalar_one()

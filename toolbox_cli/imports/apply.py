@@ -125,18 +125,41 @@ def _merge(conn: Connection, kind: Kind, parsed: ParsedFile, result: ImportResul
     incoming = [row for row in parsed.rows if _key(kind, row) not in stored]
     result.added = len(incoming)
     matched = {_key(kind, row) for row in parsed.rows} & stored.keys()
+    write: list[dict[str, Any]] = []
+    remove: list[tuple[Any, ...]] = []
     if result.mode == ADD:
         _compare_rates(parsed, stored, matched, result)
-        write, remove = incoming, []
+        write = incoming
     else:
-        write = parsed.rows
-        remove = [tuple(r[c.name] for c in pk_cols) for k in matched for r in stored[k]]
+        for new in _rounded(table, _keeping_absent(parsed, stored, kind, result)):
+            old = stored.get(_key(kind, new), [])
+            if len(old) == 1 and all(old[0][c] == v for c, v in new.items()):
+                result.unchanged += 1  # the same row again: kept as it is
+                continue
+            write.append(new)
+            remove += [tuple(r[c.name] for c in pk_cols) for r in old]
     result.replaced = len(remove)
     result.kept = sum(len(rows) for rows in stored.values()) - len(remove)
     result.written = len(write)
     if not dry_run:
         _delete_rows(conn, table, remove)
         _insert(conn, table, write, chunk_size)
+
+
+def _keeping_absent(parsed: ParsedFile, stored: dict[tuple[Any, ...], list[Any]],
+                    kind: Kind, result: ImportResult) -> list[dict[str, Any]]:
+    """The file's rows; where the file lacks an optional column, a row that replaces a
+    stored one keeps that stored value (a new row has none). The report says so."""
+    if not parsed.absent_columns:
+        return parsed.rows
+    out = []
+    for row in parsed.rows:
+        old = stored.get(_key(kind, row))
+        out.append({**row, **{c: old[0][c] for c in parsed.absent_columns}} if old else row)
+    names = ", ".join(parsed.absent_columns)
+    result.warnings.append(f"{parsed.label}: no column for {names}: the stored {names} of the "
+                           "rows it replaces are kept")
+    return out
 
 
 def _compare_rates(parsed: ParsedFile, stored: dict[tuple[Any, ...], list[Any]],

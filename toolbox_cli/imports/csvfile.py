@@ -187,7 +187,8 @@ def csv_from_bytes(raw: bytes, label: str, encoding: str | None = None,
     if first is None:
         raise InputError(f"{label}: the file is empty; expected a header line and data rows")
     delimiter = sniff_delimiter(first)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # strict: a quote left open to the end of the file is an error, not one long last value.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     rows: list[tuple[int, list[str]]] = []
     previous_end = 0
@@ -201,6 +202,9 @@ def csv_from_bytes(raw: bytes, label: str, encoding: str | None = None,
             else:
                 rows.append((start, cells))
     except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            raise InputError(f"{label}{sep}{previous_end + 1}: a quoted value opened on this "
+                             "line is never closed; close its quote (\") or remove it") from None
         raise InputError(f"{label}{sep}{reader.line_num}: cannot read the CSV: {exc}") from None
     assert header is not None
     return CsvFile(label, header, rows, delimiter, used, notes, sep)

@@ -46,8 +46,8 @@ def parse_records(kind_name: str, csv_file: CsvFile, *, hoja: str | None = None)
         ])
     parsed = ParsedFile(kind.name, csv_file.label, kind.table.name, [], len(csv_file.rows),
                         skipped=len(read.skipped), ignored_columns=read.ignored,
-                        warnings=list(csv_file.notes), encoding=csv_file.encoding,
-                        sep=csv_file.sep)
+                        absent_columns=read.absent, warnings=list(csv_file.notes),
+                        encoding=csv_file.encoding, sep=csv_file.sep)
     for column, failures in read.bad_check_digits.items():
         line, digits = failures[0]
         parsed.warnings.append(

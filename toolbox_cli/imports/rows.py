@@ -52,6 +52,8 @@ class ParsedFile:
     hoja: str | None = None
     warnings: list[str] = field(default_factory=list)
     ignored_columns: list[str] = field(default_factory=list)
+    # Stored columns of optional fields the file lacks: a merge keeps their stored values.
+    absent_columns: list[str] = field(default_factory=list)
     encoding: str = "utf-8"  # the codec that read the file (cp1252 when detected)
     sep: str = ":"  # FILE:LINE, or URL#row N for a sheet (``CsvFile.sep``)
 
@@ -140,6 +142,7 @@ class ParsedRows:
     parsed: list[tuple[int, dict[str, Any]]]
     skipped: list[int]
     ignored: list[str]
+    absent: list[str]  # the columns of optional fields the file does not have
     bad_check_digits: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
 
 
@@ -160,8 +163,13 @@ def parse_rows(kind: Kind, csv_file: CsvFile, errors: CellErrors) -> ParsedRows:
             errors.add(f"{csv_file.at(line)}: (row): {len(cells)} cells but the header has "
                        f"{width} columns; check for an unquoted {csv_file.delimiter!r} in a value")
             continue
-        # Excel drops trailing empty cells on some rows; missing cells read as blank.
-        cells = cells + [""] * (width - len(cells))
+        if len(cells) < width:
+            # A row cut short (a truncated export, a lost line end) would read its missing
+            # cells as blank, and a blank amount as 0: the file is refused instead.
+            errors.add(f"{csv_file.at(line)}: (row): {len(cells)} cells but the header has "
+                       f"{width} columns; every row needs a cell for every column (empty "
+                       "ones too): export the file again")
+            continue
         if any(not cells[i].strip() for i in skip_on):
             skipped.append(line)
             continue
@@ -182,4 +190,5 @@ def parse_rows(kind: Kind, csv_file: CsvFile, errors: CellErrors) -> ParsedRows:
                 row[f.column] = value
         if ok:
             parsed.append((line, row))
-    return ParsedRows(parsed, skipped, ignored, bad_check_digits)
+    return ParsedRows(parsed, skipped, ignored, [f.column for f in absent if f.column],
+                      bad_check_digits)
