@@ -39,6 +39,8 @@ class PastRun(Protocol):
     def rows_written(self) -> dict[str, int]: ...
     @property
     def params(self) -> dict[str, Any]: ...
+    @property
+    def digests(self) -> dict[str, str]: ...
 
 
 class RunHistory(Protocol):
@@ -74,6 +76,8 @@ class TaskContext:
     # an interruption from then on (the run has published; it finishes and says so).
     on_publish: Callable[[], None] = lambda: None
     rows: dict[str, int] = field(default_factory=dict)
+    # Content digests of tables the run wrote, recorded on its ledger row (``demo``).
+    digests: dict[str, str] = field(default_factory=dict)
     # What the run locked (``TaskSpec.tables`` and its source refreshes'): the writer
     # refuses any other table.
     locked: frozenset[str] = frozenset()

@@ -479,6 +479,7 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
         engines, run_id, status=status, started_at=started_at, duration_s=duration, rows=ctx.rows,
         warnings_count=ctx.warnings_count, warnings=ctx_warnings,
         error_type=error_type, error_message=error_message,
+        digests=ctx.digests if status == ledger.SUCCESS else None,
     )
     pause_point("recorded")
     if not recorded and status == ledger.SUCCESS:

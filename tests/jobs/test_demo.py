@@ -267,3 +267,39 @@ def test_demo_refuses_rows_it_never_wrote(engines, cli):
         conn.execute(insert(src.colocaciones).values(IdLiquidacionDet=1, IdLiquidacionCab=1))
     refused = cli("demo", "--operations", "20")
     assert refused.exit_code == EXIT_USAGE and "colocaciones holds 1 rows" in refused.stderr
+
+
+def _first(engines: Engines, table, key: str):  # type: ignore[no-untyped-def]
+    with engines.source.connect() as conn:
+        return conn.execute(select(func.min(table.c[key]))).scalar_one()
+
+
+@pytest.mark.parametrize("change", ["amount", "swap", "text"])
+def test_demo_knows_its_rows_by_content_not_by_count(engines, cli, change):
+    """Issue 20, item 5: with every count as the last demo wrote it, an edited amount, one
+    row swapped for another or an edited name still makes demo refuse without --force."""
+    assert cli("demo", "--operations", "60").exit_code == 0
+    pid = _first(engines, src.colocaciones_pagos, "IdLiquidacionPago")
+    ruc = _first(engines, src.sector_pagadores, "RUCPagador")
+    det = _first(engines, src.colocaciones, "IdLiquidacionDet")
+    with engines.source.begin() as conn:
+        if change == "amount":  # the example: an analyst corrected an amount
+            conn.execute(src.colocaciones_pagos.update()
+                         .where(src.colocaciones_pagos.c.IdLiquidacionPago == pid)
+                         .values(MontoPago=src.colocaciones_pagos.c.MontoPago + 1))
+        elif change == "swap":  # the example: one sector row replaced by another
+            conn.execute(src.sector_pagadores.delete()
+                         .where(src.sector_pagadores.c.RUCPagador == ruc))
+            conn.execute(insert(src.sector_pagadores).values(
+                RUCPagador="20999999990", Sector="Pesca", GrupoEco=None))
+        else:  # another table, another column: a client's name retyped
+            conn.execute(src.colocaciones.update()
+                         .where(src.colocaciones.c.IdLiquidacionDet == det)
+                         .values(RazonSocialCliente="OTRA SAC"))
+    refused = cli("demo", "--operations", "60")
+    assert refused.exit_code == EXIT_USAGE
+    table = {"amount": "colocaciones_pagos", "swap": "sector_pagadores",
+             "text": "colocaciones"}[change]
+    assert f"{table} holds rows changed since the last demo" in refused.stderr
+    assert cli("demo", "--operations", "60", "--force").exit_code == 0
+    assert cli("demo", "--operations", "60").exit_code == 0  # its own rows: replaced freely

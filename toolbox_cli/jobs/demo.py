@@ -12,10 +12,11 @@ into one (an import, ``tipo-cambio``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from toolbox_cli.errors import Refused
+from toolbox_cli.errors import InputError, Refused
 from toolbox_cli.tasks.base import RunFlags, TaskSpec
 
 if TYPE_CHECKING:
@@ -37,8 +38,12 @@ class DemoParams(RunFlags):
     force: bool = False
 
 
-def foreign_rows(ctx: TaskContext, counts: dict[str, int]) -> str | None:
-    """Why the source tables hold rows that demo did not write, or None if they hold none."""
+def foreign_rows(ctx: TaskContext, counts: dict[str, int],
+                 digest: Callable[[str], str]) -> str | None:
+    """Why the source tables hold rows that demo did not write, or None if they hold none:
+    rows with no demo behind them, a later run that wrote into one, a count that is not the
+    last demo's, or content that is not what it wrote (``digest(table)``: an edited amount,
+    a row swapped for another, which a count does not see)."""
     counts = {name: n for name, n in counts.items() if n}
     if not counts:
         return None
@@ -54,15 +59,30 @@ def foreign_rows(ctx: TaskContext, counts: dict[str, int]) -> str | None:
         if previous.rows_written.get(name, 0) != n:
             return (f"{name} holds {n:,} rows but the last demo (run {previous.id}) wrote "
                     f"{previous.rows_written.get(name, 0):,}")
+    for name in counts:
+        if name not in previous.digests:
+            continue  # a demo from before digests: its counts are all there is to compare
+        try:
+            same = digest(name) == previous.digests[name]
+        except InputError:  # a cell the readers refuse: not as the demo wrote it
+            same = False
+        if not same:
+            return (f"{name} holds rows changed since the last demo (run {previous.id}) "
+                    "wrote them")
     return None
 
 
 def seed(ctx: TaskContext, params: DemoParams) -> None:
     from toolbox_cli.demo import seed_demo
+    from toolbox_cli.storage.digest import table_digest
     from toolbox_cli.storage.engine import row_counts
+    from toolbox_cli.storage.tables import source_table
+
+    def digest(name: str) -> str:
+        return table_digest(ctx.source, source_table(name), ctx.settings.chunk_size)
 
     if not params.force:
-        reason = foreign_rows(ctx, row_counts(ctx.source, SOURCE_TABLES))
+        reason = foreign_rows(ctx, row_counts(ctx.source, SOURCE_TABLES), digest)
         if reason:
             raise Refused(f"{reason}; demo replaces every source table, so it did nothing; "
                           f"{FORCE_HINT}")
@@ -72,6 +92,7 @@ def seed(ctx: TaskContext, params: DemoParams) -> None:
                        today=ctx.today)
     for name, n in counts.items():
         ctx.add_rows(name, n)
+    ctx.digests = {name: digest(name) for name in SOURCE_TABLES}
 
 
 SPEC = TaskSpec(TASK, "Replace the source tables with synthetic demo data", seed,

@@ -74,6 +74,7 @@ class Run:
     dry_run: bool = False
     tables: list[str] = field(default_factory=list)
     retry_of: int | None = None
+    digests: dict[str, str] = field(default_factory=dict)  # table → content digest
 
     @classmethod
     def from_row(cls, row: Any) -> Run:
@@ -88,7 +89,7 @@ class Run:
             error_type=m["error_type"], error_message=m["error_message"],
             version=m["version"], log_path=m["log_path"],
             dry_run=bool(m["dry_run"]), tables=json.loads(m["tables"] or "[]"),
-            retry_of=m["retry_of"],
+            retry_of=m["retry_of"], digests=json.loads(m["digests"] or "{}"),
         )
 
     def total_rows(self) -> int:
@@ -207,6 +208,7 @@ def finish_run(
     error_type: str | None = None,
     error_message: str | None = None,
     duration_s: float | None = None,
+    digests: dict[str, str] | None = None,
 ) -> bool:
     """Write the final state; False if the run was no longer ``running`` (declared crashed)."""
     now = utcnow()
@@ -223,6 +225,7 @@ def finish_run(
                 duration_s=round(duration_s, 3),
                 rows_written=_json(rows), warnings_count=warnings_count,
                 warnings=_json(warnings), error_type=error_type, error_message=error_message,
+                digests=_json(digests) if digests else None,
             )
         )
     return result.rowcount == 1

@@ -77,6 +77,8 @@ def _sqlite_engine(url: URL, *, create: bool) -> Engine:
     # gets "database is locked" at once, with no wait, when another connection wrote in
     # between: SQLite cannot upgrade its stale snapshot. The source readers do not go
     # through here (``frames.py``: plain statements, no transaction), so reads never wait.
+    # The price: a second connection of this process opened inside a write transaction
+    # waits for that transaction; the code never nests them (one connection per block).
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")

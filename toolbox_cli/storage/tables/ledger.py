@@ -40,6 +40,7 @@ runs = Table(
     Column("dry_run", Boolean, nullable=False, default=False, server_default=false()),
     Column("tables", Text),  # JSON list: the tables the run locks (what it writes)
     Column("retry_of", Integer),  # `toolbox retry`: the run this one re-runs
+    Column("digests", Text),  # JSON {table: sha256 of its content} (demo knows its rows)
     Index("ix_toolbox_runs_task_started", "task", "started_at"),
     Index("ix_toolbox_runs_status", "status"),
 )
