@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 from typer.testing import CliRunner
 
-from tests.support.runs import run_named
+from tests.support.runs import DEMO_TODAY, run_named
 from toolbox_cli.storage import sources
 from toolbox_cli.storage.tables.contract import (
     colocaciones,
@@ -334,3 +334,35 @@ def test_off_system_row_without_payer_ruc_is_dropped_and_supersedes_nothing(engi
     rows = stored(engines.datamart, kpi)
     assert [(r["CodigoLiquidacion"], r["FueraSistema"]) for r in rows] == [
         ("LIQ2403000101", "no"), ("LIQ2403000102-001", "no"), ("LIQ099-2024", "no")]
+
+
+@pytest.mark.parametrize("task", ["kpi", "kpi-acumulado", "tablas-reportes"])
+def test_a_document_without_an_operation_date_fails_the_kpi_naming_it(demo, toolbox_env, task):
+    """Decision 23 (issue 20, item 3): the date range filtered such documents out before the
+    check that names them, and the run dropped them silently (5 081 → 5 076 rows)."""
+    with demo.source.connect() as conn:
+        ids = conn.execute(select(colocaciones.c.IdLiquidacionDet)
+                           .order_by(colocaciones.c.IdLiquidacionDet.desc()).limit(5)
+                           ).scalars().all()
+    with demo.source.begin() as conn:
+        conn.execute(colocaciones.update().where(colocaciones.c.IdLiquidacionDet.in_(ids))
+                     .values(FechaOperacion=None))
+    outcome = run_named(task, toolbox_env, demo, as_of=DEMO_TODAY)
+    assert outcome.status == "failed"
+    assert "has no FechaOperacion; fix the source row" in outcome.error_message
+    assert "colocaciones IdLiquidacionDet" in outcome.error_message
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_document_whose_operation_date_is_not_a_date_fails_the_kpi_naming_it(demo, toolbox_env):
+    """SQLite keeps any text in a DATE column; the range filter must not drop it either."""
+    with demo.source.connect() as conn:
+        last = conn.execute(select(func.max(colocaciones.c.IdLiquidacionDet))).scalar_one()
+    with demo.source.begin() as conn:
+        conn.exec_driver_sql("UPDATE colocaciones SET \"FechaOperacion\" = 'sin fecha' "
+                             "WHERE \"IdLiquidacionDet\" = ?", (last,))
+    outcome = run_named("kpi", toolbox_env, demo, as_of=DEMO_TODAY)
+    assert outcome.status == "failed"
+    assert outcome.error_message == (
+        f"colocaciones IdLiquidacionDet={last} has FechaOperacion 'sin fecha', which is not a "
+        "date; fix or remove that row")

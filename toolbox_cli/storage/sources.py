@@ -16,9 +16,10 @@ from datetime import date
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Table, exists, func, select
+from sqlalchemy import Boolean, String, Table, cast, exists, func, not_, or_, select
 from sqlalchemy.engine import Engine
 
+from toolbox_cli.storage.engine import is_mysql
 from toolbox_cli.storage.frames import read_table
 from toolbox_cli.storage.tables.contract import (
     colocaciones,
@@ -45,10 +46,18 @@ class DocumentChunk:
     devoluciones: pl.DataFrame
 
 
-def _in_range(desde: date | None, hasta: date | None) -> list[Any]:
+def _in_range(engine: Engine, desde: date | None, hasta: date | None) -> list[Any]:
+    """Documents dated ``desde``..``hasta``, and every document without a valid date: those
+    must reach the computation, which refuses them naming their key (decision 23); a date
+    filter alone would drop them silently."""
     if desde is None or hasta is None:
         return []
-    return [colocaciones.c.FechaOperacion.between(desde, hasta)]
+    fecha = colocaciones.c.FechaOperacion
+    undated = [fecha.is_(None)]
+    if not is_mysql(engine):  # SQLite keeps any text in a DATE column
+        undated.append(not_(cast(fecha, String).op("GLOB", return_type=Boolean)(
+            "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*")))
+    return [or_(fecha.between(desde, hasta), *undated)]
 
 
 def iter_document_chunks(
@@ -65,7 +74,7 @@ def iter_document_chunks(
     a past day sees that day's state; undated ones are kept (their date is unknown, not later).
     ``DiasEfectivo`` is read as a float, so a fractional value can be refused, not truncated.
     """
-    in_range = _in_range(desde, hasta)
+    in_range = _in_range(engine, desde, hasta)
     last: int | None = None
     while True:
         where = [*in_range, *([DOC > last] if last is not None else [])]
