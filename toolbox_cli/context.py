@@ -18,10 +18,11 @@ from sqlalchemy.engine import Engine
 from toolbox_cli.params import RunFlags
 from toolbox_cli.progress import NO_PROGRESS, Progress
 from toolbox_cli.settings import Settings, scrub
-from toolbox_cli.storage.guard import ShrinkGuard
+from toolbox_cli.storage.guard import Coercions, ShrinkGuard, Totals
 from toolbox_cli.storage.lock import refuse_unlocked
 
 if TYPE_CHECKING:
+    from toolbox_cli.compute.cells import CoercionLog
     from toolbox_cli.storage.writer import Replacement
 
 # Distinct warnings a run keeps (`toolbox status ID --warnings` lists them), and how many
@@ -78,6 +79,8 @@ class TaskContext:
     rows: dict[str, int] = field(default_factory=dict)
     # Content digests of tables the run wrote, recorded on its ledger row (``demo``).
     digests: dict[str, str] = field(default_factory=dict)
+    # Per source table, the legacy coercions its reads needed (``coercion_log``).
+    coercions: dict[str, CoercionLog] = field(default_factory=dict)
     # What the run locked (``TaskSpec.tables`` and its source refreshes'): the writer
     # refuses any other table.
     locked: frozenset[str] = frozenset()
@@ -108,14 +111,28 @@ class TaskContext:
     def dry_run(self) -> bool:
         return self.params.dry_run
 
-    def judge(self, live: Mapping[str, int], new: Mapping[str, int]) -> None:
+    def judge(self, live: Mapping[str, int], new: Mapping[str, int],
+              live_totals: Mapping[str, Totals] | None = None,
+              new_totals: Mapping[str, Totals] | None = None) -> None:
         """The run's guard on new content, for every write of the run (the datamart writer's
-        swaps, imports, sheets; real and dry runs alike): refuse, or note what
+        swaps, imports, sheets; real and dry runs alike): row counts, control totals and
+        the coercions of every source column read so far; refuse, or note what
         ``--allow-shrink`` let through."""
-        self.guard.check(live, new, dry_run=self.dry_run)
+        coerced = [Coercions(table, column, count, log.rows_read, log.column_examples[column])
+                   for table, log in self.coercions.items()
+                   for column, count in log.columns.items()]
+        self.guard.check(live, new, dry_run=self.dry_run, live_totals=live_totals,
+                         new_totals=new_totals, coerced=coerced)
         for note in self.guard.notes:
             self.warn(note)
         self.guard.notes.clear()
+
+    def coercion_log(self, table: str) -> CoercionLog:
+        """The run's count of the coercions of source table ``table`` (decision 21): what
+        reads it notes there; the guard judges every column of it before a swap."""
+        from toolbox_cli.compute.cells import CoercionLog  # Polars: only when a task reads
+
+        return self.coercions.setdefault(table, CoercionLog())
 
     def check_locked(self, table: str) -> None:
         """Refuse a write into a table this run did not lock (two runs must never write the

@@ -49,8 +49,9 @@ class RunFlags:
     dry_run: bool = param("--dry-run", "Compute and report counts; write nothing.",
                           default=False)
     allow_shrink: bool = param(
-        "--allow-shrink", "Let this run replace a table with far fewer rows than it has (a "
-        "narrower --desde, a real purge); recorded on the run.", default=False)
+        "--allow-shrink", "Let this run through the guard: a table with far fewer rows, "
+        "control totals that moved far or changed sign, a source column that needed much "
+        "coercion (a narrower --desde, a real purge); recorded on the run.", default=False)
 
     def resolved(self, today: date) -> Self:
         """The parameters with their defaults filled in for a run on ``today`` (Lima) and

@@ -73,6 +73,22 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='per-table overrides of max_shrink_percent: {"saldos": 50}',
     )
+    # Decision 22: the control totals each datamart table declares.
+    max_total_change_percent: float = Field(
+        default=20.0, ge=0,
+        description="a control total that moves this much against the live table, or "
+        "changes sign, fails the run",
+    )
+    max_total_change_percent_tables: dict[str, float] = Field(
+        default_factory=dict,
+        description='per-table overrides of max_total_change_percent: {"saldos": 50}',
+    )
+    # Decision 21: a source column coerced this often is broken, not untidy.
+    max_coerced_percent: float = Field(
+        default=5.0, ge=0, le=100,
+        description="a source column coerced (blank amount read as 0, ...) in more than "
+        "this share of the rows read fails the run",
+    )
 
     @field_validator("tipo_cambio_provider")
     @classmethod
@@ -143,6 +159,14 @@ class Settings(BaseSettings):
         for table, percent in value.items():
             if not 0 <= percent <= 100:
                 raise ValueError(f"{table}: {percent} is not a percentage between 0 and 100")
+        return value
+
+    @field_validator("max_total_change_percent_tables")
+    @classmethod
+    def _changes(cls, value: dict[str, float]) -> dict[str, float]:
+        for table, percent in value.items():
+            if percent < 0:
+                raise ValueError(f"{table}: {percent} is not a percentage (0 or more)")
         return value
 
     @property

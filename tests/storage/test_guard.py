@@ -91,6 +91,11 @@ def test_small_shrink_passes_and_per_table_limits_apply(demo, monkeypatch):
         conn.execute(delete(src.colocaciones).where(src.colocaciones.c.IdLiquidacionDet > 500))
     assert run_on_demo(settings, demo, "kpi").error_type == "GuardTripped"
     monkeypatch.setenv("TOOLBOX_MAX_SHRINK_PERCENT_TABLES", '{"kpi": 60}')
+    # The row count may now shrink; its control totals fell as far and still trip the guard.
+    totals = run_on_demo(load_settings(), demo, "kpi")
+    assert totals.error_type == "GuardTripped"
+    assert totals.error_message.startswith("the total kpi.NetoConfirmado (")
+    monkeypatch.setenv("TOOLBOX_MAX_TOTAL_CHANGE_PERCENT_TABLES", '{"kpi": 60}')
     assert run_on_demo(load_settings(), demo, "kpi").status == "success"
     with demo.datamart.connect() as conn:
         assert conn.execute(select(func.count()).select_from(kpi)).scalar_one() < live * 0.8

@@ -41,7 +41,7 @@ def test_a_computed_amount_beyond_its_decimal_fails_and_keeps_the_table(engines)
     """The writer's own check, on both backends; the boundary is 10**16 for DECIMAL(18,2)."""
     def write(amount: float) -> dict[str, int]:
         with writer.replacing(engines.datamart, [selftest_items], tag="t1",
-                              locked={"selftest_items"}, judge=lambda live, new: None) as out:
+                              locked={"selftest_items"}, judge=lambda *_: None) as out:
             for frame in frames([{"name": "a", "amount": 1.0}, {"name": "b", "amount": amount}]):
                 out.add(selftest_items, frame)
         return out.counts

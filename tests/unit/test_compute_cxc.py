@@ -561,8 +561,9 @@ def test_lenient_cell_rules_for_ids_days_and_texts() -> None:
     assert [cells.lenient_int(v, "DiasMora", W_PAGO, log)
             for v in (None, "", "null", 5, "2", " 2.9 ", 3.7, Decimal("-1.5"), "abc")] == [
         0, 0, 0, 5, 2, 2, 3, -1, 0]
-    assert log.counts == {"unparsable DiasMora read as 0": 1}
-    assert log.examples == {"unparsable DiasMora read as 0": [W_PAGO]}
+    assert log.counts == {"unparsable DiasMora read as 0": 1, "null DiasMora read as 0": 3}
+    assert log.examples == {"unparsable DiasMora read as 0": [W_PAGO],
+                            "null DiasMora read as 0": [W_PAGO] * 3}
 
     assert [cells.to_text(v) for v in (None, "", " null ", "NaN", float("nan"), " x ", 5)] == [
         "", "", "", "", "", "x", "5"]
@@ -575,7 +576,10 @@ def test_document_amounts_are_lenient_but_noted() -> None:
     (row,) = docs_frame([raw], log=log).to_dicts()
     assert (row["NetoConfirmado"], row["FondoResguardo"], row["Interes"]) == (
         0, 0, pytest.approx(1234.5, abs=1e-9))
-    assert log.counts == {"unparsable NetoConfirmado read as 0": 1}
+    # The example leaves DeudaAnterior out: a null amount read as 0 is a coercion too.
+    assert log.counts == {"unparsable NetoConfirmado read as 0": 1,
+                          "null DeudaAnterior read as 0": 1}
+    assert log.columns == {"NetoConfirmado": 1, "DeudaAnterior": 1}
     assert "colocaciones IdLiquidacionDet=1" in log.messages()[0]
 
 
@@ -586,7 +590,10 @@ def test_lenient_amount_cell_rule() -> None:
               Decimal("1.5"), 2.25, "S/ 1 000", True)
     assert [cells.lenient_amount(v, "NetoConfirmado", where, log) for v in values] == [
         10000.0, 1234.5, 0.0, 0.0, 0.0, 0.0, 0.0, 7.0, 1.5, 2.25, 0.0, 0.0]
-    assert log.counts == {"unparsable NetoConfirmado read as 0": 1}  # only the text
+    # The text, and the five null spellings (a bool is no number either).
+    assert log.counts == {"unparsable NetoConfirmado read as 0": 1,
+                          "null NetoConfirmado read as 0": 5}
+    assert log.columns == {"NetoConfirmado": 6}
 
 
 def test_document_dates_are_day_first_and_without_time() -> None:
@@ -659,7 +666,9 @@ def test_null_text_in_a_not_null_column_is_stored_empty_and_noted() -> None:
     (row,) = docs_frame([documento(1, 7, "L", "PEN", 1, "2025-01-01", "1",
                                    Ejecutivo=None, CodigoSolicitud=None)], log=log).to_dicts()
     assert (row["Ejecutivo"], row["CodigoSolicitud"], row["FacturasGeneradas"]) == ("", "", None)
-    assert log.counts == {"null Ejecutivo stored as ''": 1, "null CodigoSolicitud stored as ''": 1}
+    assert log.counts == {"null Ejecutivo stored as ''": 1, "null CodigoSolicitud stored as ''": 1,
+                          "null DeudaAnterior read as 0": 1}
+    assert log.columns == {"Ejecutivo": 1, "CodigoSolicitud": 1, "DeudaAnterior": 1}
 
 
 def test_payer_ruc_with_colons_and_spaces_is_cleaned_and_finds_its_sector() -> None:
@@ -668,9 +677,11 @@ def test_payer_ruc_with_colons_and_spaces_is_cleaned_and_finds_its_sector() -> N
             documento(1, 2, "L", "PEN", 1, "2025-01-01", "2010000 0001 ")]
     rows = dim(docs, [], inputs(), log=log)
     assert [(r["RUCPagador"], r["Sector"]) for r in rows] == [("20100000001", "CONSTRUCCION")] * 2
-    assert log.counts == {"RUCPagador cleaned of ':' and spaces": 2}
-    assert log.messages() == ["2 value(s) coerced: RUCPagador cleaned of ':' and spaces "
-                              "(e.g. colocaciones IdLiquidacionDet=1, 2)"]
+    assert log.counts == {"RUCPagador cleaned of ':' and spaces": 2,
+                          "null DeudaAnterior read as 0": 2}
+    assert log.messages()[0] == ("2 value(s) coerced: RUCPagador cleaned of ':' and spaces "
+                                 "(e.g. colocaciones IdLiquidacionDet=1, 2)")
+    assert "RUCPagador" not in log.columns  # a spelling made canonical is no coercion
 
 
 def test_too_long_text_is_rejected_before_the_database_sees_it() -> None:

@@ -52,18 +52,33 @@ class RowError(InputError):
 
 @dataclass
 class CoercionLog:
-    """Counts the legacy's silent coercions so the run can report them (decisions: "never
-    silent"). One entry per kind, with the first few row identities as examples."""
+    """Counts the legacy's silent coercions of one source table so the run can report them
+    (decisions: "never silent"). One entry per kind, with the first few row identities as
+    examples; and per column, the cells whose value was replaced (a null or unreadable
+    amount read as 0, a truncated id, a null text stored as ''), against the rows read
+    (``read``): decision 21's limit fails the run when a column needed that too often.
+    A spelling made canonical (a re-cased TipoPago, a RUC cleaned of ':') is counted in the
+    warnings but is no coercion: ``note`` it without a column."""
 
     max_examples: int = 5
     counts: dict[str, int] = field(default_factory=dict)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    rows_read: int = 0
+    columns: dict[str, int] = field(default_factory=dict)
+    column_examples: dict[str, str] = field(default_factory=dict)
 
-    def note(self, kind: str, where: str, count: int = 1) -> None:
+    def note(self, kind: str, where: str, count: int = 1, *, column: str | None = None) -> None:
         self.counts[kind] = self.counts.get(kind, 0) + count
         shown = self.examples.setdefault(kind, [])
         if len(shown) < self.max_examples:
             shown.append(where)
+        if column is not None:
+            self.columns[column] = self.columns.get(column, 0) + count
+            self.column_examples.setdefault(column, where)
+
+    def read(self, rows: int) -> None:
+        """``rows`` more rows of the table were read."""
+        self.rows_read += rows
 
     def messages(self) -> list[str]:
         return [
@@ -77,9 +92,9 @@ class CoercionLog:
         return ", ".join(examples[:1] + [w.rsplit("=", 1)[-1] for w in examples[1:]])
 
 
-def _note(log: CoercionLog | None, kind: str, where: str) -> None:
+def _note(log: CoercionLog | None, kind: str, where: str, fieldname: str) -> None:
     if log is not None:
-        log.note(kind, where)
+        log.note(kind, where, column=fieldname)
 
 
 # ---------------------------------------------------------------- scalar rules
@@ -155,7 +170,7 @@ def to_id(value: Any, fieldname: str, where: str, log: CoercionLog | None = None
         raise RowError(where, fieldname, f"is not a number ({value!r})") from None
     whole = int(number)  # int() truncates toward zero, as the legacy did
     if number != whole:
-        _note(log, f"{fieldname} truncated to an integer", where)
+        _note(log, f"{fieldname} truncated to an integer", where, fieldname)
     return whole
 
 
@@ -186,6 +201,7 @@ def lenient_amount(value: Any, fieldname: str, where: str,
     The legacy turned unparsable text into 0 silently; we keep the value but note it.
     """
     if isinstance(value, bool) or is_missing(value):
+        _note(log, f"null {fieldname} read as 0", where, fieldname)
         return 0.0
     try:
         if isinstance(value, str):
@@ -194,13 +210,14 @@ def lenient_amount(value: Any, fieldname: str, where: str,
             return float(_as_decimal(value))
     except ValueError:
         pass
-    _note(log, f"unparsable {fieldname} read as 0", where)
+    _note(log, f"unparsable {fieldname} read as 0", where, fieldname)
     return 0.0
 
 
 def lenient_int(value: Any, fieldname: str, where: str, log: CoercionLog | None = None) -> int:
     """``DiasMora`` / ``EstadoDevolucion``: null → 0, numbers truncated, unparsable → 0."""
     if isinstance(value, bool) or is_missing(value):
+        _note(log, f"null {fieldname} read as 0", where, fieldname)
         return 0
     if isinstance(value, int):
         return value
@@ -211,7 +228,7 @@ def lenient_int(value: Any, fieldname: str, where: str, log: CoercionLog | None 
             return int(_as_decimal(value))
     except ValueError:
         pass
-    _note(log, f"unparsable {fieldname} read as 0", where)
+    _note(log, f"unparsable {fieldname} read as 0", where, fieldname)
     return 0
 
 

@@ -123,12 +123,14 @@ def _strict_amount(f: _Frame, name: str) -> pl.Series:
 
 def _lenient_amount(f: _Frame, name: str, log: CoercionLog | None) -> pl.Series:
     if f.numeric(name):
+        _noted(f, f.frame[name].is_null(), f"null {name} read as 0", log, column=name)
         return f.frame[name].cast(pl.Float64).fill_null(0.0)
     return f.cellwise(name, lambda v, w: cells.lenient_amount(v, name, w, log), pl.Float64)
 
 
 def _lenient_int(f: _Frame, name: str, log: CoercionLog | None) -> pl.Series:
     if f.typed(name, pl.Int64, pl.Int32):
+        _noted(f, f.frame[name].is_null(), f"null {name} read as 0", log, column=name)
         return f.frame[name].cast(pl.Int64).fill_null(0)
     return f.cellwise(name, lambda v, w: cells.lenient_int(v, name, w, log), pl.Int64)
 
@@ -164,12 +166,14 @@ def _check_length(f: _Frame, name: str, values: pl.Series, limit: int) -> pl.Ser
     return values
 
 
-def _noted(f: _Frame, changed: pl.Series, kind: str, log: CoercionLog | None) -> None:
+def _noted(f: _Frame, changed: pl.Series, kind: str, log: CoercionLog | None, *,
+           column: str | None = None) -> None:
+    """``changed`` cells noted as ``kind``; with ``column``, as coercions of that column."""
     count = int(changed.fill_null(False).sum())
     if count and log is not None:
-        for index in changed.fill_null(False).arg_true().head(log.max_examples).to_list():
-            log.note(kind, f.where(index), 0)
-        log.counts[kind] = log.counts.get(kind, 0) + count
+        indexes = changed.fill_null(False).arg_true().head(log.max_examples).to_list()
+        for n, index in enumerate(indexes):
+            log.note(kind, f.where(index), count if n == 0 else 0, column=column)
 
 
 # ---------------------------------------------------------------- 3.1 pagos, 3.2 devoluciones
@@ -238,7 +242,7 @@ def _doc_text(f: _Frame, name: str, log: CoercionLog | None) -> pl.Series:
         if name in DOC_TEXT_MANDATORY:
             raise RowError(f.where(f.first(nulls) or 0), name, "is missing")
         if not_null:
-            _noted(f, nulls, f"null {name} stored as ''", log)
+            _noted(f, nulls, f"null {name} stored as ''", log, column=name)
             values = values.fill_null("")
     if trimmed:
         values = values.str.strip_chars()

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from toolbox_cli.compute import ruc, spellings
+from toolbox_cli.compute.cells import CoercionLog
 from toolbox_cli.compute.kpi_formulas import KpiConfig, metrics
 from toolbox_cli.compute.kpi_inputs import (
     DATES,
@@ -48,6 +49,7 @@ from toolbox_cli.errors import InputError
 
 # ------------------------------------------------------------------------ constants
 
+IN_SYSTEM, OFF_SYSTEM = "colocaciones", "operaciones_fuera_sistema"  # the source tables read
 SUSPICIOUS_RATE = 0.1  # monthly rate above 10 % after normalisation: probably mis-keyed (§6.11)
 EXAMPLES = 3  # how many row identities a warning quotes
 
@@ -94,8 +96,13 @@ class KpiPipeline:
 
     def __init__(self, config: KpiConfig, *, fx: pl.DataFrame, sectors: Sectors,
                  referrals: Referrals, off_system_names: Iterable[str | None],
-                 off_system_codes: Iterable[str | None] | pl.Series) -> None:
+                 off_system_codes: Iterable[str | None] | pl.Series,
+                 logs: dict[str, CoercionLog] | None = None) -> None:
         self.config = config
+        # The coercions of each source table's columns (decision 21), for the run's guard.
+        self.logs = logs if logs is not None else {}
+        for table in (IN_SYSTEM, OFF_SYSTEM):
+            self.logs.setdefault(table, CoercionLog())
         self.fx = fx
         self.sectors = sectors
         self.referrals = referrals
@@ -132,6 +139,7 @@ class KpiPipeline:
         self.stats.superseded += int(superseded.sum())
         kept = documents.filter(~superseded)
         self.stats.in_system += kept.height
+        self.logs[IN_SYSTEM].read(kept.height)
         merged = kept.join(self._pagos(pagos), on="IdLiquidacionDet", how="left") \
             .join(self._devoluciones(devoluciones), on="IdLiquidacionDet", how="left")
         return self._build(merged, fuera_sistema=False)
@@ -142,6 +150,7 @@ class KpiPipeline:
         self.stats.off_system_dropped += int((~operation).sum())
         rows = sheet_rows.filter(operation)
         self.stats.off_system += rows.height
+        self.logs[OFF_SYSTEM].read(rows.height)
         mapping = {name: m.mapped for name, m in self.executives.items()}
         if mapping:
             rows = rows.with_columns(pl.col("Ejecutivo").cast(pl.String).replace(mapping))
@@ -268,9 +277,13 @@ class KpiPipeline:
                    if not (fuera_sistema and c in NOT_IN_SHEETS)]
         nulls = frame.select([pl.col(c).is_null().sum().alias(c) for c in counted]).row(0)
         examples = self.stats.nulls_as_zero_examples
+        log = self.logs[OFF_SYSTEM if fuera_sistema else IN_SYSTEM]
         for name, count in zip(counted, nulls, strict=True):
             if count:
                 self.stats.nulls_as_zero[name] += count
+                first = frame.filter(pl.col(name).is_null())
+                log.note(f"null {name} read as 0", row_identity(first, 0, fuera_sistema), count,
+                         column=name)
                 if len(examples) < EXAMPLES:
                     rows = frame.filter(pl.col(name).is_null())
                     for i in range(min(EXAMPLES, rows.height)):
@@ -295,6 +308,10 @@ class KpiPipeline:
         nulls = frame["DiasEfectivo"].null_count()
         if nulls:
             self.stats.nulls_as_zero["DiasEfectivo"] += nulls
+            first = frame.filter(pl.col("DiasEfectivo").is_null())
+            self.logs[OFF_SYSTEM if fuera_sistema else IN_SYSTEM].note(
+                "null DiasEfectivo read as 0", row_identity(first, 0, fuera_sistema), nulls,
+                column="DiasEfectivo")
         return frame.with_columns(dias.fill_null(0.0).cast(pl.Int64).alias("DiasEfectivo"))
 
     def _tally_several(self, frame: pl.DataFrame) -> None:

@@ -87,8 +87,8 @@ def refresh(ctx: TaskContext, fecha_corte: date, tipo_cambio: float | None) -> N
                  f"cxc_pagos_fact, ignored by cxc_acumulado_dim (e.g. IdLiquidacionPago "
                  f"{', '.join(str(i) for i in orphan_ids)})")
 
-    logs = {table.name: CoercionLog() for table in (colocaciones_pagos,
-                                                    colocaciones_devoluciones, colocaciones)}
+    logs = {table.name: ctx.coercion_log(table.name)
+            for table in (colocaciones_pagos, colocaciones_devoluciones, colocaciones)}
     stats = cxc.AcumuladoStats()
     inputs = cxc.AcumuladoInputs(fecha_corte, rate, codes, catalogue)
     chunk_size = ctx.settings.chunk_size
@@ -96,16 +96,19 @@ def refresh(ctx: TaskContext, fecha_corte: date, tipo_cambio: float | None) -> N
         for chunk in sources.iter_table_chunks(ctx.source, colocaciones_pagos,
                                                cxc_fields.PAGO_COLUMNS, "IdLiquidacionPago",
                                                chunk_size):
+            logs["colocaciones_pagos"].read(chunk.height)
             out.add(cxc_pagos_fact, cxc_fields.pagos_fact(chunk, logs["colocaciones_pagos"]))
         for chunk in sources.iter_table_chunks(ctx.source, colocaciones_devoluciones,
                                                payments.DEVOLUCION_COLUMNS,
                                                "IdLiquidacionDevolucion", chunk_size):
+            logs["colocaciones_devoluciones"].read(chunk.height)
             out.add(cxc_dev_fact,
                     cxc_fields.dev_fact(chunk, logs["colocaciones_devoluciones"]))
         for docs in sources.iter_document_chunks(ctx.source, chunk_size=chunk_size,
                                                  documents=cxc_fields.DOCUMENT_COLUMNS,
                                                  pagos=cxc_fields.PAGO_COLUMNS):
             # Payment coercions are noted once, where the fact rows are built.
+            logs["colocaciones"].read(docs.documents.height)
             out.add(cxc_acumulado_dim, cxc.acumulado(
                 cxc_fields.documents(docs.documents, logs["colocaciones"]),
                 cxc_fields.pagos_fact(docs.pagos), inputs, stats=stats))

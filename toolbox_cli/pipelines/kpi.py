@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import polars as pl
 
-from toolbox_cli.compute.kpi import KpiPipeline
+from toolbox_cli.compute.kpi import IN_SYSTEM, OFF_SYSTEM, KpiPipeline
 from toolbox_cli.compute.kpi_formulas import REPORTE_ACUMULADO, REPORTE_KPI, KpiConfig
 from toolbox_cli.compute.kpi_inputs import PAGO_COLUMNS, is_off_system_operation
 from toolbox_cli.compute.kpi_reference import Referrals, Sectors, fx_frame
@@ -64,6 +64,7 @@ def make_pipeline(ctx: TaskContext, reporte: int) -> KpiPipeline:
                                   sources.read_referidos_alias(source)),
         off_system_names=list(off_names),
         off_system_codes=pl.concat(off_codes) if off_codes else pl.Series([], dtype=pl.String),
+        logs={table: ctx.coercion_log(table) for table in (IN_SYSTEM, OFF_SYSTEM)},
     )
 
 

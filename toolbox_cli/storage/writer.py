@@ -29,13 +29,14 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Date, DateTime, Integer, Numeric, Table
+from sqlalchemy import Date, DateTime, Integer, Numeric, Table, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli.errors import TaskFailed
 from toolbox_cli.progress import NO_PROGRESS, Progress
 from toolbox_cli.storage.engine import is_mysql, row_counts
+from toolbox_cli.storage.guard import Totals
 from toolbox_cli.storage.lock import refuse_unlocked
 from toolbox_cli.storage.staging import (
     drop_staging_tables,
@@ -182,6 +183,9 @@ class Replacement:
         self.engine, self.tag, self.dry_run = engine, tag, dry_run
         self.tables = {table.name: table for table in tables}
         self.counts = dict.fromkeys(self.tables, 0)
+        # The control totals of each table (decision 22), summed as the frames go by.
+        self.totals: dict[str, dict[tuple[str, str], float]] = {
+            name: {} for name, table in self.tables.items() if table.info.get("totals")}
         self.check_alive, self.progress = check_alive, progress
         self.loader = None if dry_run else _Loader(engine, progress)
         self._current: str | None = None
@@ -197,6 +201,9 @@ class Replacement:
         rows = prepare(frame, table)
         if rows.height:
             self.counts[table.name] += rows.height
+            if table.name in self.totals:
+                for key, value in frame_totals(rows, table).items():
+                    self.totals[table.name][key] = self.totals[table.name].get(key, 0.0) + value
             if self.loader is None:
                 self.progress.rows(table.name, rows.height)
             else:
@@ -254,7 +261,8 @@ def replacing(
     *,
     tag: str,
     locked: Collection[str],
-    judge: Callable[[Mapping[str, int], Mapping[str, int]], None],
+    judge: Callable[[Mapping[str, int], Mapping[str, int], Mapping[str, Totals],
+                     Mapping[str, Totals]], None],
     dry_run: bool = False,
     check_alive: Callable[[], None] = lambda: None,
     on_publish: Callable[[], None] = lambda: None,
@@ -263,7 +271,8 @@ def replacing(
     """Replace ``tables`` atomically, all of them or none, with what the block ``add``s.
 
     Each table is built in a staging table (``<table>__stg_<tag>``); when the block ends,
-    ``judge(live, new)`` (the run's guard) compares each new row count with the live one and
+    ``judge(live, new, live_totals, new_totals)`` (the run's guard) compares each new row count
+    and control total with the live table's and
     may refuse, and only then are all of them swapped in at once. An error in the block, in
     the loader or in the guard drops the staging tables and leaves every live table as it
     was. A dry run prepares and counts every frame and is judged the same way, but creates
@@ -279,7 +288,11 @@ def replacing(
         replacement.open()
         yield replacement
         replacement.close()
-        judge(row_counts(engine, names), replacement.counts)
+        live = row_counts(engine, names)
+        judge(live, replacement.counts,
+              {n: live_totals(engine, replacement.tables[n]) for n in replacement.totals
+               if live[n]},
+              replacement.totals)
         if not dry_run:
             progress.phase("swap", f"swapping {', '.join(names)} in")
             swap_in(engine, names, tag=tag, check_alive=check_alive, on_publish=on_publish)
@@ -374,6 +387,32 @@ class _Loader:
             self.error = exc
             while self.queue.get() is not self._DONE:
                 pass
+
+
+def frame_totals(rows: pl.DataFrame, table: Table) -> dict[tuple[str, str], float]:
+    """The control totals of prepared rows: each ``info["totals"]`` column summed, per value
+    of ``info["totals_by"]`` (a currency) or over all rows ("")."""
+    columns, by = table.info["totals"], table.info.get("totals_by")
+    if by is None:
+        sums = rows.select([pl.col(c).fill_null(0.0).sum() for c in columns]).row(0)
+        return {(c, ""): float(v) for c, v in zip(columns, sums, strict=True)}
+    grouped = rows.group_by(pl.col(by).fill_null("")).agg(
+        [pl.col(c).fill_null(0.0).sum() for c in columns])
+    return {(c, str(group[by])): float(group[c]) for group in grouped.iter_rows(named=True)
+            for c in columns}
+
+
+def live_totals(engine: Engine, table: Table) -> dict[tuple[str, str], float]:
+    """The control totals of the live table, the same sums as ``frame_totals``."""
+    columns, by = table.info["totals"], table.info.get("totals_by")
+    sums = [func.coalesce(func.sum(table.c[c]), 0) for c in columns]
+    query = select(table.c[by], *sums).group_by(table.c[by]) if by else select(*sums)
+    with engine.connect() as conn:
+        result = conn.execute(query).all()
+    if by is None:
+        return {(c, ""): float(v) for c, v in zip(columns, result[0], strict=True)}
+    return {(c, str(row[0] or "")): float(value) for row in result
+            for c, value in zip(columns, row[1:], strict=True)}
 
 
 def _quoted_columns(conn: Connection, rows: pl.DataFrame) -> str:
