@@ -79,6 +79,9 @@ class TaskContext:
     rows: dict[str, int] = field(default_factory=dict)
     # Content digests of tables the run wrote, recorded on its ledger row (``demo``).
     digests: dict[str, str] = field(default_factory=dict)
+    # The sources the run fetched itself and when (UTC ISO), on its ledger row: list and
+    # status say where its operations came from (``operaciones``: the webservice).
+    sources: dict[str, str] = field(default_factory=dict)
     # Per source table, the legacy coercions its reads needed (``coercion_log``).
     coercions: dict[str, CoercionLog] = field(default_factory=dict)
     # What the run locked (``TaskSpec.tables`` and its source refreshes'): the writer
@@ -162,7 +165,7 @@ class TaskContext:
         self.rows[table] = self.rows.get(table, 0) + count
 
     @contextlib.contextmanager
-    def replace_tables(self, *tables: Table) -> Iterator[Replacement]:
+    def replace_tables(self, *tables: Table, sources: bool = False) -> Iterator[Replacement]:
         """Replace datamart tables atomically, all of them or none, with what the block
         ``add``s to them (``storage/writer.py``)::
 
@@ -173,10 +176,13 @@ class TaskContext:
         When the block ends the guard judges every new table against the live one and only
         then are they swapped in; with --dry-run the frames are computed, counted and
         judged the same way, and nothing is written. Rows are counted on the run.
+        ``sources``: the tables are source tables, in the source database (the operations
+        webservice's refresh of the source contract).
         """
         from toolbox_cli.storage import writer  # Polars: only when a task writes
 
-        with writer.replacing(self.datamart, tables, tag=str(self.run_id or "manual"),
+        engine = self.source if sources else self.datamart
+        with writer.replacing(engine, tables, tag=str(self.run_id or "manual"),
                               locked=self.locked, judge=self.judge, dry_run=self.dry_run,
                               check_alive=self.check_alive, on_publish=self.on_publish,
                               progress=self.progress) as out:

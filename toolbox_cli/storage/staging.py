@@ -14,10 +14,11 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from sqlalchemy import MetaData, Table, inspect
+from sqlalchemy import Index, MetaData, Table, inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.schema import CreateIndex
 
 from toolbox_cli.storage.engine import is_mysql
 
@@ -30,11 +31,14 @@ def _old_name(table: str, tag: str) -> str:
     return f"{table}__old_{tag}"
 
 
-def staging_copy(table: Table, name: str) -> Table:
+def staging_copy(table: Table, name: str, engine: Engine | None = None) -> Table:
+    """The staging table of ``table``. On MySQL/MariaDB it carries the table's indexes
+    (their names are the table's own, and RENAME keeps them); on SQLite, whose index names
+    are global to the database, it carries none and ``swap_in`` builds them under their
+    own names once the old table is gone, in the swap's transaction."""
     copy = table.to_metadata(MetaData(), name=name)
-    # SQLite index names are global to the database: a copied index would clash with the live
-    # table's. Datamart tables carry no secondary indexes, but be safe.
-    copy.indexes.clear()
+    if engine is None or not is_mysql(engine):
+        copy.indexes.clear()
     return copy
 
 
@@ -58,9 +62,12 @@ def pause_point(phase: str) -> None:
 
 def swap_in(engine: Engine, names: list[str], *, tag: str,
             check_alive: Callable[[], None] = lambda: None,
-            on_publish: Callable[[], None] = lambda: None) -> None:
+            on_publish: Callable[[], None] = lambda: None,
+            indexes: Sequence[Index] = ()) -> None:
     """Swap every staging table in at once. ``on_publish`` is called right before the
-    statement that publishes them: from then on the run must not stop half-told."""
+    statement that publishes them: from then on the run must not stop half-told.
+    ``indexes``: the secondary indexes of the swapped tables (the source tables have some),
+    which SQLite builds inside the swap's transaction (``staging_copy``)."""
     existing = set(inspect(engine).get_table_names())
     check_alive()
     pause_point("before_swap")
@@ -84,6 +91,8 @@ def swap_in(engine: Engine, names: list[str], *, tag: str,
             for name in names:
                 conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(name)}")
                 conn.exec_driver_sql(f"ALTER TABLE {q(staging_name(name, tag))} RENAME TO {q(name)}")
+            for index in indexes:
+                conn.execute(CreateIndex(index))
 
 
 def drop_staging_tables(engine: Engine, tag: str, only: list[str] | None = None) -> list[str]:

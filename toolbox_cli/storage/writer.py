@@ -189,6 +189,22 @@ class Replacement:
         self.check_alive, self.progress = check_alive, progress
         self.loader = None if dry_run else _Loader(engine, progress)
         self._current: str | None = None
+        self._finishing: list[Callable[[Connection, Mapping[str, str]], None]] = []
+
+    def before_swap(self, step: Callable[[Connection, Mapping[str, str]], None]) -> None:
+        """Run ``step(conn, staging)`` on the staged rows once every chunk is written and
+        before the guard and the swap (``staging``: table → its staging table's name), in
+        one transaction: a change that needs every row first (the operations webservice's
+        current payment). Not on a dry run, which stages nothing."""
+        self._finishing.append(step)
+
+    def finish_staged(self) -> None:
+        if self.loader is None or not self._finishing:
+            return
+        staged = {name: staging_name(name, self.tag) for name in self.tables}
+        with self.engine.begin() as conn:
+            for step in self._finishing:
+                step(conn, staged)
 
     def add(self, table: Table, frame: pl.DataFrame) -> None:
         """Put ``frame`` in ``table``'s shape (``prepare``) and write it to its staging
@@ -236,7 +252,7 @@ class Replacement:
         if self.loader is None:
             return
         for name, table in self.tables.items():
-            staging = staging_copy(table, staging_name(name, self.tag))
+            staging = staging_copy(table, staging_name(name, self.tag), self.engine)
             staging.drop(self.engine, checkfirst=True)
             staging.create(self.engine)
         self.loader.start()
@@ -288,6 +304,7 @@ def replacing(
         replacement.open()
         yield replacement
         replacement.close()
+        replacement.finish_staged()
         live = row_counts(engine, names)
         judge(live, replacement.counts,
               {n: live_totals(engine, replacement.tables[n]) for n in replacement.totals
@@ -295,7 +312,8 @@ def replacing(
               replacement.totals)
         if not dry_run:
             progress.phase("swap", f"swapping {', '.join(names)} in")
-            swap_in(engine, names, tag=tag, check_alive=check_alive, on_publish=on_publish)
+            swap_in(engine, names, tag=tag, check_alive=check_alive, on_publish=on_publish,
+                    indexes=[ix for t in tables for ix in t.indexes])
             progress.done("swap")
     except BaseException:
         replacement.abort()
