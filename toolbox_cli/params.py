@@ -69,6 +69,10 @@ class CutOff(RunFlags):
                                default=False)
     hojas: bool = param("--hojas", "First refresh, in this run, the Google Sheets "
                         "(TOOLBOX_SHEETS) of the tables this task reads.", default=False)
+    operaciones: bool | None = param(
+        "--operaciones/--sin-operaciones", "First refresh, in this run, the operations from "
+        "the webservice (TOOLBOX_OPERACIONES_URL), or do not. Default: scheduled runs do "
+        "when it is set, manual runs do not.")
 
     def resolved(self, today: date) -> Self:
         corte = self.fecha_corte or today

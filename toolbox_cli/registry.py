@@ -11,11 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from toolbox_cli.errors import ConfigError, did_you_mean
-from toolbox_cli.tasks import hojas, kpi, kpi_acumulado, tablas_cxc, tablas_reportes, tipo_cambio
+from toolbox_cli.tasks import (
+    hojas,
+    kpi,
+    kpi_acumulado,
+    operaciones,
+    tablas_cxc,
+    tablas_reportes,
+    tipo_cambio,
+)
 from toolbox_cli.tasks.base import TaskSpec
 
 TASKS: tuple[TaskSpec, ...] = (
     tipo_cambio.SPEC,
+    operaciones.SPEC,
     hojas.SPEC,
     tablas_reportes.SPEC,
     kpi.SPEC,

@@ -480,6 +480,7 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
         warnings_count=ctx.warnings_count, warnings=ctx_warnings,
         error_type=error_type, error_message=error_message,
         digests=ctx.digests if status == ledger.SUCCESS else None,
+        sources=ctx.sources,
     )
     pause_point("recorded")
     if not recorded and status == ledger.SUCCESS:

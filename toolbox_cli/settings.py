@@ -133,6 +133,34 @@ class Settings(BaseSettings):
     sheets_timeout_seconds: float = Field(default=30.0, gt=0)
     sheets_attempts: int = Field(default=3, ge=1, le=10)
     sheets_backoff_seconds: float = Field(default=2.0, ge=0)
+    # The operations webservice (README "The operations webservice"): the legacy's source of
+    # operations; its timeouts, tries and back-off are the legacy's (webservice.md).
+    operaciones_url: str | None = Field(
+        default=None, description="base URL of the operations webservice, e.g. "
+        "https://ops.example.pe (its endpoints are under /webservice/)",
+    )
+    operaciones_user: str | None = Field(default=None, description="its user (token login)")
+    operaciones_password: SecretStr | None = Field(
+        default=None, description="its password (a secret: masked, scrubbed, never stored)",
+    )
+    operaciones_timeout_seconds: float = Field(
+        default=120.0, gt=0, description="per call to the three CXC endpoints")
+    operaciones_report_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="per call to the colocaciones report")
+    operaciones_token_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="per call to the token endpoint")
+    operaciones_attempts: int = Field(default=3, ge=1, le=10)
+    operaciones_backoff_seconds: float = Field(default=2.0, ge=0)
+
+    @field_validator("operaciones_url")
+    @classmethod
+    def _webservice_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("not an http(s) URL with a host, e.g. https://ops.example.pe")
+        return value.strip().rstrip("/")
 
     @field_validator("ping_url")
     @classmethod
@@ -213,6 +241,8 @@ class Settings(BaseSettings):
                 value = {sheet: display_url(url) for sheet, url in value.items()}
             elif name == "tipo_cambio_url" and value:
                 value = display_url(value)
+            elif name == "operaciones_url" and value:
+                value = webservice_display(value)
             out[name] = value
         out["database_url"] = render_url(self.datamart_url())
         out["source_url"] = render_url(self.source_database_url())
@@ -228,7 +258,7 @@ def secrets_of(settings: Settings) -> list[str]:
         if database.password:
             found.append(str(database.password))
     for secret in (settings.database_password, settings.source_password, settings.ping_url,
-                   settings.tipo_cambio_token):
+                   settings.tipo_cambio_token, settings.operaciones_password):
         if secret is not None and secret.get_secret_value():
             found.append(secret.get_secret_value())
     # A notification URL holds tokens or passwords as a whole, its host included (Apprise's
@@ -239,9 +269,13 @@ def secrets_of(settings: Settings) -> list[str]:
     for given in [*settings.sheets.values(), settings.tipo_cambio_url or ""]:
         if given:
             found += url_secrets(given)
+    if settings.operaciones_url:
+        parts = urlsplit(settings.operaciones_url)
+        found += [parts.password or "", f"{parts.username}:{parts.password}"
+                  if parts.password else ""]
     if settings.ping_url is not None and "{task}" in settings.ping_url.get_secret_value():
         found.append(settings.ping_url.get_secret_value().split("{task}", 1)[0])
-    return sorted(set(found), key=len, reverse=True)
+    return sorted({f for f in found if f}, key=len, reverse=True)
 
 
 # The fixed words of the URLs the toolbox reads (Apps Script web apps, published sheets,
@@ -263,6 +297,16 @@ def display_url(url: str) -> str:
     port = f":{parts.port}" if parts.port else ""
     rest = "/…" if (parts.path.strip("/") or parts.query) else ""
     return f"{parts.scheme}://{parts.hostname or ''}{port}{rest}"
+
+
+def webservice_display(url: str) -> str:
+    """The operations webservice's base URL as shown: its own path is the operator's choice
+    and no secret, but a user and password written into it are hidden."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    port = f":{parts.port}" if parts.port else ""
+    return parts._replace(netloc=f"{parts.username}:********@{parts.hostname}{port}").geturl()
 
 
 def url_secrets(url: str) -> list[str]:

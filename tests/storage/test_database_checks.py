@@ -71,10 +71,11 @@ def test_an_old_ledger_is_refused_until_db_init_upgrades_it(engines, cli):
             conn.exec_driver_sql("ALTER TABLE toolbox_runs DROP COLUMN dry_run")
             conn.exec_driver_sql("ALTER TABLE toolbox_runs DROP COLUMN retry_of")
             conn.exec_driver_sql("ALTER TABLE toolbox_runs DROP COLUMN digests")
+            conn.exec_driver_sql("ALTER TABLE toolbox_runs DROP COLUMN sources")
     else:
         with engines.datamart.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE toolbox_runs DROP COLUMN tables, DROP COLUMN dry_run, "
-                                 "DROP COLUMN retry_of, DROP COLUMN digests")
+                                 "DROP COLUMN retry_of, DROP COLUMN digests, DROP COLUMN sources")
     refused = cli("status")
     assert refused.exit_code == EXIT_USAGE
     assert "ledger" in refused.stderr and "run toolbox db init to upgrade it" in refused.stderr

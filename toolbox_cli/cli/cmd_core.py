@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from datetime import timedelta
+import textwrap
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -80,7 +81,22 @@ def _run_dict(run: ledger.Run, settings: Settings) -> dict[str, Any]:
         local = run.__dict__[key]
         data[key] = fmt_iso(local, settings) if local else None
     data["timezone"] = settings.timezone
+    data["operaciones_from"] = operations_origin(run, settings)
     return data
+
+
+def operations_origin(run: ledger.Run, settings: Settings) -> str | None:
+    """Where a run's operations (the three source tables) came from: the webservice, in
+    the run, at what time (Lima); or the source database as it was. None for a task that
+    does not read them."""
+    spec = all_tasks().get(run.task)
+    if spec is None or "colocaciones" not in spec.reads:
+        return None
+    fetched = run.sources.get("operaciones")
+    if fetched:
+        at = datetime.fromisoformat(fetched)
+        return f"the webservice, fetched in the run at {fmt_time(at, settings)}"
+    return "the source database as it was"
 
 
 LIST_COLUMNS = (
@@ -155,9 +171,23 @@ def list_tasks(wide: WideOpt = False, json_output: JsonOpt = False) -> None:
         ])
     fit_table(out, f"toolbox tasks (times in {settings.timezone})", LIST_COLUMNS, rows,
               wide=wide, row_label=list(tasks))
+    _print_origins(last, settings)
     _print_flags(missed, late, settings)
     out.print("toolbox TASK --help describes a task; toolbox list --json has the details.",
               style="dim")
+
+
+def _print_origins(last: Mapping[str, ledger.Run], settings: Settings) -> None:
+    """Where the last runs' operations came from, one line per origin."""
+    by_origin: dict[str, list[str]] = {}
+    for name, run in sorted(last.items()):
+        origin = operations_origin(run, settings)
+        if origin and not run.dry_run:
+            by_origin.setdefault(origin, []).append(name)
+    for origin, names in by_origin.items():
+        line = f"operations of the last {', '.join(names)}: {origin}"
+        out.print(textwrap.fill(line, width=max(out.width, 40), subsequent_indent="  "),
+                  markup=False, style="dim")
 
 
 def _print_flags(missed: Sequence[monitor.MissedSlot], late: Sequence[monitor.LateRun],
@@ -278,6 +308,7 @@ def _print_run(run: ledger.Run, settings: Settings, *, all_warnings: bool = Fals
         ("duration", fmt_duration(run.duration_s)),
         ("rows", _rows_text(run) + (" (counted, not written)" if run.dry_run else "")),
         ("tables", ", ".join(run.tables) or "-"),
+        *([("operations", origin)] if (origin := operations_origin(run, settings)) else []),
         ("warnings", str(run.warnings_count)),
         ("error", f"{run.error_type}: {run.error_message}" if run.error_type else "-"),
         ("log", f"{run.log_path} (toolbox logs {run.id})" if run.log_path else "-"),

@@ -83,6 +83,11 @@ class Collections:
             rows.append(self._payment(det, when, due, remaining, amount, 0.0, tnm, kind))
             remaining = money(remaining - amount)
             when += timedelta(days=rng.randint(7, 30))
+        # The invoice for late charges is the document's, kept on its current payment (the
+        # last): the operations webservice gives it per document (reporte 0; decision 3),
+        # so the book holds what a webservice-fed source can hold.
+        for row in rows[:-1]:
+            row["FacturasMoraGeneradas"] = None
         return rows, remaining <= 0.005
 
     def _payment(self, det: int, when: date, due: date, saldo: float, amount: float,

@@ -75,6 +75,8 @@ class Run:
     tables: list[str] = field(default_factory=list)
     retry_of: int | None = None
     digests: dict[str, str] = field(default_factory=dict)  # table → content digest
+    # What the run fetched itself, and when (UTC ISO): {"operaciones": "2026-12-02T11:40:05"}.
+    sources: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_row(cls, row: Any) -> Run:
@@ -90,6 +92,7 @@ class Run:
             version=m["version"], log_path=m["log_path"],
             dry_run=bool(m["dry_run"]), tables=json.loads(m["tables"] or "[]"),
             retry_of=m["retry_of"], digests=json.loads(m["digests"] or "{}"),
+            sources=json.loads(m["sources"] or "{}"),
         )
 
     def total_rows(self) -> int:
@@ -209,6 +212,7 @@ def finish_run(
     error_message: str | None = None,
     duration_s: float | None = None,
     digests: dict[str, str] | None = None,
+    sources: dict[str, str] | None = None,
 ) -> bool:
     """Write the final state; False if the run was no longer ``running`` (declared crashed)."""
     now = utcnow()
@@ -226,6 +230,7 @@ def finish_run(
                 rows_written=_json(rows), warnings_count=warnings_count,
                 warnings=_json(warnings), error_type=error_type, error_message=error_message,
                 digests=_json(digests) if digests else None,
+                sources=_json(sources) if sources else None,
             )
         )
     return result.rowcount == 1

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from toolbox_cli.tasks.base import ReportRange, TaskSpec
 from toolbox_cli.tasks.hojas import SHEETS_FIRST
+from toolbox_cli.tasks.operaciones import OPERACIONES_FIRST
 
 if TYPE_CHECKING:
     from toolbox_cli.context import TaskContext
@@ -34,6 +35,6 @@ SPEC = TaskSpec(
     tables=("kpi",),
     reads=KPI_READS,
     requires=KPI_REQUIRES,
-    refresh_first=(SHEETS_FIRST,),
+    refresh_first=(OPERACIONES_FIRST, SHEETS_FIRST),
     example="toolbox kpi --desde 2024-01-01 --hasta 2024-06-30 --dry-run",
 )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from toolbox_cli.tasks.base import ReportRange, TaskSpec
 from toolbox_cli.tasks.hojas import SHEETS_FIRST
 from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES
+from toolbox_cli.tasks.operaciones import OPERACIONES_FIRST
 
 if TYPE_CHECKING:
     from toolbox_cli.context import TaskContext
@@ -32,6 +33,6 @@ SPEC = TaskSpec(
     schedule=("30 7 * * *", "30 12 * * *"),
     reads=KPI_READS,
     requires=KPI_REQUIRES,
-    refresh_first=(SHEETS_FIRST,),
+    refresh_first=(OPERACIONES_FIRST, SHEETS_FIRST),
     example="toolbox kpi-acumulado --hasta 2025-06-30 --fecha-corte 2025-06-30",
 )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from toolbox_cli.tasks.base import CutOff, TaskSpec, param
 from toolbox_cli.tasks.hojas import SHEETS_FIRST
+from toolbox_cli.tasks.operaciones import OPERACIONES_FIRST
 
 if TYPE_CHECKING:
     from toolbox_cli.context import TaskContext
@@ -45,6 +46,6 @@ SPEC = TaskSpec(
     reads=("colocaciones", "colocaciones_pagos", "colocaciones_devoluciones", "tipo_cambio",
            "sector_pagadores", "cxc_codigos_especiales"),
     requires=("colocaciones",),
-    refresh_first=(SHEETS_FIRST,),
+    refresh_first=(OPERACIONES_FIRST, SHEETS_FIRST),
     example="toolbox tablas-cxc --fecha-corte 2025-03-15 --dry-run",
 )

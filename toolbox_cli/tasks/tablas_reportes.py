@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from toolbox_cli.tasks.base import ReportRange, TaskSpec
 from toolbox_cli.tasks.hojas import SHEETS_FIRST
 from toolbox_cli.tasks.kpi import KPI_READS, KPI_REQUIRES
+from toolbox_cli.tasks.operaciones import OPERACIONES_FIRST
 
 if TYPE_CHECKING:
     from toolbox_cli.context import TaskContext
@@ -37,6 +38,6 @@ SPEC = TaskSpec(
     schedule=("0 7 * * *", "0 18 * * *"),
     reads=(*KPI_READS, "saldos_caja"),
     requires=KPI_REQUIRES,
-    refresh_first=(SHEETS_FIRST,),
+    refresh_first=(OPERACIONES_FIRST, SHEETS_FIRST),
     example="toolbox tablas-reportes --hasta 2025-06-30 --fecha-corte 2025-06-30",
 )

@@ -70,6 +70,10 @@ colocaciones = Table(
     Column("TramoAnticipo", String(50)),
     Index("ix_colocaciones_fecha", "FechaOperacion"),
     Index("ix_colocaciones_codigo", "CodigoLiquidacion"),
+    # ``info`` as the datamart tables': the row's name in messages, and the control totals
+    # the guard compares when ``toolbox operaciones`` replaces the table (decision 22).
+    info={"key": ("IdLiquidacionDet",), "totals": ("NetoConfirmado", "MontoDesembolso"),
+          "totals_by": "Moneda"},
 )
 
 colocaciones_pagos = Table(
@@ -91,6 +95,7 @@ colocaciones_pagos = Table(
     Column("FechaPagoCreacion", DateTime),
     Column("FechaPagoModificacion", DateTime),
     Index("ix_colocaciones_pagos_det", "IdLiquidacionDet"),
+    info={"key": ("IdLiquidacionPago",), "totals": ("MontoPago",)},
 )
 
 colocaciones_devoluciones = Table(
@@ -104,6 +109,7 @@ colocaciones_devoluciones = Table(
     Column("EstadoDevolucion", Integer),
     Column("ObservacionDevolucion", LongText),
     Index("ix_colocaciones_devoluciones_det", "IdLiquidacionDet"),
+    info={"key": ("IdLiquidacionDevolucion",), "totals": ("MontoDevolucion",)},
 )
 
 tipo_cambio = Table(

@@ -41,6 +41,8 @@ runs = Table(
     Column("tables", Text),  # JSON list: the tables the run locks (what it writes)
     Column("retry_of", Integer),  # `toolbox retry`: the run this one re-runs
     Column("digests", Text),  # JSON {table: sha256 of its content} (demo knows its rows)
+    # JSON {source: UTC time}: the sources fetched in the run (operaciones: the webservice).
+    Column("sources", Text),
     Index("ix_toolbox_runs_task_started", "task", "started_at"),
     Index("ix_toolbox_runs_status", "status"),
 )

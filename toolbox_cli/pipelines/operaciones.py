@@ -1,0 +1,268 @@
+"""The source contract from the operations webservice: ``toolbox operaciones`` and the
+``--operaciones`` pre-step of every refresh (decision 25, ``webservice.md``).
+
+One run reads, in this order:
+
+1. the ``colocaciones`` report, ``reporte=2`` (``Anticipo``, ``TramoAnticipo``) and
+   ``reporte=0`` (``FacturasMoraGeneradas``), logged in, from 2019-07-01 to today (Lima) as
+   of today, each kept as a small frame keyed by (``CodigoLiquidacion``, ``NroDocumento``),
+   the only key its rows share with the documents (inferred; webservice.md);
+2. the documents (``subquery-cab``), the payments (``liquidacionPago/subquery``) and the
+   refunds (``liquidacionDevolucion/subquery``), each streamed in chunks of
+   ``TOOLBOX_CHUNK_SIZE`` rows, typed by ``compute.answers`` and written to the staging copy
+   of ``colocaciones``, ``colocaciones_pagos`` and ``colocaciones_devoluciones``;
+
+then the guard judges the three tables (row counts, control totals, decision 21's
+coercions, report rows that match no document among them) and they are swapped in
+together, or none is. The report's ``FacturasMoraGeneradas`` goes on the document's current
+payment (decision 3: the last by ``FechaPago``, then id), set on the staged payments once
+all of them are written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import polars as pl
+from sqlalchemy.engine import Connection
+
+from toolbox_cli.clock import utcnow
+from toolbox_cli.compute.answers import NO_VALUE, Columns, typed_chunk
+from toolbox_cli.context import TaskContext
+from toolbox_cli.params import HISTORY_START
+from toolbox_cli.remote.http import HttpClient
+from toolbox_cli.remote.operaciones import (
+    DOCUMENTS,
+    PAYMENTS,
+    REFUNDS,
+    Webservice,
+    endpoint_label,
+)
+from toolbox_cli.settings import Settings
+from toolbox_cli.storage.engine import is_mysql
+from toolbox_cli.storage.tables.contract import (
+    colocaciones,
+    colocaciones_devoluciones,
+    colocaciones_pagos,
+)
+
+log = logging.getLogger("toolbox")
+
+TABLES = (colocaciones, colocaciones_pagos, colocaciones_devoluciones)
+TABLE_NAMES = tuple(t.name for t in TABLES)
+DOCUMENT_COLUMNS = Columns(endpoint_label(DOCUMENTS), colocaciones,
+                           omitted=("Anticipo", "TramoAnticipo"), required=("FechaOperacion",))
+PAYMENT_COLUMNS = Columns(endpoint_label(PAYMENTS), colocaciones_pagos,
+                          omitted=("FacturasMoraGeneradas",))
+REFUND_COLUMNS = Columns(endpoint_label(REFUNDS), colocaciones_devoluciones)
+# What each report adds to the documents, and the one key its rows share with them.
+REPORT_COLUMNS = {2: ("Anticipo", "TramoAnticipo"), 0: ("FacturasMoraGeneradas",)}
+KEY = ("CodigoLiquidacion", "NroDocumento")
+_SEP = "\x1f"
+
+
+def webservice(settings: Settings, on_token: Any = lambda token: None) -> Webservice:
+    """The run's client of ``TOOLBOX_OPERACIONES_URL`` with the legacy's timeouts."""
+    assert settings.operaciones_url and settings.operaciones_user
+    password = settings.operaciones_password.get_secret_value() \
+        if settings.operaciones_password else ""
+
+    def client(timeout: float) -> HttpClient:
+        return HttpClient(timeout=timeout, attempts=settings.operaciones_attempts,
+                          backoff=settings.operaciones_backoff_seconds,
+                          headers={"Accept": "application/json"},
+                          what="the operations webservice")
+
+    return Webservice(settings.operaciones_url, settings.operaciones_user, password,
+                      cxc=client(settings.operaciones_timeout_seconds),
+                      report=client(settings.operaciones_report_timeout_seconds),
+                      token_http=client(settings.operaciones_token_timeout_seconds),
+                      on_token=on_token)
+
+
+def chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """(number of the chunk's first row, counting from 1; the rows) of at most ``size``."""
+    it, first = iter(rows), 1
+    while chunk := list(islice(it, size)):
+        yield first, chunk
+        first += len(chunk)
+
+
+@dataclass
+class Report:
+    """One report's rows by document key: the columns it adds, which rows matched."""
+
+    reporte: int
+    frame: pl.DataFrame  # __key, __n (its row in the answer), the columns it adds
+    rows: int = 0  # in the answer
+    keyless: int = 0  # rows without CodigoLiquidacion or NroDocumento
+    duplicates: int = 0
+    matched: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.Boolean))
+
+    @property
+    def label(self) -> str:
+        return endpoint_label("colocaciones", self.reporte)
+
+    def attach(self, documents: pl.DataFrame) -> pl.DataFrame:
+        """``documents`` with the report's columns (null where no row of it matched)."""
+        keys = _keys(documents)
+        hit = self.frame["__key"].is_in(keys.implode())
+        self.matched = hit if self.matched.is_empty() else (self.matched | hit)
+        found = self.frame.filter(hit).drop("__n")
+        return documents.with_columns(keys.alias("__key")).join(
+            found, on="__key", how="left", maintain_order="left").drop("__key")
+
+    def unmatched(self) -> pl.DataFrame:
+        if self.matched.is_empty():
+            return self.frame
+        return self.frame.filter(~self.matched)
+
+
+def _keys(frame: pl.DataFrame) -> pl.Series:
+    return frame.select(pl.concat_str([pl.col(k).cast(pl.String).str.strip_chars()
+                                       for k in KEY], separator=_SEP).alias("__key"))["__key"]
+
+
+def read_report(ws: Webservice, ctx: TaskContext, reporte: int) -> Report:
+    """The report's rows as a frame by document key (the last row of a repeated key wins,
+    counted); a row without its key is counted as matching no document."""
+    columns = REPORT_COLUMNS[reporte]
+    parts: list[pl.DataFrame] = []
+    desde, hasta = HISTORY_START, ctx.today
+    for first, rows in chunks(ws.report_rows(reporte, desde, hasta, ctx.today),
+                              ctx.settings.chunk_size):
+        ctx.check_alive()
+        raw = {name: pl.Series(name, [r.get(name) for r in rows], dtype=pl.String, strict=False)
+               for name in (*KEY, *columns)}
+        part = pl.DataFrame(raw)
+        part = part.select(
+            pl.when(pl.all_horizontal([pl.col(k).str.strip_chars().str.len_chars() > 0
+                                       for k in KEY]))
+            .then(pl.concat_str([pl.col(k).str.strip_chars() for k in KEY], separator=_SEP))
+            .alias("__key"),
+            pl.int_range(first, first + len(rows), dtype=pl.Int64).alias("__n"),
+            *[pl.when(pl.col(c).str.strip_chars().str.to_lowercase().is_in(NO_VALUE))
+              .then(None).otherwise(pl.col(c)).alias(c) for c in columns])
+        parts.append(part)
+        ctx.progress.rows(f"colocaciones?reporte={reporte}", len(rows))
+    frame = pl.concat(parts) if parts else pl.DataFrame(
+        {"__key": [], "__n": [], **{c: [] for c in columns}},
+        schema={"__key": pl.String, "__n": pl.Int64, **dict.fromkeys(columns, pl.String)})
+    keyed = frame.filter(pl.col("__key").is_not_null())
+    unique = keyed.unique("__key", keep="last", maintain_order=True)
+    return Report(reporte, unique, rows=frame.height, keyless=frame.height - keyed.height,
+                  duplicates=keyed.height - unique.height)
+
+
+def refresh_operaciones(ctx: TaskContext) -> None:
+    """Replace the three source tables with the webservice's answers (module docstring)."""
+    settings = ctx.settings
+    ws = webservice(settings, on_token=ctx.secrets.append)
+    for table in TABLE_NAMES:
+        ctx.check_locked(table)
+    reports = [read_report(ws, ctx, 2), read_report(ws, ctx, 0)]
+    size = settings.chunk_size
+    mora: list[pl.DataFrame] = []  # (IdLiquidacionDet, FacturasMoraGeneradas) of documents
+    candidates: list[pl.DataFrame] = []  # their payments: (det, FechaPago, id)
+    with ctx.replace_tables(*TABLES, sources=True) as out:
+        for first, rows in chunks(ws.rows(DOCUMENTS), size):
+            documents = typed_chunk(DOCUMENT_COLUMNS, rows, first,
+                                    ctx.coercion_log(colocaciones.name))
+            for report in reports:
+                documents = report.attach(documents)
+            with_mora = documents.filter(pl.col("FacturasMoraGeneradas").is_not_null())
+            if with_mora.height:
+                mora.append(with_mora.select("IdLiquidacionDet", "FacturasMoraGeneradas"))
+            out.add(colocaciones, documents.drop("FacturasMoraGeneradas"))
+        mora_by_det = pl.concat(mora) if mora else pl.DataFrame(
+            schema={"IdLiquidacionDet": pl.Int64, "FacturasMoraGeneradas": pl.String})
+        mora_by_det = mora_by_det.unique("IdLiquidacionDet", keep="last")
+        dets = mora_by_det["IdLiquidacionDet"]
+        for first, rows in chunks(ws.rows(PAYMENTS), size):
+            payments = typed_chunk(PAYMENT_COLUMNS, rows, first,
+                                   ctx.coercion_log(colocaciones_pagos.name))
+            candidates.append(payments.filter(pl.col("IdLiquidacionDet").is_in(dets.implode()))
+                              .select("IdLiquidacionDet", "FechaPago", "IdLiquidacionPago"))
+            out.add(colocaciones_pagos,
+                    payments.with_columns(pl.lit(None, pl.String).alias("FacturasMoraGeneradas")))
+        for first, rows in chunks(ws.rows(REFUNDS), size):
+            out.add(colocaciones_devoluciones,
+                    typed_chunk(REFUND_COLUMNS, rows, first,
+                                ctx.coercion_log(colocaciones_devoluciones.name)))
+        current = _current_payments(candidates, mora_by_det)
+        if current.height:
+            out.before_swap(lambda conn, staged: _set_mora(conn, staged, current))
+        _judge_reports(ctx, reports, orphans=mora_by_det.height - current.height)
+    ctx.sources["operaciones"] = utcnow().isoformat(timespec="seconds")
+    log.info("operaciones: %s from the webservice",
+             ", ".join(f"{t}={ctx.rows.get(t, 0):,}" for t in TABLE_NAMES))
+
+
+def _current_payments(candidates: Sequence[pl.DataFrame], mora: pl.DataFrame) -> pl.DataFrame:
+    """(IdLiquidacionPago, FacturasMoraGeneradas): each document's current payment, the last
+    by date then id, undated ones first (decision 3, as ``compute.payments`` orders them)."""
+    if not candidates or not mora.height:
+        return pl.DataFrame(schema={"IdLiquidacionPago": pl.Int64,
+                                    "FacturasMoraGeneradas": pl.String})
+    entries = pl.concat(candidates)
+    last = (entries.sort([pl.col("IdLiquidacionDet"), pl.col("FechaPago").is_not_null(),
+                          pl.col("FechaPago"), pl.col("IdLiquidacionPago")])
+            .group_by("IdLiquidacionDet", maintain_order=True).last())
+    return last.join(mora, on="IdLiquidacionDet").select("IdLiquidacionPago",
+                                                          "FacturasMoraGeneradas")
+
+
+def _set_mora(conn: Connection, staged: Mapping[str, str], current: pl.DataFrame) -> None:
+    """Set the report's ``FacturasMoraGeneradas`` on the staged current payments: through a
+    temporary table and one UPDATE (a statement per payment is slow on MariaDB)."""
+    q = conn.dialect.identifier_preparer.quote
+    table = q(staged[colocaciones_pagos.name])
+    temp = "toolbox_operaciones_mora"
+    mysql = is_mysql(conn.engine)
+    conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {temp} (pid BIGINT PRIMARY KEY, "
+                         "facturas VARCHAR(100))")
+    mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
+    rows = list(current.iter_rows())
+    for start in range(0, len(rows), 5000):
+        conn.exec_driver_sql(f"INSERT INTO {temp} (pid, facturas) VALUES ({mark}, {mark})",
+                             rows[start:start + 5000])
+    if mysql:
+        conn.exec_driver_sql(f"UPDATE {table} p JOIN {temp} m ON m.pid = p.IdLiquidacionPago "
+                             "SET p.FacturasMoraGeneradas = m.facturas")
+    else:
+        conn.exec_driver_sql(f"UPDATE {table} SET FacturasMoraGeneradas = m.facturas "
+                             f"FROM {temp} m WHERE m.pid = {table}.IdLiquidacionPago")
+    conn.exec_driver_sql(f"DROP {'TEMPORARY ' if mysql else ''}TABLE {temp}")
+
+
+def _judge_reports(ctx: TaskContext, reports: Sequence[Report], *, orphans: int) -> None:
+    """One warning per report for its rows that match no document (and its repeated keys);
+    their share counts as coercions of the report (decision 21 fails the run beyond it)."""
+    for report in reports:
+        unmatched = report.unmatched()
+        total, count = report.rows, unmatched.height + report.keyless
+        coerced = ctx.coercion_log(report.label)
+        coerced.read(total)
+        if count:
+            example = (f"{report.label}#row {unmatched['__n'][0]} "
+                       f"({unmatched['__key'][0].replace(_SEP, ' ')})") if unmatched.height \
+                else f"{report.label} (a row without CodigoLiquidacion or NroDocumento)"
+            coerced.note("rows that match no document", example, count,
+                         column="CodigoLiquidacion+NroDocumento")
+            ctx.warn(f"{report.label}: {count:,} of {total:,} rows match no document by "
+                     f"CodigoLiquidacion and NroDocumento; their "
+                     f"{', '.join(REPORT_COLUMNS[report.reporte])} were not used "
+                     f"(e.g. {example})")
+        if report.duplicates:
+            ctx.warn(f"{report.label}: {report.duplicates:,} rows repeat a document's "
+                     "CodigoLiquidacion and NroDocumento; the last one of each was used")
+    if orphans:
+        ctx.warn(f"colocaciones?reporte=0: {orphans:,} documents have FacturasMoraGeneradas but "
+                 "no payment to put it on; it was not stored")
+    for table in TABLE_NAMES:
+        for message in ctx.coercion_log(table).messages():
+            ctx.warn(message)
