@@ -230,7 +230,7 @@ def test_report_rows_that_match_no_document_are_one_warning_then_fail_beyond_the
     assert matching == [
         "colocaciones?reporte=2: 52 of 1,052 rows match no document by CodigoLiquidacion and "
         "NroDocumento; their Anticipo, TramoAnticipo were not used (e.g. "
-        "colocaciones?reporte=2#row 1001 (LIQ-NONE-0 F1))"]
+        "colocaciones?reporte=2#row 1001)"]
     assert second.status == "failed" and second.exit_code == EXIT_FAILED
     assert "colocaciones?reporte=2" in second.error_message and "53" in second.error_message
     assert digests(demo) == before
@@ -316,3 +316,13 @@ def test_every_refresh_that_reads_operations_offers_the_pre_step():
     readers = {s.name for s in TASKS if "colocaciones" in s.reads and s.name != "operaciones"}
     offering = {s.name for s in TASKS if OPERACIONES_FIRST in s.refresh_first}
     assert readers == offering == {"kpi", "kpi-acumulado", "tablas-reportes", "tablas-cxc"}
+
+
+def test_a_dry_run_fetches_and_counts_and_writes_nothing(engines, toolbox_env):
+    with stub_of() as stub:
+        outcome = run_named("operaciones", with_webservice(toolbox_env, stub), engines,
+                            dry_run=True)
+    assert outcome.status == "success", outcome.error_message
+    assert outcome.rows["colocaciones"] == 1000 and outcome.dry_run
+    assert {name: len(rows) for name, rows in rows_of(engines).items()} == {
+        t.name: 0 for t in OPERATIONS_TABLES}

@@ -68,30 +68,60 @@ class Columns:
         return self.table.primary_key.columns.values()[0].name
 
 
+# The checks of a column, by kind: a failed one fails the row, a noted one is a coercion.
+_FAILS = {"missing": "is missing", "junk_strict": "is not a number",
+          "fraction_strict": "is not a whole number",
+          "bad_date_required": "is not a date (dd/mm/YYYY or YYYY-MM-DD)",
+          "too_long": "is longer than its column holds"}
+_NOTES = {"junk": "not a number, stored NULL", "fraction": "fraction truncated to an integer",
+          "bad_date": "not a date, stored NULL"}
+
+
 def typed_chunk(spec: Columns, rows: Sequence[dict[str, Any]], first: int,
                 log: CoercionLog) -> pl.DataFrame:
     """``rows`` (answer rows ``first``, ``first + 1``, … counting from 1) as a frame of
-    ``spec.table``'s carried columns, typed; coercions noted in ``log``."""
+    ``spec.table``'s carried columns, typed; coercions noted in ``log``. One Polars plan
+    computes every column and one more counts every check; a row is looked at only when a
+    check found something."""
     log.read(len(rows))
-    raw = {c.name: pl.Series(c.name, [r.get(c.name) for r in rows], dtype=pl.String,
-                             strict=False) for c in spec.carried}
-    frame = pl.DataFrame(raw).with_row_index("__row", offset=first)
+    names = [c.name for c in spec.carried]
+    frame = pl.from_dicts(rows, schema=dict.fromkeys(names, pl.String), strict=False)
+    frame = frame.with_row_index("__row", offset=first)
     key = spec.key()
-    absent = _absent_counts(rows, [c.name for c in spec.carried])
-    out: dict[str, pl.Series] = {}
+    values, checks = [], {}
     for column in spec.carried:
-        out[column.name] = _typed(spec, column, frame, key, log, absent.get(column.name, 0))
-    return pl.DataFrame(out)
+        value, found = _rule(spec, column)
+        values.append(value.alias(column.name))
+        checks.update({(column.name, kind): mask for kind, mask in found.items()})
+    counts = frame.select([mask.sum().alias(f"{name}\x1f{kind}")
+                           for (name, kind), mask in checks.items()]).row(0)
+    for (name, kind), count in zip(checks, counts, strict=True):
+        if not count:
+            continue
+        mask = frame.select(checks[(name, kind)].alias("m"))["m"]
+        index = int(mask.arg_true()[0])
+        if kind in _FAILS:
+            value = frame[name][index]
+            shown = "missing" if kind == "missing" or value is None \
+                else f"{value!r} {_FAILS[kind]}"
+            raise AnswerRowError(f"{_where(spec, frame, index, key)}: {name}: {shown}; fix it "
+                                 "in the operations system and re-run")
+        log.note(f"{spec.table.name}.{name}: {_NOTES[kind]}", _where(spec, frame, index, key),
+                 int(count), column=name)
+    for name, count in _absent_counts(rows, names).items():
+        log.note(f"{spec.table.name}.{name}: field absent from the answer, stored NULL",
+                 spec.endpoint, count, column=name)
+    return frame.select(values)
 
 
 def _absent_counts(rows: Sequence[dict[str, Any]], names: list[str]) -> dict[str, int]:
-    """Per column, how many rows lack the field altogether (not null: absent)."""
-    width = len(names)
-    if all(len(r) >= width for r in rows) and all(n in rows[0] for n in names):
-        # Every row has at least as many fields as the table wants: count only those rows
-        # that lack one (rare), not every field of every row.
-        short = [r for r in rows if any(n not in r for n in names)] \
-            if any(len(r) != len(rows[0]) for r in rows) else []
+    """Per column, how many rows lack the field altogether (not null: absent). Rows with
+    every field are the rule: only a row shorter than the first, or a first row without
+    one of them, is looked at field by field."""
+    width = len(rows[0]) if rows else 0
+    if rows and all(n in rows[0] for n in names):
+        short = [r for r in rows if len(r) < width or len(r) != width]
+        short = [r for r in short if any(n not in r for n in names)]
     else:
         short = list(rows)
     counts: dict[str, int] = {}
@@ -108,86 +138,43 @@ def _where(spec: Columns, frame: pl.DataFrame, index: int, key: str) -> str:
     return f"{spec.endpoint}#row {row['__row']}{ident}"
 
 
-def _fail(spec: Columns, frame: pl.DataFrame, mask: pl.Series, key: str, column: str,
-          reason: str) -> None:
-    index = int(mask.arg_true()[0])
-    value = frame[column][index]
-    shown = "missing" if value is None else f"{value!r} {reason}"
-    raise AnswerRowError(f"{_where(spec, frame, index, key)}: {column}: {shown}; fix it in "
-                         "the operations system and re-run")
-
-
-def _note(spec: Columns, frame: pl.DataFrame, mask: pl.Series, key: str, column: str,
-          kind: str, log: CoercionLog, count: int | None = None) -> None:
-    hits = int(mask.sum()) if count is None else count
-    if hits:
-        where = _where(spec, frame, int(mask.arg_true()[0]), key) if mask.any() \
-            else spec.endpoint
-        log.note(f"{spec.table.name}.{column}: {kind}", where, hits, column=column)
-
-
-def _typed(spec: Columns, column: Any, frame: pl.DataFrame, key: str, log: CoercionLog,
-           absent: int) -> pl.Series:
+def _rule(spec: Columns, column: Any) -> tuple[pl.Expr, dict[str, pl.Expr]]:
+    """The expression of ``column``'s typed value, and its checks (kind → a row mask)."""
     name, kind = column.name, column.type
-    text = frame[name].str.strip_chars()
+    raw = pl.col(name)
+    text = raw.str.strip_chars()
     given = text.is_not_null() & ~text.str.to_lowercase().is_in(NO_VALUE)
     required = spec.is_required(column)
-    if absent:
-        log.note(f"{spec.table.name}.{name}: field absent from the answer, stored NULL",
-                 spec.endpoint, absent, column=name)
-    if isinstance(kind, String) and not isinstance(kind, Numeric):
-        values = frame[name]
-        if required and values.is_null().any():
-            _fail(spec, frame, values.is_null(), key, name, "is missing")
-        if kind.length:
-            long = values.str.len_chars() > kind.length
-            if long.any():
-                _fail(spec, frame, long.fill_null(False), key, name,
-                      f"is longer than the {kind.length} characters its column holds")
-        return values
+    checks: dict[str, pl.Expr] = {}
     if isinstance(kind, Integer | Numeric):
-        number = text.str.replace_all(",", "").cast(pl.Float64, strict=False)
-        number = number.set(~given, None)
+        number = pl.when(given).then(text.str.replace_all(",", "")
+                                     .cast(pl.Float64, strict=False))
         junk = given & (number.is_null() | number.is_infinite())
-        if required and (~given).any():
-            _fail(spec, frame, ~given, key, name, "is missing")
-        if junk.any():
-            if required or name in STRICT_WHOLE:
-                _fail(spec, frame, junk, key, name, "is not a number")
-            _note(spec, frame, junk, key, name, "not a number, stored NULL", log)
-        if not isinstance(kind, Integer):
-            return number
-        fraction = number.is_not_null() & (number != number.floor())
-        if fraction.any():
-            if name in STRICT_WHOLE:
-                _fail(spec, frame, fraction.fill_null(False), key, name,
-                      "is not a whole number")
-            _note(spec, frame, fraction.fill_null(False), key, name,
-                  "fraction truncated to an integer", log)
-        return number.cast(pl.Int64, strict=False)  # truncates toward zero
-    t = pl.col(name)
-    if isinstance(kind, DateTime):
-        stamp = pl.DataFrame({name: text}).select(pl.coalesce(
-            [t.str.to_datetime(f, strict=False, time_unit="us") for f in _DATETIME_FORMATS]
-            + [t.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us"))]
-        ).alias(name))[name]
-        return _judged_date(spec, frame, key, name, log, given, stamp, required)
-    if isinstance(kind, Date):
-        day = pl.DataFrame({name: text}).select(pl.coalesce(
-            [t.str.to_date(f, strict=False) for f in FOUR_DATE_FORMATS]
-            + [pl.when(t.str.contains(_ISO_STAMP)).then(t.str.slice(0, 10))
-               .str.to_date("%Y-%m-%d", strict=False)]).alias(name))[name]
-        return _judged_date(spec, frame, key, name, log, given, day, required)
-    return frame[name]
-
-
-def _judged_date(spec: Columns, frame: pl.DataFrame, key: str, name: str, log: CoercionLog,
-                 given: pl.Series, value: pl.Series, required: bool) -> pl.Series:
-    if required and (~given).any():
-        _fail(spec, frame, ~given, key, name, "is missing")
-    bad = given & value.is_null()
-    if bad.any():
         if required:
-            _fail(spec, frame, bad, key, name, "is not a date (dd/mm/YYYY or YYYY-MM-DD)")
-        _note(spec, frame, bad, key, name, "not a date, stored NULL", log)
-    return value.alias(name)
+            checks["missing"] = ~given
+        checks["junk_strict" if required or name in STRICT_WHOLE else "junk"] = junk
+        if not isinstance(kind, Integer):
+            return number, checks
+        fraction = (number.is_not_null() & (number != number.floor())).fill_null(False)
+        checks["fraction_strict" if name in STRICT_WHOLE else "fraction"] = fraction
+        return number.cast(pl.Int64, strict=False), checks  # truncates toward zero
+    if isinstance(kind, DateTime):
+        value = pl.coalesce(
+            [text.str.to_datetime(f, strict=False, time_unit="us") for f in _DATETIME_FORMATS]
+            + [text.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us"))])
+    elif isinstance(kind, Date):
+        value = pl.coalesce(
+            [text.str.to_date(f, strict=False) for f in FOUR_DATE_FORMATS]
+            + [pl.when(text.str.contains(_ISO_STAMP)).then(text.str.slice(0, 10))
+               .str.to_date("%Y-%m-%d", strict=False)])
+    else:  # text, as given
+        if required:
+            checks["missing"] = raw.is_null()
+        if isinstance(kind, String) and kind.length:
+            checks["too_long"] = (raw.str.len_chars() > kind.length).fill_null(False)
+        return raw, checks
+    value = pl.when(given).then(value)
+    if required:
+        checks["missing"] = ~given
+    checks["bad_date_required" if required else "bad_date"] = given & value.is_null()
+    return value, checks

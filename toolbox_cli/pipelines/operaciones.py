@@ -94,14 +94,19 @@ def chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[tuple[int, lis
 
 @dataclass
 class Report:
-    """One report's rows by document key: the columns it adds, which rows matched."""
+    """One report's rows by document key: the columns it adds, which rows matched.
+
+    A row's key (``CodigoLiquidacion``, ``NroDocumento``, trimmed) is kept as two 64-bit
+    hashes of it (``__h1``, ``__h2``), 16 bytes instead of about 45 for the text: at a
+    million documents two keys share both hashes with a chance below 10^-25. The added
+    columns with few values are categorical."""
 
     reporte: int
-    frame: pl.DataFrame  # __key, __n (its row in the answer), the columns it adds
+    frame: pl.DataFrame  # __h1, __h2, __n (its row in the answer), the columns it adds
     rows: int = 0  # in the answer
     keyless: int = 0  # rows without CodigoLiquidacion or NroDocumento
     duplicates: int = 0
-    matched: pl.Series = field(default_factory=lambda: pl.Series([], dtype=pl.Boolean))
+    matched: list[pl.Series] = field(default_factory=list)  # __n of the rows that matched
 
     @property
     def label(self) -> str:
@@ -109,53 +114,56 @@ class Report:
 
     def attach(self, documents: pl.DataFrame) -> pl.DataFrame:
         """``documents`` with the report's columns (null where no row of it matched)."""
-        keys = _keys(documents)
-        hit = self.frame["__key"].is_in(keys.implode())
-        self.matched = hit if self.matched.is_empty() else (self.matched | hit)
-        found = self.frame.filter(hit).drop("__n")
-        return documents.with_columns(keys.alias("__key")).join(
-            found, on="__key", how="left", maintain_order="left").drop("__key")
+        keyed = documents.with_columns(_hashes())
+        found = self.frame.filter(pl.col("__h1").is_in(keyed["__h1"].implode()))
+        joined = keyed.join(found, on=["__h1", "__h2"], how="left", maintain_order="left")
+        self.matched.append(joined["__n"].drop_nulls())
+        return joined.drop("__h1", "__h2", "__n")
 
     def unmatched(self) -> pl.DataFrame:
-        if self.matched.is_empty():
+        if not self.matched:
             return self.frame
-        return self.frame.filter(~self.matched)
+        return self.frame.filter(~pl.col("__n").is_in(pl.concat(self.matched).implode()))
 
 
-def _keys(frame: pl.DataFrame) -> pl.Series:
-    return frame.select(pl.concat_str([pl.col(k).cast(pl.String).str.strip_chars()
-                                       for k in KEY], separator=_SEP).alias("__key"))["__key"]
+def _key_text() -> pl.Expr:
+    parts = [pl.col(k).cast(pl.String).str.strip_chars() for k in KEY]
+    return (pl.when(pl.all_horizontal([p.str.len_chars() > 0 for p in parts]))
+            .then(pl.concat_str(parts, separator=_SEP)))
+
+
+def _hashes() -> list[pl.Expr]:
+    key = _key_text()
+    return [key.hash(seed=1).alias("__h1"), key.hash(seed=2).alias("__h2")]
 
 
 def read_report(ws: Webservice, ctx: TaskContext, reporte: int) -> Report:
     """The report's rows as a frame by document key (the last row of a repeated key wins,
     counted); a row without its key is counted as matching no document."""
     columns = REPORT_COLUMNS[reporte]
+    small = {"Anticipo", "TramoAnticipo"}  # few distinct values: categorical
     parts: list[pl.DataFrame] = []
-    desde, hasta = HISTORY_START, ctx.today
-    for first, rows in chunks(ws.report_rows(reporte, desde, hasta, ctx.today),
+    keyless = 0
+    for first, rows in chunks(ws.report_rows(reporte, HISTORY_START, ctx.today, ctx.today),
                               ctx.settings.chunk_size):
         ctx.check_alive()
-        raw = {name: pl.Series(name, [r.get(name) for r in rows], dtype=pl.String, strict=False)
-               for name in (*KEY, *columns)}
-        part = pl.DataFrame(raw)
-        part = part.select(
-            pl.when(pl.all_horizontal([pl.col(k).str.strip_chars().str.len_chars() > 0
-                                       for k in KEY]))
-            .then(pl.concat_str([pl.col(k).str.strip_chars() for k in KEY], separator=_SEP))
-            .alias("__key"),
-            pl.int_range(first, first + len(rows), dtype=pl.Int64).alias("__n"),
+        part = pl.from_dicts(rows, schema=dict.fromkeys((*KEY, *columns), pl.String),
+                             strict=False)
+        has_key = part.select(_key_text().is_not_null().alias("k"))["k"]
+        keyless += int((~has_key).sum())
+        parts.append(part.filter(has_key).select(
+            *_hashes(),
+            pl.int_range(first, first + len(rows), dtype=pl.Int64).filter(has_key).alias("__n"),
             *[pl.when(pl.col(c).str.strip_chars().str.to_lowercase().is_in(NO_VALUE))
-              .then(None).otherwise(pl.col(c)).alias(c) for c in columns])
-        parts.append(part)
+              .then(None).otherwise(pl.col(c))
+              .cast(pl.Categorical if c in small else pl.String).alias(c) for c in columns]))
         ctx.progress.rows(f"colocaciones?reporte={reporte}", len(rows))
-    frame = pl.concat(parts) if parts else pl.DataFrame(
-        {"__key": [], "__n": [], **{c: [] for c in columns}},
-        schema={"__key": pl.String, "__n": pl.Int64, **dict.fromkeys(columns, pl.String)})
-    keyed = frame.filter(pl.col("__key").is_not_null())
-    unique = keyed.unique("__key", keep="last", maintain_order=True)
-    return Report(reporte, unique, rows=frame.height, keyless=frame.height - keyed.height,
-                  duplicates=keyed.height - unique.height)
+    schema = {"__h1": pl.UInt64, "__h2": pl.UInt64, "__n": pl.Int64,
+              **{c: pl.Categorical if c in small else pl.String for c in columns}}
+    frame = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+    unique = frame.unique(["__h1", "__h2"], keep="last", maintain_order=True)
+    return Report(reporte, unique, rows=frame.height + keyless, keyless=keyless,
+                  duplicates=frame.height - unique.height)
 
 
 def refresh_operaciones(ctx: TaskContext) -> None:
@@ -248,8 +256,7 @@ def _judge_reports(ctx: TaskContext, reports: Sequence[Report], *, orphans: int)
         coerced = ctx.coercion_log(report.label)
         coerced.read(total)
         if count:
-            example = (f"{report.label}#row {unmatched['__n'][0]} "
-                       f"({unmatched['__key'][0].replace(_SEP, ' ')})") if unmatched.height \
+            example = f"{report.label}#row {unmatched['__n'][0]}" if unmatched.height \
                 else f"{report.label} (a row without CodigoLiquidacion or NroDocumento)"
             coerced.note("rows that match no document", example, count,
                          column="CodigoLiquidacion+NroDocumento")
