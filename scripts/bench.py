@@ -60,6 +60,8 @@ TARGETS = {
     "peak_mb_largest": 300.0,  # peak RSS of the process tree at 1 000 000 <= 300 MB
     "peak_growth": 1.5,  # and <= 1.5 x the peak at 100 000
     "help_over_import": 2.0,  # toolbox --help <= 2 x python -c "import typer, rich"
+    "operaciones_over_demo": 2.0,  # the webservice fetch <= 2 x toolbox demo's time (issue 21)
+    "operaciones_peak_over_kpi": 1.5,  # and its peak <= 1.5 x toolbox kpi's
 }
 
 
@@ -283,7 +285,27 @@ def startup() -> tuple[float, float]:
     return best([*TOOLBOX, "--help"]), best([PYTHON, "-c", "import typer, rich"])
 
 
-def bench_one(backend: str, size: int, workdir: Path, today: str) -> Result:
+def bench_operaciones(size: int, env: dict[str, str], today: str) -> Measure:
+    """``toolbox operaciones`` against the loopback stub serving the same book as the demo
+    seed (its answers rendered before the clock starts), into the same tables."""
+    from datetime import date
+
+    sys.path.insert(0, str(ROOT))
+    from toolbox_cli.demo.webservice import Stub
+
+    started = time.monotonic()
+    with Stub(operations=size, seed=1, today=date.fromisoformat(today)) as stub:
+        print(f"  (stub rendered {size:,} documents in {time.monotonic() - started:.0f} s)",
+              flush=True)
+        fetch_env = {**env, "TOOLBOX_OPERACIONES_URL": stub.url, "TOOLBOX_OPERACIONES_USER": "demo",
+                     "TOOLBOX_OPERACIONES_PASSWORD": "demo"}
+        measure, _ = run_measured([*TOOLBOX, "operaciones"], fetch_env)
+    measure.rows = sum(count_rows(env["TOOLBOX_DATABASE_URL"], t) for t in
+                       ("colocaciones", "colocaciones_pagos", "colocaciones_devoluciones"))
+    return measure
+
+
+def bench_one(backend: str, size: int, workdir: Path, today: str, fetch: bool = True) -> Result:
     url = fresh_database(backend, workdir)
     env = {**os.environ, "TOOLBOX_DATABASE_URL": url, "TOOLBOX_DATA_DIR": str(workdir),
            "TOOLBOX_TRIGGER": "manual"}
@@ -305,6 +327,8 @@ def bench_one(backend: str, size: int, workdir: Path, today: str) -> Result:
         res.figures["baseline (b) LOAD DATA"] = baseline_load_data(url)
     else:
         res.figures["baseline (c) INSERT SELECT"] = baseline_copy_in_engine(url)
+    if fetch:
+        res.figures["toolbox operaciones"] = bench_operaciones(size, env, today)
     peer, out = run_measured([PYTHON, str(ROOT / "scripts" / "bench_pandas_peer.py"), url], env)
     peer.rows = int(out.strip().splitlines()[-1])
     res.figures["pandas peer"] = peer
@@ -365,6 +389,18 @@ def print_ratios(results: list[Result], help_s: float, import_s: float) -> None:
             _line(f"{task.split()[1]} peak {max(sizes):,} / {min(sizes):,}",
                   _verdict(after_mb / before_mb, TARGETS["peak_growth"], at_most=True)
                   + f"  ({before_mb:.0f} MB -> {after_mb:.0f} MB)")
+    for r in results:
+        f = r.figures
+        if "toolbox operaciones" not in f:
+            continue
+        ops, demo, kpi = f["toolbox operaciones"], f["demo seed"], f["toolbox kpi"]
+        print(f"  {r.backend}, {r.size:,} operations: the webservice fetch (issue 21)")
+        _line("operaciones time / demo time",
+              _verdict(ops.seconds / demo.seconds, TARGETS["operaciones_over_demo"], at_most=True)
+              + f"  ({ops.seconds:.1f} s vs {demo.seconds:.1f} s)")
+        _line("operaciones peak / kpi peak",
+              _verdict(ops.peak_rss_mb / kpi.peak_rss_mb, TARGETS["operaciones_peak_over_kpi"],
+                       at_most=True) + f"  ({ops.peak_rss_mb:.0f} MB vs {kpi.peak_rss_mb:.0f} MB)")
     print("  start-up")
     _line("toolbox --help / import typer, rich",
           _verdict(help_s / import_s, TARGETS["help_over_import"], at_most=True)
@@ -394,6 +430,8 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--backends", nargs="+", default=["sqlite", "mysql"], choices=["sqlite", "mysql"])
     parser.add_argument("--today", default=time.strftime("%Y-%m-%d"))
+    parser.add_argument("--no-operaciones", action="store_true",
+                        help="skip the webservice fetch against the loopback stub")
     args = parser.parse_args()
     print(f"machine: {platform.node()} {platform.machine()}, {cpu_model()}, {os.cpu_count()} cores, "
           f"{memory_gb():.0f} GB RAM, Python {platform.python_version()}, {platform.platform()}")
@@ -401,7 +439,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="toolbox-bench-") as tmp:
         for backend in args.backends:
             for size in args.sizes:
-                results.append(bench_one(backend, size, Path(tmp), args.today))
+                results.append(bench_one(backend, size, Path(tmp), args.today,
+                                         fetch=not args.no_operaciones))
     help_s, import_s = startup()
     print_ratios(results, help_s, import_s)
     return 0

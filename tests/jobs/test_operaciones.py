@@ -326,3 +326,20 @@ def test_a_dry_run_fetches_and_counts_and_writes_nothing(engines, toolbox_env):
     assert outcome.rows["colocaciones"] == 1000 and outcome.dry_run
     assert {name: len(rows) for name, rows in rows_of(engines).items()} == {
         t.name: 0 for t in OPERATIONS_TABLES}
+
+
+def test_values_that_are_not_scalars_are_counted_or_refused_not_a_crash(engines, toolbox_env):
+    with stub_of() as stub:
+        rows = json.loads(stub.book.file("payments").read_text())
+        rows[0]["GastosPago"] = {"monto": 1}  # an object in an amount: NULL, counted
+        stub.faults.body["payments"] = json.dumps(rows).encode()
+        counted = run_named("operaciones", with_webservice(toolbox_env, stub), engines)
+        rows[0]["IdLiquidacionPago"] = 10 ** 30  # an id no column can hold: refused
+        stub.faults.body["payments"] = json.dumps(rows).encode()
+        refused = run_named("operaciones", with_webservice(toolbox_env, stub), engines)
+    assert counted.status == "success", counted.error_message
+    assert any("colocaciones_pagos.GastosPago: not a number, stored NULL" in w
+               for w in counted.warnings)
+    assert refused.status == "failed"
+    assert refused.error_message.startswith(
+        "subquery#row 1: IdLiquidacionPago: '1000000000000000000000000000000' is not a number")

@@ -26,6 +26,7 @@ Errors name the row as ``endpoint#row N: column: reason`` (N counts from 1 in th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -85,8 +86,7 @@ def typed_chunk(spec: Columns, rows: Sequence[dict[str, Any]], first: int,
     check found something."""
     log.read(len(rows))
     names = [c.name for c in spec.carried]
-    frame = pl.from_dicts(rows, schema=dict.fromkeys(names, pl.String), strict=False)
-    frame = frame.with_row_index("__row", offset=first)
+    frame = answer_frame(rows, names).with_row_index("__row", offset=first)
     key = spec.key()
     values, checks = [], {}
     for column in spec.carried:
@@ -104,7 +104,8 @@ def typed_chunk(spec: Columns, rows: Sequence[dict[str, Any]], first: int,
             value = frame[name][index]
             shown = "missing" if kind == "missing" or value is None \
                 else f"{value!r} {_FAILS[kind]}"
-            raise AnswerRowError(f"{_where(spec, frame, index, key)}: {name}: {shown}; fix it "
+            where = _where(spec, frame, index, key if name != key else None)
+            raise AnswerRowError(f"{where}: {name}: {shown}; fix it "
                                  "in the operations system and re-run")
         log.note(f"{spec.table.name}.{name}: {_NOTES[kind]}", _where(spec, frame, index, key),
                  int(count), column=name)
@@ -112,6 +113,23 @@ def typed_chunk(spec: Columns, rows: Sequence[dict[str, Any]], first: int,
         log.note(f"{spec.table.name}.{name}: field absent from the answer, stored NULL",
                  spec.endpoint, count, column=name)
     return frame.select(values)
+
+
+def answer_frame(rows: Sequence[dict[str, Any]], names: Sequence[str]) -> pl.DataFrame:
+    """The fields ``names`` of answer rows as text columns (a JSON number as its spelling,
+    a missing field as null), built by Polars; a value Polars cannot take as text (a nested
+    object or list, an integer beyond 64 bits) is kept as its JSON text, which the column's
+    rule then refuses or counts like any unreadable value."""
+    schema = dict.fromkeys(names, pl.String)
+    try:
+        return pl.from_dicts(rows, schema=schema, strict=False)
+    except pl.exceptions.PolarsError:
+        def text(value: Any) -> str | None:
+            if value is None or isinstance(value, str):
+                return value
+            return json.dumps(value) if isinstance(value, dict | list) else str(value)
+
+        return pl.DataFrame({n: [text(r.get(n)) for r in rows] for n in names}, schema=schema)
 
 
 def _absent_counts(rows: Sequence[dict[str, Any]], names: list[str]) -> dict[str, int]:
@@ -132,9 +150,10 @@ def _absent_counts(rows: Sequence[dict[str, Any]], names: list[str]) -> dict[str
     return counts
 
 
-def _where(spec: Columns, frame: pl.DataFrame, index: int, key: str) -> str:
+def _where(spec: Columns, frame: pl.DataFrame, index: int, key: str | None) -> str:
+    """``endpoint#row N``, with the row's key when it has one (not for the key's own error)."""
     row = frame.row(index, named=True)
-    ident = f" ({key}={row[key]})" if row.get(key) not in (None, "") else ""
+    ident = f" ({key}={row[key]})" if key and row.get(key) not in (None, "") else ""
     return f"{spec.endpoint}#row {row['__row']}{ident}"
 
 
@@ -150,6 +169,8 @@ def _rule(spec: Columns, column: Any) -> tuple[pl.Expr, dict[str, pl.Expr]]:
         number = pl.when(given).then(text.str.replace_all(",", "")
                                      .cast(pl.Float64, strict=False))
         junk = given & (number.is_null() | number.is_infinite())
+        if isinstance(kind, Integer):  # beyond 2^53 a float is no longer the integer written
+            junk = junk | (given & (number.abs() >= 2.0 ** 53)).fill_null(False)
         if required:
             checks["missing"] = ~given
         checks["junk_strict" if required or name in STRICT_WHOLE else "junk"] = junk

@@ -31,7 +31,8 @@ import polars as pl
 from sqlalchemy.engine import Connection
 
 from toolbox_cli.clock import utcnow
-from toolbox_cli.compute.answers import NO_VALUE, Columns, typed_chunk
+from toolbox_cli.compute.answers import NO_VALUE, Columns, answer_frame, typed_chunk
+from toolbox_cli.compute.payments import current_entry
 from toolbox_cli.context import TaskContext
 from toolbox_cli.params import HISTORY_START
 from toolbox_cli.remote.http import HttpClient
@@ -147,8 +148,7 @@ def read_report(ws: Webservice, ctx: TaskContext, reporte: int) -> Report:
     for first, rows in chunks(ws.report_rows(reporte, HISTORY_START, ctx.today, ctx.today),
                               ctx.settings.chunk_size):
         ctx.check_alive()
-        part = pl.from_dicts(rows, schema=dict.fromkeys((*KEY, *columns), pl.String),
-                             strict=False)
+        part = answer_frame(rows, (*KEY, *columns))
         has_key = part.select(_key_text().is_not_null().alias("k"))["k"]
         keyless += int((~has_key).sum())
         parts.append(part.filter(has_key).select(
@@ -186,6 +186,8 @@ def refresh_operaciones(ctx: TaskContext) -> None:
             if with_mora.height:
                 mora.append(with_mora.select("IdLiquidacionDet", "FacturasMoraGeneradas"))
             out.add(colocaciones, documents.drop("FacturasMoraGeneradas"))
+        _judge_reports(ctx, reports)
+        reports.clear()  # their frames are not needed any more: free them for the payments
         mora_by_det = pl.concat(mora) if mora else pl.DataFrame(
             schema={"IdLiquidacionDet": pl.Int64, "FacturasMoraGeneradas": pl.String})
         mora_by_det = mora_by_det.unique("IdLiquidacionDet", keep="last")
@@ -204,22 +206,26 @@ def refresh_operaciones(ctx: TaskContext) -> None:
         current = _current_payments(candidates, mora_by_det)
         if current.height:
             out.before_swap(lambda conn, staged: _set_mora(conn, staged, current))
-        _judge_reports(ctx, reports, orphans=mora_by_det.height - current.height)
+        orphans = mora_by_det.height - current.height
+        if orphans:
+            ctx.warn(f"colocaciones?reporte=0: {orphans:,} documents have FacturasMoraGeneradas "
+                     "but no payment to put it on; it was not stored")
+        for table in TABLE_NAMES:
+            for message in ctx.coercion_log(table).messages():
+                ctx.warn(message)
     ctx.sources["operaciones"] = utcnow().isoformat(timespec="seconds")
     log.info("operaciones: %s from the webservice",
              ", ".join(f"{t}={ctx.rows.get(t, 0):,}" for t in TABLE_NAMES))
 
 
 def _current_payments(candidates: Sequence[pl.DataFrame], mora: pl.DataFrame) -> pl.DataFrame:
-    """(IdLiquidacionPago, FacturasMoraGeneradas): each document's current payment, the last
-    by date then id, undated ones first (decision 3, as ``compute.payments`` orders them)."""
+    """(IdLiquidacionPago, FacturasMoraGeneradas): each document's current payment
+    (decision 3, ``compute.payments.current_entry``'s order)."""
     if not candidates or not mora.height:
         return pl.DataFrame(schema={"IdLiquidacionPago": pl.Int64,
                                     "FacturasMoraGeneradas": pl.String})
-    entries = pl.concat(candidates)
-    last = (entries.sort([pl.col("IdLiquidacionDet"), pl.col("FechaPago").is_not_null(),
-                          pl.col("FechaPago"), pl.col("IdLiquidacionPago")])
-            .group_by("IdLiquidacionDet", maintain_order=True).last())
+    last = current_entry(pl.concat(candidates), date="FechaPago", id="IdLiquidacionPago",
+                         summed=())
     return last.join(mora, on="IdLiquidacionDet").select("IdLiquidacionPago",
                                                           "FacturasMoraGeneradas")
 
@@ -247,7 +253,7 @@ def _set_mora(conn: Connection, staged: Mapping[str, str], current: pl.DataFrame
     conn.exec_driver_sql(f"DROP {'TEMPORARY ' if mysql else ''}TABLE {temp}")
 
 
-def _judge_reports(ctx: TaskContext, reports: Sequence[Report], *, orphans: int) -> None:
+def _judge_reports(ctx: TaskContext, reports: Sequence[Report]) -> None:
     """One warning per report for its rows that match no document (and its repeated keys);
     their share counts as coercions of the report (decision 21 fails the run beyond it)."""
     for report in reports:
@@ -267,9 +273,3 @@ def _judge_reports(ctx: TaskContext, reports: Sequence[Report], *, orphans: int)
         if report.duplicates:
             ctx.warn(f"{report.label}: {report.duplicates:,} rows repeat a document's "
                      "CodigoLiquidacion and NroDocumento; the last one of each was used")
-    if orphans:
-        ctx.warn(f"colocaciones?reporte=0: {orphans:,} documents have FacturasMoraGeneradas but "
-                 "no payment to put it on; it was not stored")
-    for table in TABLE_NAMES:
-        for message in ctx.coercion_log(table).messages():
-            ctx.warn(message)
