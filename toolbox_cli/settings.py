@@ -64,6 +64,10 @@ class Settings(BaseSettings):
         description='extra or replaced slots per task, Lima cron expressions: {"kpi": ["30 7 * * *"]}',
     )
     log_retention_days: int = Field(default=30, ge=1)
+    legacy_views: bool = Field(
+        default=True, description="db init keeps views under the legacy's CXC table names "
+        "(CXCPagosFact, CXCDevFact, CXCAcumuladoDim; decision 24); false drops them",
+    )
     # The guard before every swap (design: "a bad source is never published").
     max_shrink_percent: float = Field(
         default=20.0, ge=0, le=100,

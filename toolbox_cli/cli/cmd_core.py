@@ -372,17 +372,29 @@ def db_init(json_output: JsonOpt = False) -> None:
     with handle_errors():
         settings = settings_from_cli()
         with engines_for(settings, create=True) as engines:
-            notes: list[str] = []
-            created = init_schema(engines, ledger_note=notes)
+            done = init_schema(engines, legacy_views=settings.legacy_views)
     if json_output:
-        print_json({"created": created, "database": render_url(settings.datamart_url())})
+        print_json({"created": done.created, "views_created": done.views_created,
+                    "views_dropped": done.views_dropped,
+                    "database": render_url(settings.datamart_url())})
         return
     where = render_url(settings.datamart_url())
-    if notes and notes[0].startswith("upgraded"):
-        out.print(f"ledger schema {notes[0]} in {where}")
-    if created:
-        out.print(f"created {len(created)} table(s) in {where}: {', '.join(created)}")
-    elif not (notes and notes[0].startswith("upgraded")):
+    changed = False
+    if done.ledger.startswith("upgraded"):
+        out.print(f"ledger schema {done.ledger} in {where}")
+        changed = True
+    if done.created:
+        out.print(f"created {len(done.created)} table(s) in {where}: {', '.join(done.created)}")
+        changed = True
+    if done.views_created:
+        out.print(f"created the legacy's view(s) {', '.join(done.views_created)} (decision 24; "
+                  "TOOLBOX_LEGACY_VIEWS=false drops them)")
+        changed = True
+    if done.views_dropped:
+        out.print(f"dropped the legacy's view(s) {', '.join(done.views_dropped)} "
+                  "(TOOLBOX_LEGACY_VIEWS is false)")
+        changed = True
+    if not changed:
         out.print(f"schema up to date in {where}")
 
 

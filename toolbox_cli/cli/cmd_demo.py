@@ -45,7 +45,7 @@ def demo(
     with handle_errors():
         settings = settings_from_cli()
         with engines_for(settings, create=True) as engines:
-            init_schema(engines)
+            init_schema(engines, legacy_views=settings.legacy_views)
             outcome = start_run(demo_job.SPEC,
                                 {"operations": operations, "seed": seed, "force": force},
                                 engines=engines)

@@ -175,22 +175,66 @@ def engines_for(settings: Settings, *, check: bool = True, create: bool = False
         engines.dispose()
 
 
-def init_schema(engines: Engines, *, ledger_note: list[str] | None = None) -> list[str]:
-    """Create every missing table and bring the ledger up to date; return the names
-    created (and append what was done to the ledger to ``ledger_note``). Idempotent."""
+@dataclass
+class SchemaChanges:
+    """What ``init_schema`` did: tables created, the ledger's note (``upgraded …`` or
+    ``current …``), the legacy's views created and dropped (decision 24)."""
+
+    created: list[str]
+    ledger: str
+    views_created: list[str]
+    views_dropped: list[str]
+
+
+def init_schema(engines: Engines, *, legacy_views: bool = True) -> SchemaChanges:
+    """Create every missing table, bring the ledger up to date and keep the legacy's views
+    (``legacy_views``: the setting ``TOOLBOX_LEGACY_VIEWS``; false drops them). Idempotent."""
     from toolbox_cli.storage.tables import datamart_metadata, ledger_tables, source_metadata
 
     existing = {id(engines.source): set(inspect(engines.source).get_table_names()),
                 id(engines.datamart): set(inspect(engines.datamart).get_table_names())}
     note = upgrade_ledger(engines.datamart,
                           lambda conn: datamart_metadata.create_all(conn, tables=ledger_tables()))
-    if ledger_note is not None:
-        ledger_note.append(note)
     created: list[str] = []
     for metadata, engine in ((source_metadata, engines.source), (datamart_metadata, engines.datamart)):
         metadata.create_all(engine, checkfirst=True)
         created += [t for t in metadata.tables if t not in existing[id(engine)]]
-    return created
+    views_created, views_dropped = keep_legacy_views(engines.datamart, legacy_views)
+    return SchemaChanges(created, note, views_created, views_dropped)
+
+
+def keep_legacy_views(engine: Engine, enabled: bool) -> tuple[list[str], list[str]]:
+    """Decision 24: a view ``SELECT * FROM <table>`` under each datamart table's
+    ``info["legacy_name"]`` (``CXCPagosFact`` over ``cxc_pagos_fact``, ...), so a dashboard
+    built on the legacy reads the toolbox's table unchanged, through every swap. MariaDB
+    re-creates them at each call (its view keeps the column list of its creation); SQLite
+    creates the missing ones. ``enabled`` false drops them. A real table under a legacy name
+    (the legacy's own, in a shared datamart) is never touched. Returns (created, dropped),
+    the views that were not there before and the ones that were removed."""
+    from toolbox_cli.storage.tables import datamart_metadata
+
+    pairs = [(t.info["legacy_name"], t.name) for t in datamart_metadata.tables.values()
+             if t.info.get("legacy_name")]
+    found = inspect(engine)
+    views, tables = set(found.get_view_names()), set(found.get_table_names())
+    q = engine.dialect.identifier_preparer.quote
+    created, dropped = [], []
+    with engine.begin() as conn:
+        for view, table in pairs:
+            if view in tables:
+                continue
+            if not enabled:
+                if view in views:
+                    conn.exec_driver_sql(f"DROP VIEW {q(view)}")
+                    dropped.append(view)
+                continue
+            if is_mysql(engine):
+                conn.exec_driver_sql(f"CREATE OR REPLACE VIEW {q(view)} AS SELECT * FROM {q(table)}")
+            else:
+                conn.exec_driver_sql(f"CREATE VIEW IF NOT EXISTS {q(view)} AS SELECT * FROM {q(table)}")
+            if view not in views:
+                created.append(view)
+    return created, dropped
 
 
 def row_counts(engine: Engine, names: Iterable[str]) -> dict[str, int]:

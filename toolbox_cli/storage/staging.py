@@ -88,9 +88,18 @@ def swap_in(engine: Engine, names: list[str], *, tag: str,
     else:
         q = engine.dialect.identifier_preparer.quote
         with engine.begin() as conn:
-            for name in names:
-                conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(name)}")
-                conn.exec_driver_sql(f"ALTER TABLE {q(staging_name(name, tag))} RENAME TO {q(name)}")
+            # A view over a table (the legacy's names, decision 24) must not stop the swap:
+            # SQLite's ALTER TABLE RENAME re-checks every view and fails on one whose table
+            # was just dropped; the legacy behaviour renames without looking at views, which
+            # then read the new table by its name.
+            conn.exec_driver_sql("PRAGMA legacy_alter_table = ON")
+            try:
+                for name in names:
+                    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {q(name)}")
+                    conn.exec_driver_sql(
+                        f"ALTER TABLE {q(staging_name(name, tag))} RENAME TO {q(name)}")
+            finally:
+                conn.exec_driver_sql("PRAGMA legacy_alter_table = OFF")
             for index in indexes:
                 conn.execute(CreateIndex(index))
 

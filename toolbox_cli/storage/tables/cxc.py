@@ -40,9 +40,10 @@ cxc_pagos_fact = Table(
     Column("ExcesoPago", Money, nullable=False),
     Column("FechaPagoCreacion", DateTime),
     Column("FechaPagoModificacion", DateTime),
-    # ``info``: the columns that name a row in a message (``key``) and the control totals the
-    # guard compares with the live table (``totals``, per ``totals_by``; decision 22).
-    info={"key": ("IdLiquidacionPago",), "totals": ("MontoPago",)},
+    # ``info``: the columns that name a row in a message (``key``), the control totals the
+    # guard compares with the live table (``totals``, per ``totals_by``; decision 22) and the
+    # name the legacy's dashboards read it by, kept as a view by ``db init`` (decision 24).
+    info={"key": ("IdLiquidacionPago",), "totals": ("MontoPago",), "legacy_name": "CXCPagosFact"},
 )
 
 cxc_dev_fact = Table(
@@ -56,7 +57,8 @@ cxc_dev_fact = Table(
     Column("DescuentoDevolucion", Money, nullable=False),
     Column("EstadoDevolucion", Integer, nullable=False),
     Column("ObservacionDevolucion", String(500)),
-    info={"key": ("IdLiquidacionDevolucion",), "totals": ("MontoDevolucion",)},
+    info={"key": ("IdLiquidacionDevolucion",), "totals": ("MontoDevolucion",),
+          "legacy_name": "CXCDevFact"},
 )
 
 cxc_acumulado_dim = Table(
@@ -117,6 +119,6 @@ cxc_acumulado_dim = Table(
     Column("DiasVencido", Integer, nullable=False),
     Column("TramoVencido", String(10), nullable=False),
     info={"key": ("IdLiquidacionDet",), "totals": ("SaldoTotal", "SaldoTotalPen", "NetoConfirmado"),
-          "totals_by": "Moneda"},
+          "totals_by": "Moneda", "legacy_name": "CXCAcumuladoDim"},
 )
 
