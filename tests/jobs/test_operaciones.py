@@ -343,3 +343,25 @@ def test_values_that_are_not_scalars_are_counted_or_refused_not_a_crash(engines,
     assert refused.status == "failed"
     assert refused.error_message.startswith(
         "subquery#row 1: IdLiquidacionPago: '1000000000000000000000000000000' is not a number")
+
+
+def test_a_key_repeated_in_a_report_uses_its_last_row_and_says_so(engines, toolbox_env):
+    with stub_of() as stub:
+        rows = json.loads(stub.book.file("report2").read_text())
+        key = {k: rows[0][k] for k in ("CodigoLiquidacion", "NroDocumento")}
+        # Padded keys are the same key (trimmed); the row after the original wins.
+        before = {**rows[0], "Anticipo": "X-BEFORE"}
+        after = {**rows[0], "Anticipo": "X-AFTER",
+                 "CodigoLiquidacion": f" {key['CodigoLiquidacion']} "}
+        stub.faults.body["report2"] = json.dumps([before, *rows, after]).encode()
+        outcome = run_named("operaciones", with_webservice(toolbox_env, stub), engines)
+    assert outcome.status == "success", outcome.error_message
+    assert ("colocaciones?reporte=2: 2 rows repeat a document's CodigoLiquidacion and "
+            "NroDocumento; the last one of each was used") in outcome.warnings
+    with engines.source.connect() as conn:
+        stored = conn.execute(select(colocaciones.c.Anticipo).where(
+            colocaciones.c.CodigoLiquidacion == key["CodigoLiquidacion"],
+            colocaciones.c.NroDocumento == key["NroDocumento"])).scalars().all()
+        others = conn.execute(select(colocaciones.c.Anticipo).where(
+            colocaciones.c.Anticipo.like("X-%"))).scalars().all()
+    assert stored and set(stored) == {"X-AFTER"} and others == stored
