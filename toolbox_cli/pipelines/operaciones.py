@@ -269,7 +269,7 @@ def _judge_reports(ctx: TaskContext, reports: Sequence[Report]) -> None:
         coerced = ctx.coercion_log(report.label)
         coerced.read(total)
         if count:
-            example = f"{report.label}#row {unmatched['__n'].min()}" if unmatched.height \
+            example = f"{report.label}#row {unmatched['__n'].sort()[0]}" if unmatched.height \
                 else f"{report.label} (a row without CodigoLiquidacion or NroDocumento)"
             coerced.note("rows that match no document", example, count,
                          column="CodigoLiquidacion+NroDocumento")
