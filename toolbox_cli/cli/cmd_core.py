@@ -387,8 +387,8 @@ def db_init(json_output: JsonOpt = False) -> None:
         out.print(f"created {len(done.created)} table(s) in {where}: {', '.join(done.created)}")
         changed = True
     if done.views_created:
-        out.print(f"created the legacy's view(s) {', '.join(done.views_created)} (decision 24; "
-                  "TOOLBOX_LEGACY_VIEWS=false drops them)")
+        out.print(f"created the legacy's view(s) {', '.join(done.views_created)} for dashboards "
+                  "built on the legacy (TOOLBOX_LEGACY_VIEWS=false drops them)")
         changed = True
     if done.views_dropped:
         out.print(f"dropped the legacy's view(s) {', '.join(done.views_dropped)} "
