@@ -90,8 +90,8 @@ def swap_in(engine: Engine, names: list[str], *, tag: str,
         with engine.begin() as conn:
             # A view over a table (the legacy's names, decision 24) must not stop the swap:
             # SQLite's ALTER TABLE RENAME re-checks every view and fails on one whose table
-            # was just dropped; the legacy behaviour renames without looking at views, which
-            # then read the new table by its name.
+            # was just dropped; with legacy_alter_table on, SQLite renames without looking at
+            # views, which then read the new table by its name.
             conn.exec_driver_sql("PRAGMA legacy_alter_table = ON")
             try:
                 for name in names:
