@@ -247,10 +247,9 @@ def _set_mora(conn: Connection, staged: Mapping[str, str], current: pl.DataFrame
     conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {temp} (pid BIGINT PRIMARY KEY, "
                          "facturas VARCHAR(100))")
     mark = "%s" if conn.dialect.paramstyle in ("format", "pyformat") else "?"
-    rows = list(current.iter_rows())
-    for start in range(0, len(rows), 5000):
+    for start in range(0, current.height, 5000):  # Python tuples of one slice at a time
         conn.exec_driver_sql(f"INSERT INTO {temp} (pid, facturas) VALUES ({mark}, {mark})",
-                             rows[start:start + 5000])
+                             current.slice(start, 5000).rows())
     if mysql:
         conn.exec_driver_sql(f"UPDATE {table} p JOIN {temp} m ON m.pid = p.IdLiquidacionPago "
                              "SET p.FacturasMoraGeneradas = m.facturas")
