@@ -27,8 +27,9 @@ Errors name the row as ``endpoint#row N: column: reason`` (N counts from 1 in th
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import polars as pl
@@ -62,6 +63,10 @@ class Columns:
     def carried(self) -> list[Any]:
         return [c for c in self.table.columns if c.name not in self.omitted]
 
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.carried]
+
     def is_required(self, column: Any) -> bool:
         return not column.nullable or column.primary_key or column.name in self.required
 
@@ -78,15 +83,49 @@ _NOTES = {"junk": "not a number, stored NULL", "fraction": "fraction truncated t
           "bad_date": "not a date, stored NULL"}
 
 
-def typed_chunk(spec: Columns, rows: Sequence[dict[str, Any]], first: int,
-                log: CoercionLog) -> pl.DataFrame:
-    """``rows`` (answer rows ``first``, ``first + 1``, … counting from 1) as a frame of
-    ``spec.table``'s carried columns, typed; coercions noted in ``log``. One Polars plan
-    computes every column and one more counts every check; a row is looked at only when a
-    check found something."""
-    log.read(len(rows))
-    names = [c.name for c in spec.carried]
-    frame = answer_frame(rows, names).with_row_index("__row", offset=first)
+@dataclass
+class TextChunk:
+    """Rows ``first``, ``first + 1``, … (counting from 1 in the answer) of an answer as text
+    columns (``answer_frame``), and per column how many of them lacked the field."""
+
+    first: int
+    frame: pl.DataFrame
+    absent: dict[str, int]
+
+
+# Answer rows held as Python dicts at once: a document's dict with its 46 fields is about
+# 5 KB, so 1 000 of them are 5 MB where the 5 000 of a chunk were 25 MB (and a fuller
+# heap); their text frames are concatenated up to the chunk's size.
+DICT_BATCH = 1000
+
+
+def text_chunks(rows: Iterable[dict[str, Any]], names: Sequence[str], size: int,
+                batch: int = DICT_BATCH) -> Iterator[TextChunk]:
+    """The answer's rows as ``TextChunk`` of ``size`` rows (the last one shorter), turned
+    into frames ``batch`` dicts at a time."""
+    it, first = iter(rows), 1
+    while True:
+        parts: list[pl.DataFrame] = []
+        absent: dict[str, int] = {}
+        height = 0
+        while height < size and (dicts := list(islice(it, min(batch, size - height)))):
+            parts.append(answer_frame(dicts, names))
+            for name, count in _absent_counts(dicts, list(names)).items():
+                absent[name] = absent.get(name, 0) + count
+            height += len(dicts)
+            del dicts
+        if not height:
+            return
+        yield TextChunk(first, pl.concat(parts) if len(parts) > 1 else parts[0], absent)
+        first += height
+
+
+def typed_chunk(spec: Columns, chunk: TextChunk, log: CoercionLog) -> pl.DataFrame:
+    """A chunk of answer rows as a frame of ``spec.table``'s carried columns, typed;
+    coercions noted in ``log``. One Polars plan computes every column and one more counts
+    every check; a row is looked at only when a check found something."""
+    log.read(chunk.frame.height)
+    frame = chunk.frame.with_row_index("__row", offset=chunk.first)
     key = spec.key()
     values, checks = [], {}
     for column in spec.carried:
@@ -109,7 +148,7 @@ def typed_chunk(spec: Columns, rows: Sequence[dict[str, Any]], first: int,
                                  "in the operations system and re-run")
         log.note(f"{spec.table.name}.{name}: {_NOTES[kind]}", _where(spec, frame, index, key),
                  int(count), column=name)
-    for name, count in _absent_counts(rows, names).items():
+    for name, count in chunk.absent.items():
         log.note(f"{spec.table.name}.{name}: field absent from the answer, stored NULL",
                  spec.endpoint, count, column=name)
     return frame.select(values)

@@ -5,8 +5,9 @@ One run reads, in this order:
 
 1. the ``colocaciones`` report, ``reporte=2`` (``Anticipo``, ``TramoAnticipo``) and
    ``reporte=0`` (``FacturasMoraGeneradas``), logged in, from 2019-07-01 to today (Lima) as
-   of today, each kept as a small frame keyed by (``CodigoLiquidacion``, ``NroDocumento``),
-   the only key its rows share with the documents (inferred; webservice.md);
+   of today, each kept by (``CodigoLiquidacion``, ``NroDocumento``), the only key its rows
+   share with the documents (inferred; webservice.md), in the run's scratch SQLite database
+   (``Reports``), not in memory;
 2. the documents (``subquery-cab``), the payments (``liquidacionPago/subquery``) and the
    refunds (``liquidacionDevolucion/subquery``), each streamed in chunks of
    ``TOOLBOX_CHUNK_SIZE`` rows, typed by ``compute.answers`` and written to the staging copy
@@ -21,19 +22,20 @@ all of them are written.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from itertools import islice
 from typing import Any
 
 import polars as pl
 from sqlalchemy.engine import Connection
 
 from toolbox_cli.clock import utcnow
-from toolbox_cli.compute.answers import NO_VALUE, Columns, answer_frame, typed_chunk
+from toolbox_cli.compute.answers import NO_VALUE, Columns, text_chunks, typed_chunk
 from toolbox_cli.compute.payments import current_entry
 from toolbox_cli.context import TaskContext
+from toolbox_cli.errors import TaskFailed
 from toolbox_cli.params import HISTORY_START
 from toolbox_cli.remote.http import HttpClient
 from toolbox_cli.remote.operaciones import (
@@ -63,7 +65,6 @@ REFUND_COLUMNS = Columns(endpoint_label(REFUNDS), colocaciones_devoluciones)
 # What each report adds to the documents, and the one key its rows share with them.
 REPORT_COLUMNS = {2: ("Anticipo", "TramoAnticipo"), 0: ("FacturasMoraGeneradas",)}
 KEY = ("CodigoLiquidacion", "NroDocumento")
-_SEP = "\x1f"
 
 
 def webservice(settings: Settings, on_token: Any = lambda token: None) -> Webservice:
@@ -85,92 +86,114 @@ def webservice(settings: Settings, on_token: Any = lambda token: None) -> Webser
                       on_token=on_token)
 
 
-def chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    """(number of the chunk's first row, counting from 1; the rows) of at most ``size``."""
-    it, first = iter(rows), 1
-    while chunk := list(islice(it, size)):
-        yield first, chunk
-        first += len(chunk)
+class Reports:
+    """The two reports' rows by document key, kept out of the process's memory: in a private
+    SQLite database of the run (``sqlite3`` with the empty file name, SQLite's temporary
+    database: its pages beyond a small cache go to a file in ``SQLITE_TMPDIR`` or
+    ``TMPDIR``, and it is deleted when closed). One row per key (``CodigoLiquidacion``,
+    ``NroDocumento``, trimmed, compared exactly) holds what each report adds and the answer
+    row it came from (``n2``, ``n0``); a repeated key keeps its last row. Each chunk of
+    documents looks its keys up there and marks them ``matched``: at a million documents
+    this holds nothing per document in memory, where frames of the reports took about
+    150 MB (issue 21's memory target)."""
 
+    _CACHE_KB = 8192
 
-@dataclass
-class Report:
-    """One report's rows by document key: the columns it adds, which rows matched.
+    def __init__(self) -> None:
+        self.db = sqlite3.connect("", isolation_level=None)
+        for pragma in ("journal_mode = OFF", "synchronous = OFF",
+                       f"cache_size = -{self._CACHE_KB}"):
+            self.db.execute(f"PRAGMA {pragma}")
+        added = ", ".join(f"n{r} INTEGER, " + ", ".join(f"{c} TEXT" for c in cols)
+                          for r, cols in REPORT_COLUMNS.items())
+        self.db.execute(f"CREATE TABLE report (k1 TEXT NOT NULL, k2 TEXT NOT NULL, {added}, "
+                        "matched INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (k1, k2)) WITHOUT ROWID")
+        self.db.execute("CREATE TABLE chunk (i INTEGER PRIMARY KEY, k1 TEXT NOT NULL, "
+                        "k2 TEXT NOT NULL)")
+        self.rows = dict.fromkeys(REPORT_COLUMNS, 0)  # in each answer
+        self.keyless = dict.fromkeys(REPORT_COLUMNS, 0)  # without CodigoLiquidacion or NroDocumento
 
-    A row's key (``CodigoLiquidacion``, ``NroDocumento``, trimmed) is kept as two 64-bit
-    hashes of it (``__h1``, ``__h2``), 16 bytes instead of about 45 for the text: at a
-    million documents two keys share both hashes with a chance below 10^-25. The added
-    columns with few values are categorical."""
+    def close(self) -> None:
+        self.db.close()
 
-    reporte: int
-    frame: pl.DataFrame  # __h1, __h2, __n (its row in the answer), the columns it adds
-    rows: int = 0  # in the answer
-    keyless: int = 0  # rows without CodigoLiquidacion or NroDocumento
-    duplicates: int = 0
-    matched: list[pl.Series] = field(default_factory=list)  # __n of the rows that matched
+    def __enter__(self) -> Reports:
+        return self
 
-    @property
-    def label(self) -> str:
-        return endpoint_label("colocaciones", self.reporte)
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def label(reporte: int) -> str:
+        return endpoint_label("colocaciones", reporte)
+
+    def _write(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.db.execute("BEGIN")
+        try:
+            self.db.executemany(sql, rows)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def read(self, ws: Webservice, ctx: TaskContext, reporte: int) -> None:
+        """Store the report's rows by key (the last row of a repeated key wins); a row
+        without its key is counted as matching no document."""
+        columns = REPORT_COLUMNS[reporte]
+        names = ", ".join(columns)
+        sql = (f"INSERT INTO report (k1, k2, n{reporte}, {names}) "
+               f"VALUES (?, ?, ?{', ?' * len(columns)}) ON CONFLICT (k1, k2) DO UPDATE SET "
+               + ", ".join(f"{c} = excluded.{c}" for c in (f"n{reporte}", *columns)))
+        rows = ws.report_rows(reporte, HISTORY_START, ctx.today, ctx.today)
+        for chunk in text_chunks(rows, (*KEY, *columns), ctx.settings.chunk_size):
+            ctx.check_alive()
+            height = chunk.frame.height
+            part = chunk.frame.select(
+                *_key_parts(),
+                pl.int_range(chunk.first, chunk.first + height, dtype=pl.Int64).alias("n"),
+                *[pl.when(pl.col(c).str.strip_chars().str.to_lowercase().is_in(NO_VALUE))
+                  .then(None).otherwise(pl.col(c)).alias(c) for c in columns])
+            keyed = part.filter(pl.col("k1").is_not_null() & pl.col("k2").is_not_null())
+            self.rows[reporte] += height
+            self.keyless[reporte] += height - keyed.height
+            self._write(sql, keyed.iter_rows())
+            ctx.progress.rows(f"colocaciones?reporte={reporte}", height)
 
     def attach(self, documents: pl.DataFrame) -> pl.DataFrame:
-        """``documents`` with the report's columns (null where no row of it matched)."""
-        keyed = documents.with_columns(_hashes())
-        found = self.frame.filter(pl.col("__h1").is_in(keyed["__h1"].implode()))
-        joined = keyed.join(found, on=["__h1", "__h2"], how="left", maintain_order="left")
-        self.matched.append(joined["__n"].drop_nulls())
-        return joined.drop("__h1", "__h2", "__n")
+        """``documents`` with both reports' columns (null where no row of them matched);
+        their keys are marked as matched."""
+        keys = documents.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("i"),
+                                *_key_parts()).drop_nulls()
+        self.db.execute("BEGIN")
+        self.db.execute("DELETE FROM chunk")
+        self.db.executemany("INSERT INTO chunk (i, k1, k2) VALUES (?, ?, ?)", keys.iter_rows())
+        added = [c for cols in REPORT_COLUMNS.values() for c in cols]
+        found = self.db.execute(
+            f"SELECT c.i, {', '.join(f'r.{c}' for c in added)} FROM chunk c "
+            "JOIN report r ON r.k1 = c.k1 AND r.k2 = c.k2").fetchall()
+        self.db.execute("UPDATE report SET matched = 1 WHERE (k1, k2) IN "
+                        "(SELECT k1, k2 FROM chunk)")
+        self.db.execute("COMMIT")
+        frame = pl.DataFrame(found, orient="row",
+                             schema={"__i": pl.Int64, **dict.fromkeys(added, pl.String)})
+        return (documents.with_row_index("__i").with_columns(pl.col("__i").cast(pl.Int64))
+                .join(frame, on="__i", how="left", maintain_order="left").drop("__i"))
 
-    def unmatched(self) -> pl.DataFrame:
-        if not self.matched:
-            return self.frame
-        return self.frame.filter(~pl.col("__n").is_in(pl.concat(self.matched).implode()))
+    def judged(self, reporte: int) -> tuple[int, int, int, int | None]:
+        """(rows in the answer, rows matching no document, rows repeating a key, the answer
+        row number of the first unmatched row)."""
+        n = f"n{reporte}"
+        kept, unmatched, first = self.db.execute(
+            f"SELECT COUNT({n}), COALESCE(SUM(matched = 0 AND {n} IS NOT NULL), 0), "
+            f"MIN(CASE WHEN matched = 0 THEN {n} END) FROM report").fetchone()
+        total, keyless = self.rows[reporte], self.keyless[reporte]
+        return total, unmatched + keyless, total - keyless - kept, first
 
 
-def _key_text() -> pl.Expr:
+def _key_parts() -> list[pl.Expr]:
+    """``k1``, ``k2``: the key's two parts trimmed, null when either is empty."""
     parts = [pl.col(k).cast(pl.String).str.strip_chars() for k in KEY]
-    return (pl.when(pl.all_horizontal([p.str.len_chars() > 0 for p in parts]))
-            .then(pl.concat_str(parts, separator=_SEP)))
-
-
-def _hashes() -> list[pl.Expr]:
-    key = _key_text()
-    return [key.hash(seed=1).alias("__h1"), key.hash(seed=2).alias("__h2")]
-
-
-def read_report(ws: Webservice, ctx: TaskContext, reporte: int) -> Report:
-    """The report's rows as a frame by document key (the last row of a repeated key wins,
-    counted); a row without its key is counted as matching no document."""
-    columns = REPORT_COLUMNS[reporte]
-    small = {"Anticipo", "TramoAnticipo"}  # few distinct values: categorical
-    parts: list[pl.DataFrame] = []
-    keyless = 0
-    for first, rows in chunks(ws.report_rows(reporte, HISTORY_START, ctx.today, ctx.today),
-                              ctx.settings.chunk_size):
-        ctx.check_alive()
-        part = answer_frame(rows, (*KEY, *columns))
-        has_key = part.select(_key_text().is_not_null().alias("k"))["k"]
-        keyless += int((~has_key).sum())
-        parts.append(part.filter(has_key).select(
-            *_hashes(),
-            pl.int_range(first, first + len(rows), dtype=pl.Int64).filter(has_key).alias("__n"),
-            *[pl.when(pl.col(c).str.strip_chars().str.to_lowercase().is_in(NO_VALUE))
-              .then(None).otherwise(pl.col(c))
-              .cast(pl.Categorical if c in small else pl.String).alias(c) for c in columns]))
-        ctx.progress.rows(f"colocaciones?reporte={reporte}", len(rows))
-    schema = {"__h1": pl.UInt64, "__h2": pl.UInt64, "__n": pl.Int64,
-              **{c: pl.Categorical if c in small else pl.String for c in columns}}
-    frame = pl.concat(parts) if parts else pl.DataFrame(schema=schema)
-    del parts
-    # The last row of each key, by sorting (stable, so rows of a key stay in answer order):
-    # a hash-based unique() of the two hashes costs about 300 MB at a million rows, and its
-    # memory is not given back; the sort about a quarter of that, released.
-    ordered = frame.sort(["__h1", "__h2"], maintain_order=True)
-    unique = ordered.filter(((pl.col("__h1") != pl.col("__h1").shift(-1))
-                             | (pl.col("__h2") != pl.col("__h2").shift(-1))).fill_null(True))
-    del ordered
-    return Report(reporte, unique, rows=frame.height + keyless, keyless=keyless,
-                  duplicates=frame.height - unique.height)
+    both = pl.all_horizontal([p.str.len_chars() > 0 for p in parts])
+    return [pl.when(both).then(p).alias(name) for p, name in zip(parts, ("k1", "k2"), strict=True)]
 
 
 def refresh_operaciones(ctx: TaskContext) -> None:
@@ -179,36 +202,34 @@ def refresh_operaciones(ctx: TaskContext) -> None:
     ws = webservice(settings, on_token=ctx.secrets.append)
     for table in TABLE_NAMES:
         ctx.check_locked(table)
-    reports = [read_report(ws, ctx, 2), read_report(ws, ctx, 0)]
     size = settings.chunk_size
     mora: list[pl.DataFrame] = []  # (IdLiquidacionDet, FacturasMoraGeneradas) of documents
     candidates: list[pl.DataFrame] = []  # their payments: (det, FechaPago, id)
-    with ctx.replace_tables(*TABLES, sources=True) as out:
-        for first, rows in chunks(ws.rows(DOCUMENTS), size):
-            documents = typed_chunk(DOCUMENT_COLUMNS, rows, first,
-                                    ctx.coercion_log(colocaciones.name))
-            for report in reports:
-                documents = report.attach(documents)
+    with ctx.replace_tables(*TABLES, sources=True) as out, _reports() as reports:
+        for reporte in REPORT_COLUMNS:
+            reports.read(ws, ctx, reporte)
+        for chunk in text_chunks(ws.rows(DOCUMENTS), DOCUMENT_COLUMNS.names, size):
+            documents = reports.attach(typed_chunk(DOCUMENT_COLUMNS, chunk,
+                                                   ctx.coercion_log(colocaciones.name)))
             with_mora = documents.filter(pl.col("FacturasMoraGeneradas").is_not_null())
             if with_mora.height:
                 mora.append(with_mora.select("IdLiquidacionDet", "FacturasMoraGeneradas"))
             out.add(colocaciones, documents.drop("FacturasMoraGeneradas"))
         _judge_reports(ctx, reports)
-        reports.clear()  # their frames are not needed any more: free them for the payments
         mora_by_det = pl.concat(mora) if mora else pl.DataFrame(
             schema={"IdLiquidacionDet": pl.Int64, "FacturasMoraGeneradas": pl.String})
         mora_by_det = mora_by_det.unique("IdLiquidacionDet", keep="last")
         dets = mora_by_det["IdLiquidacionDet"]
-        for first, rows in chunks(ws.rows(PAYMENTS), size):
-            payments = typed_chunk(PAYMENT_COLUMNS, rows, first,
+        for chunk in text_chunks(ws.rows(PAYMENTS), PAYMENT_COLUMNS.names, size):
+            payments = typed_chunk(PAYMENT_COLUMNS, chunk,
                                    ctx.coercion_log(colocaciones_pagos.name))
             candidates.append(payments.filter(pl.col("IdLiquidacionDet").is_in(dets.implode()))
                               .select("IdLiquidacionDet", "FechaPago", "IdLiquidacionPago"))
             out.add(colocaciones_pagos,
                     payments.with_columns(pl.lit(None, pl.String).alias("FacturasMoraGeneradas")))
-        for first, rows in chunks(ws.rows(REFUNDS), size):
+        for chunk in text_chunks(ws.rows(REFUNDS), REFUND_COLUMNS.names, size):
             out.add(colocaciones_devoluciones,
-                    typed_chunk(REFUND_COLUMNS, rows, first,
+                    typed_chunk(REFUND_COLUMNS, chunk,
                                 ctx.coercion_log(colocaciones_devoluciones.name)))
         current = _current_payments(candidates, mora_by_det)
         if current.height:
@@ -259,23 +280,34 @@ def _set_mora(conn: Connection, staged: Mapping[str, str], current: pl.DataFrame
     conn.exec_driver_sql(f"DROP {'TEMPORARY ' if mysql else ''}TABLE {temp}")
 
 
-def _judge_reports(ctx: TaskContext, reports: Sequence[Report]) -> None:
+def _judge_reports(ctx: TaskContext, reports: Reports) -> None:
     """One warning per report for its rows that match no document (and its repeated keys);
     their share counts as coercions of the report (decision 21 fails the run beyond it)."""
-    for report in reports:
-        unmatched = report.unmatched()
-        total, count = report.rows, unmatched.height + report.keyless
-        coerced = ctx.coercion_log(report.label)
+    for reporte, columns in REPORT_COLUMNS.items():
+        label = reports.label(reporte)
+        total, count, duplicates, first = reports.judged(reporte)
+        coerced = ctx.coercion_log(label)
         coerced.read(total)
         if count:
-            example = f"{report.label}#row {unmatched['__n'].sort()[0]}" if unmatched.height \
-                else f"{report.label} (a row without CodigoLiquidacion or NroDocumento)"
+            example = f"{label}#row {first}" if first is not None \
+                else f"{label} (a row without CodigoLiquidacion or NroDocumento)"
             coerced.note("rows that match no document", example, count,
                          column="CodigoLiquidacion+NroDocumento")
-            ctx.warn(f"{report.label}: {count:,} of {total:,} rows match no document by "
-                     f"CodigoLiquidacion and NroDocumento; their "
-                     f"{', '.join(REPORT_COLUMNS[report.reporte])} were not used "
-                     f"(e.g. {example})")
-        if report.duplicates:
-            ctx.warn(f"{report.label}: {report.duplicates:,} rows repeat a document's "
+            ctx.warn(f"{label}: {count:,} of {total:,} rows match no document by "
+                     f"CodigoLiquidacion and NroDocumento; their {', '.join(columns)} were "
+                     f"not used (e.g. {example})")
+        if duplicates:
+            ctx.warn(f"{label}: {duplicates:,} rows repeat a document's "
                      "CodigoLiquidacion and NroDocumento; the last one of each was used")
+
+
+@contextlib.contextmanager
+def _reports() -> Iterator[Reports]:
+    """The run's ``Reports``; a failure of its scratch database is said in one line."""
+    try:
+        with Reports() as reports:
+            yield reports
+    except sqlite3.Error as exc:
+        raise TaskFailed(f"the scratch database for the webservice's reports failed ({exc}); "
+                         "it is a temporary file: set SQLITE_TMPDIR (or TMPDIR) to a "
+                         "directory with room") from exc
