@@ -62,6 +62,7 @@ TARGETS = {
     "help_over_import": 2.0,  # toolbox --help <= 2 x python -c "import typer, rich"
     "operaciones_over_demo": 2.0,  # the webservice fetch <= 2 x toolbox demo's time (issue 21)
     "operaciones_peak_over_kpi": 1.5,  # and its peak <= 1.5 x toolbox kpi's
+    "compare_over_read": 3.0,  # toolbox compare -t kpi <= 3 x reading both tables (issue 22)
 }
 
 
@@ -305,6 +306,52 @@ def bench_operaciones(size: int, env: dict[str, str], today: str) -> Measure:
     return measure
 
 
+_READ_BOTH = """
+import sys
+from toolbox_cli.jobs.compare import read_whole
+from toolbox_cli.storage.engine import make_engine
+from toolbox_cli.storage.tables.reportes import kpi
+from sqlalchemy.engine import make_url
+names = [c.name for c in kpi.columns if c.name != "id"]
+rows = [read_whole(make_engine(make_url(u)), kpi, names).height for u in sys.argv[1:]]
+print(sum(rows))
+"""
+
+
+def other_copy(backend: str, url: str, workdir: Path) -> str:
+    """A second database holding a copy of ``url``'s kpi (the other side of a compare)."""
+    if backend == "sqlite":
+        path = workdir / "bench-other.db"
+        path.unlink(missing_ok=True)
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"VACUUM INTO '{path}'")
+        engine.dispose()
+        return f"sqlite:///{path}"
+    server = make_url(MYSQL_SERVER)
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS toolbox_bench_other"))
+        conn.execute(text("CREATE DATABASE toolbox_bench_other CHARACTER SET utf8mb4"))
+        conn.execute(text("CREATE TABLE toolbox_bench_other.kpi LIKE toolbox_bench.kpi"))
+        conn.execute(text("INSERT INTO toolbox_bench_other.kpi SELECT * FROM toolbox_bench.kpi"))
+    admin.dispose()
+    return server.set(database="toolbox_bench_other").render_as_string(hide_password=False)
+
+
+def bench_compare(backend: str, url: str, env: dict[str, str], workdir: Path
+                  ) -> tuple[Measure, Measure]:
+    """``toolbox compare -t kpi`` against a copy, and the reading of both kpi tables as
+    frames by the reader compare uses (``jobs.compare.read_whole``)."""
+    other = other_copy(backend, url, workdir)
+    read, out = run_measured([PYTHON, "-c", _READ_BOTH, url, other], env)
+    read.rows = int(out.strip())
+    compare, _ = run_measured([*TOOLBOX, "compare", "--against", other, "-t", "kpi", "--json"],
+                              env)
+    compare.rows = read.rows
+    return compare, read
+
+
 def bench_one(backend: str, size: int, workdir: Path, today: str, fetch: bool = True) -> Result:
     url = fresh_database(backend, workdir)
     env = {**os.environ, "TOOLBOX_DATABASE_URL": url, "TOOLBOX_DATA_DIR": str(workdir),
@@ -327,6 +374,9 @@ def bench_one(backend: str, size: int, workdir: Path, today: str, fetch: bool = 
         res.figures["baseline (b) LOAD DATA"] = baseline_load_data(url)
     else:
         res.figures["baseline (c) INSERT SELECT"] = baseline_copy_in_engine(url)
+    compare, read = bench_compare(backend, url, env, workdir)
+    res.figures["toolbox compare -t kpi"] = compare
+    res.figures["read both kpi tables"] = read
     if fetch:
         res.figures["toolbox operaciones"] = bench_operaciones(size, env, today)
     peer, out = run_measured([PYTHON, str(ROOT / "scripts" / "bench_pandas_peer.py"), url], env)
@@ -401,6 +451,12 @@ def print_ratios(results: list[Result], help_s: float, import_s: float) -> None:
         _line("operaciones peak / kpi peak",
               _verdict(ops.peak_rss_mb / kpi.peak_rss_mb, TARGETS["operaciones_peak_over_kpi"],
                        at_most=True) + f"  ({ops.peak_rss_mb:.0f} MB vs {kpi.peak_rss_mb:.0f} MB)")
+    for r in results:
+        compare, read = r.figures["toolbox compare -t kpi"], r.figures["read both kpi tables"]
+        print(f"  {r.backend}, {r.size:,} operations: compare (issue 22)")
+        _line("compare time / reading both",
+              _verdict(compare.seconds / read.seconds, TARGETS["compare_over_read"], at_most=True)
+              + f"  ({compare.seconds:.1f} s vs {read.seconds:.1f} s, {read.rows:,} rows)")
     print("  start-up")
     _line("toolbox --help / import typer, rich",
           _verdict(help_s / import_s, TARGETS["help_over_import"], at_most=True)

@@ -36,6 +36,19 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def mysql_url() -> Iterator[str]:
     """A throw-away database on the test server, dropped afterwards."""
+    yield from throwaway_mysql()
+
+
+@pytest.fixture
+def other_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A second fresh database on ``db_url``'s backend (the other side of a comparison)."""
+    if db_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path / 'other.db'}"
+    else:
+        yield from throwaway_mysql()
+
+
+def throwaway_mysql() -> Iterator[str]:
     server = make_url(MYSQL_URL)
     name = f"tbx_{uuid.uuid4().hex[:12]}"
     admin = create_engine(server, isolation_level="AUTOCOMMIT")

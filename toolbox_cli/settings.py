@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         description='extra or replaced slots per task, Lima cron expressions: {"kpi": ["30 7 * * *"]}',
     )
     log_retention_days: int = Field(default=30, ge=1)
+    compare_url: str | None = Field(
+        default=None, description="the database toolbox compare reads the other side from "
+        "(the legacy's datamart; --against overrides it)",
+    )
+    compare_password: SecretStr | None = Field(
+        default=None, description="password for compare_url, kept out of the URL",
+    )
     legacy_views: bool = Field(
         default=True, description="db init keeps views under the legacy's CXC table names "
         "(CXCPagosFact, CXCDevFact, CXCAcumuladoDim; decision 24); false drops them",
@@ -228,6 +235,15 @@ class Settings(BaseSettings):
             "TOOLBOX_SOURCE_URL",
         )
 
+    def compare_database_url(self, given: str | None = None) -> URL | None:
+        """The other side of ``toolbox compare``: ``--against`` (``given``) or
+        ``TOOLBOX_COMPARE_URL``, with ``TOOLBOX_COMPARE_PASSWORD`` when it has none."""
+        raw = given or self.compare_url
+        if raw is None:
+            return None
+        return _database_url(raw, self.compare_password, self.resolved_data_dir,
+                             "--against" if given else "TOOLBOX_COMPARE_URL")
+
     def notify_url_list(self) -> list[str]:
         raw = self.notify_urls.get_secret_value() if self.notify_urls else ""
         return [u for u in re.split(r"[\s,]+", raw) if u]
@@ -250,6 +266,8 @@ class Settings(BaseSettings):
             out[name] = value
         out["database_url"] = render_url(self.datamart_url())
         out["source_url"] = render_url(self.source_database_url())
+        compare = self.compare_database_url()
+        out["compare_url"] = render_url(compare) if compare is not None else None
         out["data_dir"] = str(self.resolved_data_dir)
         out["log_dir"] = str(self.resolved_log_dir)
         return out
@@ -258,10 +276,12 @@ class Settings(BaseSettings):
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret that must never reach output, logs or the ledger."""
     found = []
-    for database in (settings.datamart_url(), settings.source_database_url()):
-        if database.password:
+    for database in (settings.datamart_url(), settings.source_database_url(),
+                     settings.compare_database_url()):
+        if database is not None and database.password:
             found.append(str(database.password))
-    for secret in (settings.database_password, settings.source_password, settings.ping_url,
+    for secret in (settings.database_password, settings.source_password,
+                   settings.compare_password, settings.ping_url,
                    settings.tipo_cambio_token, settings.operaciones_password):
         if secret is not None and secret.get_secret_value():
             found.append(secret.get_secret_value())

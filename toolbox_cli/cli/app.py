@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                "table, all or nothing."),
     "demo": ("cmd_demo", "Replace the source tables' content with realistic synthetic data."),
     "notify": ("cmd_alerts", "Send a test notification to every URL of TOOLBOX_NOTIFY_URLS."),
+    "compare": ("cmd_compare", "Compare the toolbox's tables with the same tables in another "
+                "database, by key."),
     "metrics": ("cmd_alerts", "The Prometheus text exposition of every task, read from the "
                 "ledger."),
 }

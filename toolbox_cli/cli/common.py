@@ -73,9 +73,9 @@ def reset_settings() -> None:
 
 def _secrets() -> list[str]:
     try:
-        return secrets_of(settings_from_cli())
+        return [*secrets_of(settings_from_cli()), *state.secrets]
     except Exception:
-        return []
+        return list(state.secrets)
 
 
 def scrubbed(text: str) -> str:

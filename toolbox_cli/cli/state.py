@@ -7,3 +7,4 @@ from pathlib import Path
 env_file: Path | None = None
 debug: bool = False
 quiet: bool = False
+secrets: list[str] = []  # given on the command line (a password in --against)
