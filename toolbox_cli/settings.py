@@ -132,6 +132,10 @@ class Settings(BaseSettings):
         description='per task, minutes after its last success when its tables are stale '
         '(default: its longest gap between slots + the grace): {"kpi": 1500}',
     )
+    status_dir: Path | None = Field(
+        default=None, description="toolbox publish's directory: the cron wrapper publishes "
+        "the status files and page there after every run",
+    )
     metrics_textfile: Path | None = Field(
         default=None, description="node_exporter textfile the cron wrapper refreshes after each run",
     )

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from toolbox_cli import clock, ledger
+from toolbox_cli.cli import state
 from toolbox_cli.cli.common import fail, handle_errors, out, settings_from_cli
 from toolbox_cli.clock import local_text
 from toolbox_cli.errors import EXIT_FAILED
@@ -89,3 +90,36 @@ def metrics_command(
             return
     out.file.write(metrics.exposition(registry))
     out.file.flush()
+
+
+@app.command("publish")
+def publish_command(
+    directory: Annotated[Path | None, typer.Argument(
+        metavar="[DIR]", help="Where to write (default TOOLBOX_STATUS_DIR).")] = None,
+) -> None:
+    """Write the status files and page a frontend reads into DIR (a static web server's).
+
+    tasks/available.json, tasks/scheduled.json and tasks/status/<run id>.json in the legacy
+    API's shapes, ActualizarTablasReportesCronjob_status.json (the legacy's Redis key) and
+    index.html; each file written atomically. The cron wrapper runs it after every run
+    when TOOLBOX_STATUS_DIR is set.
+
+    Example: toolbox publish /var/www/toolbox-status
+    """
+    from toolbox_cli.monitoring.publish import publish
+
+    with handle_errors():
+        settings = settings_from_cli()
+        target = directory or settings.status_dir
+        if target is None:
+            fail("say where to publish: toolbox publish DIR (or set TOOLBOX_STATUS_DIR), "
+                 "e.g. toolbox publish /var/www/toolbox-status")
+        with engines_for(settings) as engines:
+            try:
+                written = publish(engines, settings, target, clock.now())
+            except OSError as exc:
+                fail(f"cannot write into {target}: {exc.strerror}; check the directory and "
+                     "its permissions", EXIT_FAILED)
+    if not state.quiet:
+        out.print(f"published {len(written)} file(s) into {target.expanduser().resolve()}: "
+                  f"{target / 'index.html'} and tasks/*.json")

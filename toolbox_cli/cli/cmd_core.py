@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
-from typing import Annotated, Any
+from datetime import timedelta
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -31,6 +31,7 @@ from toolbox_cli.errors import EXIT_FAILED, did_you_mean
 from toolbox_cli.monitoring import monitor
 from toolbox_cli.monitoring.freshness import human
 from toolbox_cli.monitoring.housekeeping import reap, watch
+from toolbox_cli.monitoring.overview import operations_origin, overview, run_dict
 from toolbox_cli.registry import all_tasks, monitored_tasks
 from toolbox_cli.schedule import slots as schedule
 from toolbox_cli.settings import (
@@ -49,10 +50,6 @@ STATUS_STYLE = {
 }
 
 app = typer.Typer(rich_markup_mode=None)
-
-
-def _seconds(delta: timedelta | None) -> int | None:
-    return None if delta is None else int(delta.total_seconds())
 
 
 def _styled(status: str, dry_run: bool = False) -> str:
@@ -75,30 +72,6 @@ def _rows_text(run: ledger.Run) -> str:
     return ", ".join(f"{t}={n}" for t, n in run.rows_written.items()) or "-"
 
 
-def _run_dict(run: ledger.Run, settings: Settings) -> dict[str, Any]:
-    data = dict(run.__dict__)
-    for key in ("started_at", "finished_at", "heartbeat_at"):
-        local = run.__dict__[key]
-        data[key] = fmt_iso(local, settings) if local else None
-    data["timezone"] = settings.timezone
-    data["operaciones_from"] = operations_origin(run, settings)
-    return data
-
-
-def operations_origin(run: ledger.Run, settings: Settings) -> str | None:
-    """Where a run's operations (the three source tables) came from: the webservice, in
-    the run, at what time (Lima); or the source database as it was. None for a task that
-    does not read them."""
-    spec = all_tasks().get(run.task)
-    if spec is None or "colocaciones" not in spec.reads:
-        return None
-    fetched = run.sources.get("operaciones")
-    if fetched:
-        at = datetime.fromisoformat(fetched)
-        return f"the webservice, fetched in the run at {fmt_time(at, settings)}"
-    return "the source database as it was"
-
-
 LIST_COLUMNS = (
     Column("task"), Column("next run"), Column("last run"), Column("took", "right"),
     Column("rows", "right"), Column("age"),
@@ -116,35 +89,10 @@ def list_tasks(wide: WideOpt = False, json_output: JsonOpt = False) -> None:
     with handle_errors():
         settings = settings_from_cli()
         tasks = all_tasks()
-        now = clock.now()
         with engines_for(settings) as engines:
-            reap(engines, settings)
-            last = ledger.last_run_per_task(engines.datamart)
-            slots, missed, late = watch(engines, settings, now)
-            ages = monitor.freshness_now(
-                engines.datamart, list(tasks), slots, now,
-                timedelta(minutes=settings.missed_grace_minutes), zone=settings.zone,
-                overrides=settings.max_age_minutes)
-    records: list[dict[str, Any]] = []
-    for name, spec in tasks.items():
-        run = last.get(name)
-        own = [s for s in slots if s.task == name]
-        upcoming = sorted(t for s in own for t in schedule.next_runs(s.expr, settings.zone, now, 1))
-        records.append({
-            "task": name,
-            "description": spec.description,
-            "tables": list(spec.tables),
-            "schedule": [s.label for s in own],
-            "next_run": upcoming[0].isoformat() if upcoming else None,
-            "timezone": settings.timezone,
-            "last_run": _run_dict(run, settings) if run else None,
-            "missed": [m.describe(settings.zone) for m in missed if m.task == name],
-            "late": [lr.describe() for lr in late if lr.run.task == name],
-            "refreshed_at": fmt_iso(ages[name].refreshed_at, settings),
-            "age_seconds": _seconds(ages[name].age),
-            "max_age_seconds": _seconds(ages[name].max_age),
-            "stale": ages[name].stale,
-        })
+            seen = overview(engines, settings, clock.now())
+    records, last, missed, late, ages = \
+        seen.records, seen.last, seen.missed, seen.late, seen.ages
     if json_output:
         print_json(records)
         return
@@ -249,7 +197,7 @@ def status(
                                           limit=limit)
     late_ids = {lr.run.id for lr in late}
     if json_output:
-        data = [{**_run_dict(r, settings), "late": r.id in late_ids} for r in runs]
+        data = [{**run_dict(r, settings), "late": r.id in late_ids} for r in runs]
         print_json(data[0] if run_id is not None else data)
         return
     if run_id is not None:

@@ -387,7 +387,8 @@ def write_crontab(tab: CronTab, file: Path | None = None) -> None:
 
 def wrapper_info() -> None:
     """Print the log directory, the log retention, the metrics textfile (empty when not
-    set) and the business time zone for ``scripts/toolbox-cron``, one per line."""
+    set), the business time zone and the status directory (empty when not set) for
+    ``scripts/toolbox-cron``, one per line."""
     from toolbox_cli.settings import load_settings
 
     settings = load_settings(warn_unknown=False)  # stdout is parsed: no warning lines
@@ -395,3 +396,4 @@ def wrapper_info() -> None:
     print(settings.log_retention_days)
     print(settings.metrics_textfile.expanduser().resolve() if settings.metrics_textfile else "")
     print(settings.timezone)
+    print(settings.status_dir.expanduser().resolve() if settings.status_dir else "")
