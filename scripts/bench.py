@@ -13,6 +13,11 @@ For each backend (SQLite, MariaDB) and size (100 000 and 1 000 000 operations by
 * baseline (c), SQLite only: the same rows copied inside SQLite (``INSERT INTO … SELECT``),
   the engine's own limit,
 * the peer: the kpi computation the obvious pandas way (scripts/bench_pandas_peer.py),
+* `toolbox compare -t kpi` against a copy of the database, and the reading of both kpi
+  tables as frames by the same reader (issue 22: compare <= 3x reading both),
+* `toolbox export kpi --format xlsx`, and baseline (e): the same rows read as one frame and
+  written by XlsxWriter's constant-memory `write_row` alone (issue 22: export <= 1.25x (e)),
+* `toolbox operaciones` against the loopback stub serving the same book (issue 21),
 * start-up: ``toolbox --help`` against ``python -c "import typer, rich"`` (best of 5),
 
 then prints rows/s for each, and every ratio of issue 14 next to its target (kpi against
@@ -63,6 +68,7 @@ TARGETS = {
     "operaciones_over_demo": 2.0,  # the webservice fetch <= 2 x toolbox demo's time (issue 21)
     "operaciones_peak_over_kpi": 1.5,  # and its peak <= 1.5 x toolbox kpi's
     "compare_over_read": 3.0,  # toolbox compare -t kpi <= 3 x reading both tables (issue 22)
+    "export_over_xlsxwriter": 1.25,  # toolbox export kpi (xlsx) <= 1.25 x baseline (e)
 }
 
 
@@ -318,6 +324,40 @@ print(sum(rows))
 """
 
 
+# Baseline (e): the well-kept writer alone: the kpi rows read as one frame, then written
+# with XlsxWriter in constant-memory mode by write_row, dates with its default format.
+_XLSX_BASELINE = """
+import sys
+import xlsxwriter
+from toolbox_cli.jobs.compare import read_whole
+from toolbox_cli.storage.engine import make_engine
+from toolbox_cli.storage.tables.reportes import kpi
+from sqlalchemy.engine import make_url
+names = [c.name for c in kpi.columns if c.name != "id"]
+frame = read_whole(make_engine(make_url(sys.argv[1])), kpi, names)
+book = xlsxwriter.Workbook(sys.argv[2], {"constant_memory": True,
+                                         "default_date_format": "yyyy-mm-dd hh:mm:ss"})
+sheet = book.add_worksheet("kpi")
+sheet.write_row(0, 0, names)
+for i, row in enumerate(frame.iter_rows(), start=1):
+    sheet.write_row(i, 0, row)
+book.close()
+print(frame.height)
+"""
+
+
+def bench_export(url: str, env: dict[str, str], workdir: Path) -> tuple[Measure, Measure]:
+    """``toolbox export kpi --format xlsx`` and baseline (e), into files of the workdir."""
+    target, baseline_target = workdir / "bench-kpi.xlsx", workdir / "bench-kpi-e.xlsx"
+    export, _ = run_measured([*TOOLBOX, "export", "kpi", "-f", "xlsx", "-o", str(target),
+                              "--force"], env)
+    baseline, out = run_measured([PYTHON, "-c", _XLSX_BASELINE, url, str(baseline_target)], env)
+    export.rows = baseline.rows = int(out.strip())
+    target.unlink(missing_ok=True)
+    baseline_target.unlink(missing_ok=True)
+    return export, baseline
+
+
 def other_copy(backend: str, url: str, workdir: Path) -> str:
     """A second database holding a copy of ``url``'s kpi (the other side of a compare)."""
     if backend == "sqlite":
@@ -377,6 +417,9 @@ def bench_one(backend: str, size: int, workdir: Path, today: str, fetch: bool = 
     compare, read = bench_compare(backend, url, env, workdir)
     res.figures["toolbox compare -t kpi"] = compare
     res.figures["read both kpi tables"] = read
+    export, xlsx = bench_export(url, env, workdir)
+    res.figures["toolbox export kpi xlsx"] = export
+    res.figures["baseline (e) XlsxWriter"] = xlsx
     if fetch:
         res.figures["toolbox operaciones"] = bench_operaciones(size, env, today)
     peer, out = run_measured([PYTHON, str(ROOT / "scripts" / "bench_pandas_peer.py"), url], env)
@@ -457,6 +500,12 @@ def print_ratios(results: list[Result], help_s: float, import_s: float) -> None:
         _line("compare time / reading both",
               _verdict(compare.seconds / read.seconds, TARGETS["compare_over_read"], at_most=True)
               + f"  ({compare.seconds:.1f} s vs {read.seconds:.1f} s, {read.rows:,} rows)")
+    for r in results:
+        export, xlsx = r.figures["toolbox export kpi xlsx"], r.figures["baseline (e) XlsxWriter"]
+        print(f"  {r.backend}, {r.size:,} operations: export to xlsx (issue 22)")
+        _line("export time / baseline (e)",
+              _verdict(export.seconds / xlsx.seconds, TARGETS["export_over_xlsxwriter"],
+                       at_most=True) + f"  ({export.seconds:.1f} s vs {xlsx.seconds:.1f} s)")
     print("  start-up")
     _line("toolbox --help / import typer, rich",
           _verdict(help_s / import_s, TARGETS["help_over_import"], at_most=True)

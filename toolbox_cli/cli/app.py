@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "notify": ("cmd_alerts", "Send a test notification to every URL of TOOLBOX_NOTIFY_URLS."),
     "compare": ("cmd_compare", "Compare the toolbox's tables with the same tables in another "
                 "database, by key."),
+    "export": ("cmd_export", "Export a datamart table to a CSV, Excel or Parquet file, as the "
+               "legacy's downloads."),
     "publish": ("cmd_alerts", "Write the status files and page a frontend reads into DIR (a "
                 "static web server's)."),
     "metrics": ("cmd_alerts", "The Prometheus text exposition of every task, read from the "

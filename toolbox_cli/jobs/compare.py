@@ -28,7 +28,7 @@ from toolbox_cli.storage.engine import Engines
 from toolbox_cli.storage.frames import read_table
 from toolbox_cli.storage.sources import iter_table_chunks
 from toolbox_cli.storage.tables import datamart_metadata, source_metadata
-from toolbox_cli.storage.tables.metadata import Money
+from toolbox_cli.storage.tables.metadata import is_amount
 
 READ_CHUNK = 100_000  # rows per keyset chunk on SQLite (its driver hands Python tuples)
 
@@ -138,7 +138,7 @@ def compare_table(left: Engine, right: Engine, compared: Compared, *, tolerance:
     other_table = table.to_metadata(MetaData(), name=name)
     other = read_whole(right, other_table, common)
     scales = {c.name: _scale(c) for c in table.columns}
-    amounts = [c.name for c in table.columns if _is_amount(c.type)]
+    amounts = [c.name for c in table.columns if is_amount(c)]
     result = compare_frames(mine, other, table=table.name, right_table=name, key=compared.key,
                             scales=scales, amounts=amounts, tolerance=tolerance,
                             examples=examples)
@@ -148,12 +148,6 @@ def compare_table(left: Engine, right: Engine, compared: Compared, *, tolerance:
                             "not compared")
     result.notes += [f"{c}: only in {name}" for c in sorted(theirs - set(ours) - surrogate)]
     return result
-
-
-def _is_amount(kind: object) -> bool:
-    """A money column (``Money``: DECIMAL(18, 2)), which ``--tolerance`` applies to."""
-    return isinstance(kind, Numeric) and (kind.precision, kind.scale) == \
-        (Money.precision, Money.scale)
 
 
 def _scale(column: object) -> int | None:

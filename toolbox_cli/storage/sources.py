@@ -117,12 +117,13 @@ def _details(engine: Engine, table: Table, names: Sequence[str], first: int, las
 
 
 def iter_table_chunks(engine: Engine, table: Table, names: Sequence[str], key: str,
-                      chunk_size: int) -> Iterator[pl.DataFrame]:
-    """A whole table in keyset chunks by ``key``."""
+                      chunk_size: int, *, where: Sequence[Any] = ()) -> Iterator[pl.DataFrame]:
+    """A whole table (or its rows that meet ``where``) in keyset chunks by ``key``."""
     column = table.c[key]
     last: Any = None
+    given = list(where)
     while True:
-        where = [column > last] if last is not None else []
+        where = [*given, column > last] if last is not None else given
         chunk = read_table(engine, table, names, where=where, order_by=[column],
                            limit=chunk_size, key=key)
         if not chunk.height:

@@ -26,6 +26,14 @@ ShortText = String(100)
 LongText = Text
 
 
+def is_amount(column: Any) -> bool:
+    """A money column (``Money``, DECIMAL(18, 2)): what ``compare --tolerance`` applies to
+    and what ``export`` shows with thousands separators."""
+    kind = column.type
+    return isinstance(kind, Numeric) and not isinstance(kind, Float) \
+        and (kind.precision, kind.scale) == (Money.precision, Money.scale)
+
+
 def magnitude_limit(column: Any) -> float | None:
     """The smallest absolute value a DECIMAL(p, s) column cannot hold, 10**(p - s); None for
     a column of another type. The one rule of "too large for its column", for the source
