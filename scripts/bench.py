@@ -153,13 +153,21 @@ def fresh_database(backend: str, workdir: Path) -> str:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
         return f"sqlite:///{path}"
+    return fresh_mysql_database("toolbox_bench")
+
+
+def fresh_mysql_database(name: str, *then: str) -> str:
+    """The URL of database ``name`` on the bench server, dropped and created empty, after
+    the statements ``then``."""
     server = make_url(MYSQL_SERVER)
     admin = create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS toolbox_bench"))
-        conn.execute(text("CREATE DATABASE toolbox_bench CHARACTER SET utf8mb4"))
+        conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        conn.execute(text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
+        for statement in then:
+            conn.execute(text(statement))
     admin.dispose()
-    return server.set(database="toolbox_bench").render_as_string(hide_password=False)
+    return server.set(database=name).render_as_string(hide_password=False)
 
 
 def count_rows(url: str, table: str) -> int:
@@ -368,15 +376,9 @@ def other_copy(backend: str, url: str, workdir: Path) -> str:
             conn.exec_driver_sql(f"VACUUM INTO '{path}'")
         engine.dispose()
         return f"sqlite:///{path}"
-    server = make_url(MYSQL_SERVER)
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS toolbox_bench_other"))
-        conn.execute(text("CREATE DATABASE toolbox_bench_other CHARACTER SET utf8mb4"))
-        conn.execute(text("CREATE TABLE toolbox_bench_other.kpi LIKE toolbox_bench.kpi"))
-        conn.execute(text("INSERT INTO toolbox_bench_other.kpi SELECT * FROM toolbox_bench.kpi"))
-    admin.dispose()
-    return server.set(database="toolbox_bench_other").render_as_string(hide_password=False)
+    return fresh_mysql_database(
+        "toolbox_bench_other", "CREATE TABLE toolbox_bench_other.kpi LIKE toolbox_bench.kpi",
+        "INSERT INTO toolbox_bench_other.kpi SELECT * FROM toolbox_bench.kpi")
 
 
 def bench_compare(backend: str, url: str, env: dict[str, str], workdir: Path
