@@ -118,12 +118,12 @@ def _print(result: TableDiff | tuple[str, str], where: str) -> None:
     if r.repeated_keys:
         out.print("  [dim]some keys repeat: their rows are paired in the order of their "
                   "other columns[/]")
-    for label, keys in (("only in the toolbox", r.only_left_examples),
-                        ("only in the other database", r.only_right_examples)):
+    for label, keys, count in (("only in the toolbox", r.only_left_examples, r.only_left),
+                               ("only in the other database", r.only_right_examples,
+                                r.only_right)):
         if keys:
             out.print(f"  {label}: {escape(', '.join(_key(k) for k in keys))}"
-                      + (" …" if len(keys) < (r.only_left if label.endswith('toolbox')
-                                              else r.only_right) else ""))
+                      + (" …" if len(keys) < count else ""))
     for column in r.differing_columns:
         out.print(f"  [yellow]{column.name}[/]: {column.differing:,} differing cell(s)")
         for example in column.examples:
