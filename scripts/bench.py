@@ -343,7 +343,7 @@ from toolbox_cli.storage.tables.reportes import kpi
 from sqlalchemy.engine import make_url
 names = [c.name for c in kpi.columns if c.name != "id"]
 frame = read_whole(make_engine(make_url(sys.argv[1])), kpi, names)
-book = xlsxwriter.Workbook(sys.argv[2], {"constant_memory": True,
+book = xlsxwriter.Workbook(sys.argv[2], {"constant_memory": True, "use_zip64": True,
                                          "default_date_format": "yyyy-mm-dd hh:mm:ss"})
 sheet = book.add_worksheet("kpi")
 sheet.write_row(0, 0, names)

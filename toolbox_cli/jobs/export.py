@@ -195,8 +195,11 @@ def _write_xlsx(table: Table, frames: Iterator[pl.DataFrame], path: Path) -> int
     import xlsxwriter
 
     columns = [c for c in table.columns if c.name != _id_column(table)]
+    # ZIP64 lets the sheet's XML pass 4 GB (about a million kpi rows); Python's zipfile
+    # writes its records only for a member that needs them, so smaller files are unchanged.
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False,
-                                           "strings_to_formulas": False, "strings_to_urls": False})
+                                           "strings_to_formulas": False, "strings_to_urls": False,
+                                           "use_zip64": True})
     sheet = book.add_worksheet(table.name[:31])
     header = book.add_format({"bold": True, "bg_color": "#DDE3EC", "bottom": 1})
     formats = {
