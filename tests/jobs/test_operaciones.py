@@ -20,6 +20,7 @@ from sqlalchemy import delete, select
 
 from tests.characterisation import OPERATIONS, RUNS, SEEDS, TABLES, TODAY, params, read_fixture, table_csv
 from tests.support.loopback import free_port
+from tests.support.progress import Recorder, Step
 from tests.support.runs import DEMO_TODAY, run_named
 from toolbox_cli import ledger
 from toolbox_cli.demo import seed_demo
@@ -316,6 +317,46 @@ def test_every_refresh_that_reads_operations_offers_the_pre_step():
     readers = {s.name for s in TASKS if "colocaciones" in s.reads and s.name != "operaciones"}
     offering = {s.name for s in TASKS if OPERACIONES_FIRST in s.refresh_first}
     assert readers == offering == {"kpi", "kpi-acumulado", "tablas-reportes", "tablas-cxc"}
+
+
+def test_the_progress_line_counts_the_calls_and_the_rows_each_one_answered(engines,
+                                                                             toolbox_env):
+    recorder = Recorder()
+    names = {"report2": "report 2", "report0": "report 0", "documents": "documents",
+             "payments": "payments", "refunds": "refunds"}
+    with stub_of() as stub:
+        settings = with_webservice(toolbox_env, stub, chunk_size=300)
+        outcome = run_task(get_task("operaciones"), settings, {"dry_run": False},
+                           engines=engines, progress=recorder)
+        served = {key: len(json.loads(stub.book.file(key).read_text())) for key in names}
+    assert outcome.status == "success", outcome.error_message
+    calls = {k: n for k, n in stub.served.calls.items() if k != "token"}
+    assert calls == dict.fromkeys(names, 1)
+    steps = recorder.steps("webservice")
+    assert {(s.total, s.unit) for s in steps} == {(len(calls), "calls")}
+    assert [s.done for s in steps] == sorted(s.done for s in steps)
+    for number, key in enumerate(names):  # in the order the pipeline asks them
+        assert Step(number, len(calls), f"asking {names[key]}", "calls") in steps
+        assert Step(number + 1, len(calls), f"{names[key]}: {served[key]:,} rows received",
+                    "calls") in steps
+    shown = {s.detail for s in steps if s.detail.startswith("documents: ")}
+    assert shown == {f"documents: {n:,} rows received"  # every chunk_size rows, and the end
+                     for n in [*range(300, served["documents"] + 1, 300), served["documents"]]}
+    assert "webservice" in recorder.finished
+
+
+def test_a_retried_call_shows_its_try_and_the_line_goes_when_the_run_fails(demo, toolbox_env):
+    recorder = Recorder()
+    with stub_of(faults=Faults(status={"payments": 500})) as stub:
+        settings = with_webservice(toolbox_env, stub, operaciones_attempts=3)
+        outcome = run_task(get_task("operaciones"), settings, {"dry_run": False},
+                           engines=demo, progress=recorder)
+    assert outcome.status == "failed"
+    details = recorder.details("webservice")
+    assert stub.served.calls["payments"] == 3
+    assert "payments: attempt 2 of 3 after HTTP 500" in details
+    assert "payments: attempt 3 of 3 after HTTP 500" in details
+    assert "webservice" in recorder.finished
 
 
 def test_a_dry_run_fetches_and_counts_and_writes_nothing(engines, toolbox_env):

@@ -8,6 +8,7 @@ on MariaDB (the ``toolbox_env``/``engines`` fixtures).
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 
 from tests.support.loopback import QuietHandler, loopback, serving
 from tests.support.paths import EXAMPLES
+from tests.support.progress import Recorder, Step
 from toolbox_cli import ledger
 from toolbox_cli.cli import app
 from toolbox_cli.cli.common import reset_settings
@@ -218,6 +220,58 @@ def test_a_server_error_is_retried_and_a_timeout_is_named(engines, stub) -> None
     slow = import_url("sectores", stub.json("slow", SECTORES_JSON))
     assert slow.exit_code == 2
     assert "no answer within 0.4 s (after 2 tries)" in slow.stderr
+
+
+def test_an_import_from_a_url_shows_its_reading_its_retry_and_the_rows_received(
+        engines, stub, monkeypatch) -> None:
+    """``toolbox import KIND URL`` is not run through ``run_spec_command``: it asks
+    ``progress_for`` for its display itself, with its ``--json``, and feeds it."""
+    from toolbox_cli.cli import progress as display
+
+    recorder, asked = Recorder(), []
+
+    def recording(console, *, json_output, quiet):  # type: ignore[no-untyped-def]
+        asked.append(json_output)
+        return recorder
+
+    monkeypatch.setattr(display, "progress_for", recording)
+    url = stub.json("flaky", SECTORES_JSON)
+    stub.behaviour["flaky"] = "500-once"
+    assert import_url("sectores", url).exit_code == 0
+    label = display_url(url)
+    assert recorder.phases["sector_pagadores"] == [
+        f"reading {label}", f"attempt 2 of 2 after HTTP 500, reading {label}",
+        f"{len(SECTORES_JSON)} rows received from {label}; validating and writing"]
+    assert stub.hits["flaky"] == 2 and "sector_pagadores" in recorder.finished
+    assert KEY not in json.dumps(recorder.phases)
+    assert import_url("sectores", url, "--json").exit_code == 0
+    assert asked == [False, True]
+
+
+def test_hojas_shows_each_sheet_read_its_retries_and_its_rows(settings, engines, stub
+                                                               ) -> None:
+    sheets = {"sectores": stub.json("sectores", SECTORES_JSON),
+              "referidos": stub.url("down"), "saldos": stub.json("saldos", SALDOS_JSON)}
+    stub.behaviour.update({"down": "500", "saldos": "500-once"})
+    recorder = Recorder()
+    outcome = run_task(get_task("hojas"), settings.model_copy(update={"sheets": sheets}),
+                       progress=recorder)
+    assert outcome.exit_code == 1  # referidos failed; the others were stored
+    steps = recorder.steps("sheets")
+    assert {(s.total, s.unit) for s in steps} == {(len(sheets), "sheets")}
+    assert steps[-1] == Step(len(sheets), len(sheets), "", "sheets")
+    order = [s.name for s in configured_sheets(settings.model_copy(update={"sheets": sheets}))]
+    for number, name in enumerate(order):
+        mine = [s for s in steps if re.search(rf"(reading|from) {name}\b", s.detail)]
+        assert mine and {s.done for s in mine} == {number}, (name, steps)
+    details = recorder.details("sheets")
+    assert f"{len(SECTORES_JSON)} rows received from sectores" in details
+    assert f"{len(SALDOS_JSON)} rows received from saldos" in details
+    assert "attempt 2 of 2 after HTTP 500, reading saldos" in details
+    assert "attempt 2 of 2 after HTTP 500, reading referidos" in details
+    assert "from referidos" not in details  # no rows came
+    assert (stub.hits["sectores"], stub.hits["saldos"], stub.hits["down"]) == (1, 2, 2)
+    assert KEY not in details and "sheets" in recorder.finished
 
 
 def test_a_missing_header_and_a_bad_row_name_the_sheet_row(engines, stub) -> None:

@@ -9,6 +9,7 @@ test runs on SQLite and, under ``-m production``, on MariaDB (the ``db_url`` fix
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from typer.testing import CliRunner
 
 from tests.support.cli import ToolboxRunner
 from tests.support.loopback import QuietHandler, loopback, serving
+from tests.support.progress import Recorder
 from tests.support.rates import fetch_rates, stored_rates
 from toolbox_cli import ledger
 from toolbox_cli.cli import app
@@ -234,6 +236,23 @@ def test_a_range_of_several_months_is_one_request_per_month_and_short_months_per
     assert "2024-05-01" not in got and got["2024-05-02"] == (Decimal("3.702"), Decimal("3.742"))
     assert got["2024-01-31"] == (Decimal("3.731"), Decimal("3.771"))
     assert outcome.warnings_count == 0
+
+
+def test_the_progress_line_counts_month_and_date_requests_as_the_stub_served_them(
+    settings: Settings, engines: Engines, stub: DecolectaStub
+) -> None:
+    recorder = Recorder()
+    outcome = run_task(get_task("tipo-cambio"), settings,
+                       {"desde": date(2024, 1, 30), "hasta": date(2024, 5, 2)}, progress=recorder)
+    assert outcome.exit_code == 0, outcome.error_message
+    steps = recorder.steps("tipo_cambio")
+    served = len(stub.requests)
+    assert {(s.total, s.unit) for s in steps} == {(served, "requests")}
+    assert (steps[-1].done, steps[-1].detail) == (served, "")
+    months = {f"{year}-{int(month):02d}" for year, month in stub.months_asked()}
+    named = {x for s in steps for x in re.findall(r"\d{4}-\d{2}(?:-\d{2})?", s.detail)}
+    assert named == months | set(stub.dates_asked())
+    assert "tipo_cambio" in recorder.finished
 
 
 def test_bad_entries_of_a_month_fail_their_dates_only(

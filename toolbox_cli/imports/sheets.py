@@ -30,7 +30,7 @@ from toolbox_cli.errors import ConfigError, InputError, did_you_mean
 from toolbox_cli.imports.apply import REPLACE, SHEET
 from toolbox_cli.imports.csvfile import CsvFile, csv_from_bytes
 from toolbox_cli.imports.kinds import get_kind
-from toolbox_cli.remote.http import Answer, BadAnswer, HttpClient, Transient
+from toolbox_cli.remote.http import Answer, BadAnswer, HttpClient, Retrying, Transient
 from toolbox_cli.settings import Settings, display_url
 
 ROW = "#row "  # the separator between a sheet's label and its row number
@@ -112,11 +112,12 @@ def sheets_client(settings: Settings) -> HttpClient:
 
 
 def fetch_sheet(url: str, http: HttpClient, label: str | None = None,
-                encoding: str | None = None) -> CsvFile:
-    """The sheet at ``url`` as a header and records; raises InputError with one line."""
+                encoding: str | None = None, *, on_retry: Retrying | None = None) -> CsvFile:
+    """The sheet at ``url`` as a header and records; raises InputError with one line.
+    ``on_retry`` is told each retry (``HttpClient.get``)."""
     label = label or display_url(url)
     try:
-        answer = http.get(url)
+        answer = http.get(url, on_retry=on_retry)
     except (BadAnswer, Transient) as exc:
         raise InputError(f"{label}: cannot read the sheet: {exc}") from None
     return sheet_records(answer, label, encoding)

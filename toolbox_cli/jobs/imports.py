@@ -2,7 +2,10 @@
 is the run ``import:KIND`` the runner runs, ``ImportJob.finish`` reads its outcome.
 
 Not a registered task (it is run by hand, never scheduled nor monitored); the records reach
-their table through ``pipelines/records.py``, as a configured sheet's do.
+their table through ``pipelines/records.py``, as a configured sheet's do. On a terminal its
+table's progress line says what it is doing: reading the file or the sheet (the try it is
+at when a sheet is retried, ``pipelines/sheets.read_sheet``), then validating and writing
+the rows read.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from toolbox_cli.imports.apply import MERGE, ImportResult, import_mode
 from toolbox_cli.imports.csvfile import check_encoding, read_csv
 from toolbox_cli.imports.kinds import HOJAS, Kind, get_kind
 from toolbox_cli.imports.rows import ImportRejected
-from toolbox_cli.imports.sheets import fetch_sheet, is_url, sheets_client
+from toolbox_cli.imports.sheets import is_url, sheets_client
 from toolbox_cli.params import RunFlags
 from toolbox_cli.pipelines.records import import_into
+from toolbox_cli.pipelines.sheets import read_sheet
 from toolbox_cli.settings import display_url, scrub, url_secrets
 from toolbox_cli.tasks.base import TaskSpec
 
@@ -65,17 +69,27 @@ class ImportJob:
                         secrets=tuple(url_secrets(self.source)) if is_url(self.source) else ())
 
     def _run(self, ctx: TaskContext, params: ImportParams) -> None:
+        line = self.kind.table.name
+
+        def shown(phase: str) -> None:
+            ctx.progress.phase(line, phase)
+
         try:
             if is_url(self.source):
-                records = fetch_sheet(self.source, sheets_client(ctx.settings), self.label,
-                                      params.encoding)
+                records = read_sheet(self.source, sheets_client(ctx.settings), self.label,
+                                     self.label, shown, params.encoding)
             else:
+                shown(f"reading {self.label}")
                 records = read_csv(Path(self.source), self.label, params.encoding)
+                shown(f"{len(records.rows):,} rows read from {self.label}; validating and "
+                      "writing")
             self.result = import_into(ctx, self.kind.name, records, hoja=params.hoja,
                                       mode=params.mode)
         except InputError as exc:
             self.error = exc
             raise
+        finally:
+            ctx.progress.done(line)
 
     def finish(self, outcome: Any) -> ImportOutcome:
         """The import's outcome from the run's (``runner.RunOutcome``)."""

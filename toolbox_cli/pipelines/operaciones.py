@@ -18,6 +18,10 @@ coercions, report rows that match no document among them) and they are swapped i
 together, or none is. The report's ``FacturasMoraGeneradas`` goes on the document's current
 payment (decision 3: the last by ``FechaPago``, then id), set on the staged payments once
 all of them are written.
+
+The whole history takes minutes to answer, so on a terminal one line (``Calls``) says how
+many of the five calls are answered, the one in hand and its rows received so far, and the
+try it is at when retried; the writer's lines say what is written of each table.
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ from toolbox_cli.compute.payments import current_entry
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import TaskFailed
 from toolbox_cli.params import HISTORY_START
+from toolbox_cli.progress import Progress
 from toolbox_cli.remote.http import HttpClient
 from toolbox_cli.remote.operaciones import (
     DOCUMENTS,
     PAYMENTS,
     REFUNDS,
+    TOKEN,
     Webservice,
     endpoint_label,
 )
@@ -67,7 +73,8 @@ REPORT_COLUMNS = {2: ("Anticipo", "TramoAnticipo"), 0: ("FacturasMoraGeneradas",
 KEY = ("CodigoLiquidacion", "NroDocumento")
 
 
-def webservice(settings: Settings, on_token: Any = lambda token: None) -> Webservice:
+def webservice(settings: Settings, on_token: Any = lambda token: None,
+               on_retry: Any = lambda label, attempt, attempts, why: None) -> Webservice:
     """The run's client of ``TOOLBOX_OPERACIONES_URL`` with the legacy's timeouts."""
     assert settings.operaciones_url and settings.operaciones_user
     password = settings.operaciones_password.get_secret_value() \
@@ -83,7 +90,7 @@ def webservice(settings: Settings, on_token: Any = lambda token: None) -> Webser
                       cxc=client(settings.operaciones_timeout_seconds),
                       report=client(settings.operaciones_report_timeout_seconds),
                       token_http=client(settings.operaciones_token_timeout_seconds),
-                      on_token=on_token)
+                      on_token=on_token, on_retry=on_retry)
 
 
 class Reports:
@@ -135,15 +142,14 @@ class Reports:
             raise
         self.db.execute("COMMIT")
 
-    def read(self, ws: Webservice, ctx: TaskContext, reporte: int) -> None:
-        """Store the report's rows by key (the last row of a repeated key wins); a row
-        without its key is counted as matching no document."""
+    def read(self, rows: Iterable[dict[str, Any]], ctx: TaskContext, reporte: int) -> None:
+        """Store the rows of report ``reporte`` by key (the last row of a repeated key
+        wins); a row without its key is counted as matching no document."""
         columns = REPORT_COLUMNS[reporte]
         names = ", ".join(columns)
         sql = (f"INSERT INTO report (k1, k2, n{reporte}, {names}) "
                f"VALUES (?, ?, ?{', ?' * len(columns)}) ON CONFLICT (k1, k2) DO UPDATE SET "
                + ", ".join(f"{c} = excluded.{c}" for c in (f"n{reporte}", *columns)))
-        rows = ws.report_rows(reporte, HISTORY_START, ctx.today, ctx.today)
         for chunk in text_chunks(rows, (*KEY, *columns), ctx.settings.chunk_size):
             ctx.check_alive()
             height = chunk.frame.height
@@ -156,7 +162,6 @@ class Reports:
             self.rows[reporte] += height
             self.keyless[reporte] += height - keyed.height
             self._write(sql, keyed.iter_rows())
-            ctx.progress.rows(f"colocaciones?reporte={reporte}", height)
 
     def attach(self, documents: pl.DataFrame) -> pl.DataFrame:
         """``documents`` with both reports' columns (null where no row of them matched);
@@ -199,16 +204,33 @@ def _key_parts() -> list[pl.Expr]:
 def refresh_operaciones(ctx: TaskContext) -> None:
     """Replace the three source tables with the webservice's answers (module docstring)."""
     settings = ctx.settings
-    ws = webservice(settings, on_token=ctx.secrets.append)
+    calls = Calls(ctx.progress, len(REPORT_COLUMNS) + 3, every=settings.chunk_size)
+    ws = webservice(settings, on_token=ctx.secrets.append, on_retry=calls.retrying)
     for table in TABLE_NAMES:
         ctx.check_locked(table)
-    size = settings.chunk_size
+    try:
+        _replace_from(ctx, ws, calls)
+    finally:
+        ctx.progress.done(Calls.LINE)
+    ctx.sources["operaciones"] = utcnow().isoformat(timespec="seconds")
+    log.info("operaciones: %s from the webservice",
+             ", ".join(f"{t}={ctx.rows.get(t, 0):,}" for t in TABLE_NAMES))
+
+
+def _replace_from(ctx: TaskContext, ws: Webservice, calls: Calls) -> None:
+    """The three tables replaced with what the five calls answer (module docstring)."""
+    size = ctx.settings.chunk_size
+
+    def answered(endpoint: str) -> Iterator[dict[str, Any]]:
+        return calls.answered(Calls.NAMES[endpoint], ws.rows(endpoint))
+
     mora: list[pl.DataFrame] = []  # (IdLiquidacionDet, FacturasMoraGeneradas) of documents
     candidates: list[pl.DataFrame] = []  # their payments: (det, FechaPago, id)
     with ctx.replace_tables(*TABLES, sources=True) as out, _reports() as reports:
         for reporte in REPORT_COLUMNS:
-            reports.read(ws, ctx, reporte)
-        for chunk in text_chunks(ws.rows(DOCUMENTS), DOCUMENT_COLUMNS.names, size):
+            rows = ws.report_rows(reporte, HISTORY_START, ctx.today, ctx.today)
+            reports.read(calls.answered(f"report {reporte}", rows), ctx, reporte)
+        for chunk in text_chunks(answered(DOCUMENTS), DOCUMENT_COLUMNS.names, size):
             documents = reports.attach(typed_chunk(DOCUMENT_COLUMNS, chunk,
                                                    ctx.coercion_log(colocaciones.name)))
             with_mora = documents.filter(pl.col("FacturasMoraGeneradas").is_not_null())
@@ -220,14 +242,14 @@ def refresh_operaciones(ctx: TaskContext) -> None:
             schema={"IdLiquidacionDet": pl.Int64, "FacturasMoraGeneradas": pl.String})
         mora_by_det = mora_by_det.unique("IdLiquidacionDet", keep="last")
         dets = mora_by_det["IdLiquidacionDet"]
-        for chunk in text_chunks(ws.rows(PAYMENTS), PAYMENT_COLUMNS.names, size):
+        for chunk in text_chunks(answered(PAYMENTS), PAYMENT_COLUMNS.names, size):
             payments = typed_chunk(PAYMENT_COLUMNS, chunk,
                                    ctx.coercion_log(colocaciones_pagos.name))
             candidates.append(payments.filter(pl.col("IdLiquidacionDet").is_in(dets.implode()))
                               .select("IdLiquidacionDet", "FechaPago", "IdLiquidacionPago"))
             out.add(colocaciones_pagos,
                     payments.with_columns(pl.lit(None, pl.String).alias("FacturasMoraGeneradas")))
-        for chunk in text_chunks(ws.rows(REFUNDS), REFUND_COLUMNS.names, size):
+        for chunk in text_chunks(answered(REFUNDS), REFUND_COLUMNS.names, size):
             out.add(colocaciones_devoluciones,
                     typed_chunk(REFUND_COLUMNS, chunk,
                                 ctx.coercion_log(colocaciones_devoluciones.name)))
@@ -241,9 +263,42 @@ def refresh_operaciones(ctx: TaskContext) -> None:
         for table in TABLE_NAMES:
             for message in ctx.coercion_log(table).messages():
                 ctx.warn(message)
-    ctx.sources["operaciones"] = utcnow().isoformat(timespec="seconds")
-    log.info("operaciones: %s from the webservice",
-             ", ".join(f"{t}={ctx.rows.get(t, 0):,}" for t in TABLE_NAMES))
+
+
+class Calls:
+    """The calls to the webservice on the progress display: how many are answered of all
+    of them, the one in hand with the rows it has answered so far (its answer streams in
+    for minutes), and the try it is at when retried. A call is named by what it fetches
+    (``payments``, ``report 2``): two endpoints end in ``subquery``."""
+
+    LINE = "webservice"
+    NAMES = {DOCUMENTS: "documents", PAYMENTS: "payments", REFUNDS: "refunds"}
+
+    def __init__(self, progress: Progress, total: int, *, every: int) -> None:
+        self.progress, self.total, self.every = progress, total, every
+        self.done = 0
+        self.current = ""
+
+    def answered(self, name: str, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        """``rows`` as they arrive; the call is shown when it is asked (its first row is
+        wanted), every ``every`` rows, and once it has answered them all."""
+        self.current = name
+        self._show(f"asking {name}")
+        count = 0
+        for count, row in enumerate(rows, 1):
+            if count % self.every == 0:
+                self._show(f"{name}: {count:,} rows received")
+            yield row
+        self.done += 1
+        self._show(f"{name}: {count:,} rows received")
+
+    def retrying(self, label: str, attempt: int, attempts: int, reason: str) -> None:
+        """``Webservice.on_retry``: a retry of the call in hand, or of the login it needed."""
+        what = "login, " if label == TOKEN else ""
+        self._show(f"{self.current}: {what}attempt {attempt} of {attempts} after {reason}")
+
+    def _show(self, detail: str) -> None:
+        self.progress.step(self.LINE, self.done, self.total, detail, unit="calls")
 
 
 def _current_payments(candidates: Sequence[pl.DataFrame], mora: pl.DataFrame) -> pl.DataFrame:

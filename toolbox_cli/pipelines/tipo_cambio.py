@@ -23,6 +23,9 @@ reportes.md §3.9 with the fix of §6.21. The providers (``TOOLBOX_TIPO_CAMBIO_P
   the dates not asked yet are counted as not fetched.
 - Decolecta without a key is a configuration error (exit 2) before any request; a dry
   run checks the configuration and makes no request.
+- On a terminal one progress line counts the requests answered of all the run makes and
+  names the ones in flight (a month ``2024-03`` or a date ``2024-03-04``), with the try a
+  retried one is at: a slow provider is seen to be slow, not the run to be stuck.
 
 Only the standard library (urllib, threads) is used for HTTP.
 """
@@ -30,6 +33,7 @@ Only the standard library (urllib, threads) is used for HTTP.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -43,9 +47,12 @@ from toolbox_cli.remote.tipo_cambio import batches, fetcher_from, missing_dates
 from toolbox_cli.storage.rates import save_rates, stored_dates
 
 if TYPE_CHECKING:
-    from toolbox_cli.remote.tipo_cambio import Failure, RateFetcher
+    from toolbox_cli.progress import Progress
+    from toolbox_cli.remote.tipo_cambio import Ask, Failure, Fetched, RateFetcher
 
 log = logging.getLogger("toolbox")
+
+LINE = "tipo_cambio"  # the requests' line on the progress display
 
 
 def refresh(ctx: TaskContext, task: str, desde: date, hasta: date, *, recheck: bool) -> None:
@@ -119,13 +126,14 @@ def fill(ctx: TaskContext, fetcher: RateFetcher, missing: Sequence[date]) -> Fil
     size = settings.tipo_cambio_concurrency
     asks = fetcher.plan(missing)
     done = Filled()
+    shown = _Requests(ctx.progress, fetcher, len(asks))
     pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="tipo-cambio")
     try:
         for number, batch in enumerate(batches(asks, size)):
             ctx.check_alive()
             if number and settings.tipo_cambio_pause_seconds:
                 time.sleep(settings.tipo_cambio_pause_seconds)
-            results = list(pool.map(fetcher.fetch, batch))
+            results = list(pool.map(shown.fetch, batch))
             done.requests += len(batch)
             new = save_rates(ctx.source, [r.as_row() for f in results for r in f.rates])
             done.stored += new
@@ -141,4 +149,44 @@ def fill(ctx: TaskContext, fetcher: RateFetcher, missing: Sequence[date]) -> Fil
     finally:
         # On Ctrl-C/SIGTERM do not wait for queued requests; running ones end at their timeout.
         pool.shutdown(wait=False, cancel_futures=True)
+        ctx.progress.done(LINE)
     return done
+
+
+class _Requests:
+    """The requests on the progress display: how many are answered of all the run makes,
+    and the ones in flight (a batch runs several at once), each with the try it is at when
+    retried (the back-off of a failing provider is the longest silence there is)."""
+
+    def __init__(self, progress: Progress, fetcher: RateFetcher, total: int) -> None:
+        self.progress, self.fetcher, self.total = progress, fetcher, total
+        self.answered = 0
+        self.asking: dict[Ask, str] = {}  # in flight, in the order asked → its retry, if any
+        self.lock = threading.Lock()  # the pool's threads report at once
+
+    def fetch(self, ask: Ask) -> Fetched:
+        """``fetcher.fetch(ask)``, shown while it runs (on one of the pool's threads)."""
+        def retrying(attempt: int, attempts: int, reason: str) -> None:
+            self._show(ask, f"attempt {attempt} of {attempts} after {reason}")
+
+        self._show(ask, "")
+        try:
+            return self.fetcher.fetch(ask, on_retry=retrying)
+        finally:
+            self._show(ask, None)
+
+    def _show(self, ask: Ask, retry: str | None) -> None:
+        """``ask`` is in flight (``retry`` says which try, "" for the first) or, with None,
+        answered; the line is updated under the lock, so its count never goes back. A
+        retried request is named first: a narrow terminal cuts the end of the line."""
+        with self.lock:
+            if retry is None:
+                self.asking.pop(ask, None)
+                self.answered += 1
+            else:
+                self.asking[ask] = retry
+            retried_first = sorted(self.asking.items(), key=lambda item: not item[1])
+            asking = ", ".join(a.label + (f" ({note})" if note else "")
+                               for a, note in retried_first)
+            self.progress.step(LINE, self.answered, self.total,
+                               f"asking {asking}" if asking else "", unit="requests")

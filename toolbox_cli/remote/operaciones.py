@@ -12,11 +12,13 @@ published empty tables), anything but a JSON list of objects fails (``Webservice
 one line naming the endpoint): an unreachable host, a timeout after the tries, an HTTP
 error, HTML or a sign-in page, a JSON object, a truncated body. The token is sent only in
 an ``Authorization`` header that is not passed on to a redirect, is never printed and is
-scrubbed from every message (``on_token``).
+scrubbed from every message (``on_token``). ``on_retry`` is told each retry of a call, by
+the call's label (a progress display says "attempt 2 of 3" while the back-off waits).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -57,6 +59,8 @@ class Webservice:
     report: HttpClient
     token_http: HttpClient
     on_token: Callable[[str], None] = lambda token: None  # a new secret to scrub
+    # (the call's label, the try about to start, of how many, why the last one failed)
+    on_retry: Callable[[str, int, int, str], None] = lambda label, attempt, attempts, why: None
     _token: str | None = field(default=None, repr=False)
 
     def url(self, endpoint: str) -> str:
@@ -96,7 +100,8 @@ class Webservice:
             return self._token
         try:
             answer = self.token_http.post_form(
-                self.url(TOKEN), {"username": self.user, "password": self.password})
+                self.url(TOKEN), {"username": self.user, "password": self.password},
+                on_retry=functools.partial(self.on_retry, TOKEN))
         except BadAnswer as exc:
             if exc.status in (400, 401, 403):
                 raise WebserviceError(
@@ -123,7 +128,8 @@ class Webservice:
     def _stream(self, label: str, http: HttpClient, url: str, headers: Mapping[str, str]
                 ) -> Iterator[dict[str, Any]]:
         try:
-            with http.stream(url, headers) as (final_url, content_type, body):
+            with http.stream(url, headers, on_retry=functools.partial(self.on_retry, label)
+                             ) as (final_url, content_type, body):
                 if "html" in content_type.lower():
                     head = body.read(4096).lower()
                     signin = any(m in head for m in (b"login", b"password", b"sign in",

@@ -49,7 +49,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from toolbox_cli.compute.text import rate_problem, stored_rate, text_date
 from toolbox_cli.errors import ConfigError, InputError
-from toolbox_cli.remote.http import BadAnswer, HttpClient, Transient, backoff_delay
+from toolbox_cli.remote.http import BadAnswer, HttpClient, Retrying, Transient, backoff_delay
 
 if TYPE_CHECKING:
     from toolbox_cli.settings import Settings
@@ -294,9 +294,10 @@ class RateFetcher:
     def parse(self, ask: Ask, body: bytes) -> Fetched:
         raise NotImplementedError
 
-    def fetch(self, ask: Ask) -> Fetched:
+    def fetch(self, ask: Ask, on_retry: Retrying | None = None) -> Fetched:
+        """What ``ask`` gave; ``on_retry`` is told each retry of it (``HttpClient.get``)."""
         try:
-            body = self.http.get(self.url_for(ask)).body
+            body = self.http.get(self.url_for(ask), on_retry=on_retry).body
             if self.token:  # a reason may quote the body (cut short), which may echo the key
                 body = body.replace(self.token.encode(), _MASK.encode())
             return self.parse(ask, body)
