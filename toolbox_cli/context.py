@@ -77,6 +77,9 @@ class TaskContext:
     # an interruption from then on (the run has published; it finishes and says so).
     on_publish: Callable[[], None] = lambda: None
     rows: dict[str, int] = field(default_factory=dict)
+    # The rows the run computed for each table it then judged, swapped in or not: a run the
+    # guard refused says what it had computed.
+    computed: dict[str, int] = field(default_factory=dict)
     # Content digests of tables the run wrote, recorded on its ledger row (``demo``).
     digests: dict[str, str] = field(default_factory=dict)
     # The sources the run fetched itself and when (UTC ISO), on its ledger row: list and
@@ -124,6 +127,7 @@ class TaskContext:
         coerced = [Coercions(table, column, count, log.rows_read, log.column_examples[column])
                    for table, log in self.coercions.items()
                    for column, count in log.columns.items()]
+        self.computed.update(new)
         self.guard.check(live, new, dry_run=self.dry_run, live_totals=live_totals,
                          new_totals=new_totals, coerced=coerced)
         for note in self.guard.notes:

@@ -82,9 +82,14 @@ def closest(word: str, choices: list[str] | tuple[str, ...]) -> str | None:
     """The choice a mistyped ``word`` most likely meant, if one is close enough: the one
     rule every "did you mean" of the toolbox uses."""
     import difflib
+    import os
 
-    found = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return found[0] if found else None
+    # A prefix every choice and the word share (``TOOLBOX_``) says nothing about which
+    # one was meant: ``TOOLBOX_DEBUG`` is not close to ``TOOLBOX_SHEETS``.
+    shared = len(os.path.commonprefix([word, *choices])) if choices else 0
+    rest = {choice[shared:]: choice for choice in choices}
+    found = difflib.get_close_matches(word[shared:], list(rest), n=1, cutoff=0.6)
+    return rest[found[0]] if found else None
 
 
 def did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:

@@ -51,7 +51,8 @@ class RunFlags:
     allow_shrink: bool = param(
         "--allow-shrink", "Let this run through the guard: a table with far fewer rows, "
         "control totals that moved far or changed sign, a source column that needed much "
-        "coercion (a narrower --desde, a real purge); recorded on the run.", default=False)
+        "coercion, when that is the right result (a real purge); recorded on the run.",
+        default=False)
 
     def resolved(self, today: date) -> Self:
         """The parameters with their defaults filled in for a run on ``today`` (Lima) and
@@ -65,8 +66,8 @@ class CutOff(RunFlags):
 
     fecha_corte: date | None = param("--fecha-corte", "Cut-off date (Lima). Default today "
                                      "in Lima.", metavar=DATE)
-    allow_future: bool = param("--allow-future", "Accept a cut-off after today (Lima).",
-                               default=False)
+    allow_future: bool = param("--allow-future", "Accept a cut-off (or --hasta) after today "
+                               "(Lima).", default=False)
     hojas: bool = param("--hojas", "First refresh, in this run, the Google Sheets "
                         "(TOOLBOX_SHEETS) of the tables this task reads.", default=False)
     operaciones: bool | None = param(
@@ -95,6 +96,11 @@ class ReportRange(CutOff):
 
     def resolved(self, today: date) -> Self:
         hasta = self.hasta or today
+        if hasta > today and not self.allow_future:
+            raise InputError(
+                f"--hasta {hasta} is after today in Lima ({today}): no operation is dated in "
+                "the future, so the range would end today anyway; leave --hasta out, or give "
+                "--allow-future if you mean it")
         if hasta < self.desde:
             raise InputError(f"--hasta {hasta} is before --desde {self.desde}; swap them")
         return dataclasses.replace(super().resolved(today), hasta=hasta)

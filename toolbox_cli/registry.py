@@ -32,7 +32,8 @@ TASKS: tuple[TaskSpec, ...] = (
     tablas_cxc.SPEC,
 )
 
-__all__ = ["TASKS", "TaskSpec", "all_tasks", "check_task_names", "get_task", "monitored_tasks"]
+__all__ = ["TASKS", "TaskSpec", "all_tasks", "check_task_names", "get_task", "is_interactive",
+           "monitored_tasks"]
 
 
 def all_tasks() -> dict[str, TaskSpec]:
@@ -55,6 +56,18 @@ def check_task_names(variable: str, names: Iterable[str]) -> None:
         if name not in known:
             raise ConfigError(f"{variable} names no task {name!r}{did_you_mean(name, known)}; "
                               f"the tasks are {', '.join(sorted(known))}")
+
+
+# The runs a person starts at a terminal, which are not monitored (their specs say
+# ``monitored=False``: ``jobs/demo.py``, ``jobs/imports.py``, a test pins both).
+INTERACTIVE = ("demo",)
+INTERACTIVE_PREFIX = "import:"
+
+
+def is_interactive(task: str) -> bool:
+    """An import or the demo: ``status --check`` lists its failures apart and does not judge
+    them (an analyst's bad CSV is the analyst's to fix, at the terminal)."""
+    return task in INTERACTIVE or task.startswith(INTERACTIVE_PREFIX)
 
 
 def monitored_tasks() -> set[str]:

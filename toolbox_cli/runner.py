@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import signal
 import threading
 import time
@@ -58,6 +59,7 @@ from toolbox_cli.storage.guard import guard_for
 from toolbox_cli.storage.lock import POLL_SECONDS, TaskLock, lock_for, lock_resources
 from toolbox_cli.storage.staging import pause_point
 from toolbox_cli.tasks.base import Refresh, RunFlags, TaskSpec, as_mapping
+from toolbox_cli.words import rows_text
 
 # Failures that keep their own exit code when a task raises them: the database is out of
 # reach (4), the configuration is wrong or the run refused without an explicit flag (2).
@@ -85,10 +87,46 @@ class RunOutcome:
     traceback: str | None = None
 
     dry_run: bool = False
+    computed: dict[str, int] = field(default_factory=dict)  # judged, swapped in or not
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "traceback"}
+        out["summary"] = self.summary()
         return out
+
+    def summary(self) -> str:
+        """What happened, after the outcome's status, for the terminal, the run's log and
+        cron's mail: the rows swapped in; for a run that swapped nothing, what it had
+        computed and why; for a skip, whom it met."""
+        if self.dry_run:
+            return f"dry run: nothing written (would write {rows_text(self.rows)})" \
+                if self.rows else "dry run: nothing written"
+        if self.status == ledger.SUCCESS:
+            return rows_text(self.rows) or "no rows"
+        if self.status == ledger.SKIPPED:
+            return self.error_message or "another run holds its tables; not started"
+        if self.rows:  # swapped in, then the run failed (its ledger row, say)
+            return f"swapped in {rows_text(self.rows)}, then failed (error below)"
+        computed = f"computed {rows_text(self.computed)}; " if self.computed else ""
+        return f"{computed}nothing swapped in: {failure_reason(self)}"
+
+
+def failure_reason(outcome: RunOutcome) -> str:
+    """A failed run's cause in a few words; the error line below gives it whole."""
+    kind = outcome.error_type or ""
+    if kind == "GuardTripped":
+        return "the guard refused the new content (below)"
+    if kind == "Interrupted":
+        return "interrupted"
+    if kind in ("ConfigError", "NoDatabase"):
+        setting = re.search(r"\bTOOLBOX_[A-Z0-9_]+", outcome.error_message or "")
+        return f"{setting.group(0)} needs fixing (below)" if setting \
+            else "the configuration needs fixing (below)"
+    if kind in ("InputError", "RowError", "AnswerRowError", "ImportRejected", "Refused"):
+        return "the input needs fixing (below)"
+    if kind == "DatabaseUnreachable":
+        return "a database could not be reached (below)"
+    return "the error below"
 
 
 def check_required_sources(ctx: TaskContext, spec: TaskSpec, engines: Engines) -> None:
@@ -392,9 +430,10 @@ def _run_locked(plan: RunPlan, settings: Settings, engines: Engines, lock: Any,
             run_log(settings, spec.name, run_id, cron_log=how.log_path, header=header) as opened:
         if opened.stream is not None and opened.path is not None:
             ledger.set_log_path(engines.datamart, run_id, str(opened.path))
-        outcome = _run_logged(plan, settings, engines, lock, run_id, how)
+        outcome = _run_logged(plan, settings, engines, lock, run_id, how,
+                              log_problem=opened.problem)
         opened.line(f"# finished {opened.now()} {outcome.status} exit code {outcome.exit_code}"
-                    f": {', '.join(f'{t}={n}' for t, n in outcome.rows.items()) or 'no rows'}")
+                    f": {outcome.summary()}")
         if outcome.error_message:
             opened.line(f"# error: {outcome.error_message}")
         if outcome.traceback and outcome.status != ledger.SUCCESS:
@@ -403,7 +442,7 @@ def _run_locked(plan: RunPlan, settings: Settings, engines: Engines, lock: Any,
 
 
 def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, run_id: int,
-                how: _How) -> RunOutcome:
+                how: _How, *, log_problem: str | None = None) -> RunOutcome:
     spec, params = plan.spec, plan.params
     secrets = how.secrets
     started_at = utcnow()
@@ -428,6 +467,8 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
                       on_publish=on_publish, locked=frozenset(plan.resources),
                       history=ledger.History(engines.datamart), progress=how.progress,
                       secrets=secrets)
+    if log_problem:
+        ctx.warn(log_problem)
     monitored = spec.monitored and not ctx.dry_run
     pinger = alerts.Pinger(settings, spec.name, run_id, runfiles.database_key(engines.datamart.url))
     if monitored:
@@ -438,7 +479,8 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
     try:
         with runfiles.scratch(engines.datamart.url, run_id):
             SIGNALS.interruptible()
-            ctx.guard = guard_for(settings, allow_shrink=params.allow_shrink)
+            ctx.guard = guard_for(settings, allow_shrink=params.allow_shrink,
+                                  ranged=hasattr(params, "desde"))
             for refresh in plan.refreshes:
                 log.info("refreshing %s first (%s)", refresh.source, ", ".join(refresh.tables))
                 refresh.run(ctx)
@@ -495,5 +537,5 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
         spec.name, status, exit_code, run_id=run_id, rows=dict(ctx.rows),
         warnings_count=ctx.warnings_count, warnings=ctx_warnings, error_type=error_type,
         error_message=error_message, duration_s=round(duration, 3), traceback=tb,
-        dry_run=ctx.dry_run,
+        dry_run=ctx.dry_run, computed=dict(ctx.computed),
     )

@@ -14,7 +14,12 @@ from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -24,8 +29,35 @@ SUPPORTED_DRIVERS = ("sqlite", "mysql", "mariadb")
 TIPO_CAMBIO_PROVIDERS = ("decolecta", "apis-net-pe")
 
 
+class _Shadowed(PydanticBaseSettingsSource):
+    """The env file's values, less those the environment sets: a variable in the environment
+    replaces the file's value whole, JSON maps included (pydantic-settings would merge a
+    ``TOOLBOX_SHEETS`` map of the environment into the file's, key by key)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], file: PydanticBaseSettingsSource,
+                 environment: PydanticBaseSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.file, self.environment = file, environment
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ does the work
+
+    def __call__(self) -> dict[str, Any]:
+        shadowed = set(self.environment())
+        return {k: v for k, v in self.file().items() if k not in shadowed}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TOOLBOX_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _Shadowed(settings_cls, dotenv_settings, env_settings),
+                file_secret_settings)
 
     data_dir: Path = Field(default=Path("data"), description="where the SQLite default lives")
     database_url: str | None = Field(
@@ -473,6 +505,11 @@ def setting_sources(env_file: Path | None) -> dict[str, str]:
     return out
 
 
+# Variables a user may try for what is a global option of the command line.
+OPTIONS_NOT_SETTINGS = {"TOOLBOX_DEBUG": "--debug", "TOOLBOX_QUIET": "--quiet",
+                        "TOOLBOX_VERSION": "--version"}
+
+
 def unknown_variables(env_file: Path | None) -> list[str]:
     """A warning for each TOOLBOX_* variable (environment or env file) that is no setting,
     naming the closest one: a typo would otherwise be silently ignored."""
@@ -487,7 +524,10 @@ def unknown_variables(env_file: Path | None) -> list[str]:
         if name in known or name in PROCESS_VARIABLES or name.startswith(_PROCESS_PREFIXES):
             continue
         match = closest(name, known)
-        hint = f"; did you mean {match}?" if match else "; `toolbox config` lists the settings"
+        hint = (f"; it is the option {OPTIONS_NOT_SETTINGS[name]} (toolbox "
+                f"{OPTIONS_NOT_SETTINGS[name]} COMMAND)" if name in OPTIONS_NOT_SETTINGS
+                else f"; did you mean {match}?" if match
+                else "; `toolbox config` lists the settings")
         out.append(f"{key} ({where}) is not a toolbox setting and is ignored{hint}")
     return out
 

@@ -141,8 +141,8 @@ def test_list_json_gives_lima_schedule_and_next_run(cli, engines):
 def test_status_refuses_unknown_filters_listing_the_valid_ones(engines, cli):
     bad_status = cli("status", "--status", "sucess")
     assert bad_status.exit_code == EXIT_USAGE
-    assert "unknown status 'sucess'; use one of: running, success, failed, skipped, crashed" \
-        in bad_status.stderr
+    assert ("unknown status 'sucess' (did you mean success?); use one of: running, success, "
+            "failed, skipped, crashed") in bad_status.stderr
     bad_task = cli("status", "--task", "kpii")
     assert bad_task.exit_code == EXIT_USAGE
     assert "unknown task 'kpii' (did you mean kpi?)" in bad_task.stderr

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -108,6 +109,19 @@ def _secret_free(stub: Stub, engines) -> None:  # type: ignore[no-untyped-def]
             assert str(password) not in blob
 
 
+# English words the toolbox's messages use; none may reach a notification (commands,
+# options, table and column names are not words of either language).
+ENGLISH = {"the", "rows", "row", "new", "table", "tables", "failed", "crashed", "success",
+           "against", "is", "in", "of", "and", "fewer", "limit", "live", "empty", "source",
+           "nothing", "run", "was", "database", "file", "cannot", "reach", "not", "set"}
+
+
+def _spanish_only(text: str) -> None:
+    commands = re.sub(r"toolbox [\w -]+|--[\w-]+|\b\w+_\w+\b|/\S+", " ", text)
+    english = sorted({w for w in re.findall(r"[A-Za-z]+", commands)} & ENGLISH)
+    assert not english, f"English in a notification: {english}\n{text}"
+
+
 def test_a_failed_run_is_notified_in_spanish_and_its_recovery_once(alerting, stub):
     with alerting.source.begin() as conn:
         conn.execute(delete(src.colocaciones))
@@ -119,6 +133,10 @@ def test_a_failed_run_is_notified_in_spanish_and_its_recovery_once(alerting, stu
     assert "Tarea: tablas-reportes" in body and "colocaciones" in body
     assert f"Ejecución: {failed.run_id} (toolbox status {failed.run_id})" in body
     assert "(hora de Lima)" in body and "-05:00" in body and "Qué hacer:" in body
+    assert "Detalle: la tabla fuente colocaciones en el archivo SQLite " in body or \
+        "Detalle: la tabla fuente colocaciones en la base de datos " in body
+    assert "está vacía" in body
+    _spanish_only(sent["title"] + "\n" + body)
     _secret_free(stub, alerting)
 
     seed_demo(alerting.source, operations=200, seed=4, today=TODAY)
@@ -126,6 +144,9 @@ def test_a_failed_run_is_notified_in_spanish_and_its_recovery_once(alerting, stu
     assert run("tablas-reportes", alerting).status == "success"
     titles = [n["title"] for n in stub.notifications()]
     assert titles == ["toolbox: tablas-reportes falló", "toolbox: tablas-reportes se recuperó"]
+    recovered = stub.notifications()[1]["message"]
+    assert f"después de la ejecución {failed.run_id}, que falló" in recovered
+    _spanish_only(recovered)
 
 
 def test_a_tripped_guard_says_what_to_do(alerting, stub):
@@ -136,6 +157,10 @@ def test_a_tripped_guard_says_what_to_do(alerting, stub):
     (sent,) = stub.notifications()
     assert "ninguna tabla fue reemplazada" in sent["message"]
     assert "--allow-shrink" in sent["message"]
+    # The guard's finding itself, in Spanish with the digits as the toolbox writes them.
+    assert re.search(r"Detalle: kpi: [\d,]+ filas nuevas frente a [\d,]+ en la tabla publicada "
+                     r"\(\d+ % menos; el límite es 20 %\)", sent["message"]), sent["message"]
+    _spanish_only(sent["message"])
 
 
 def test_a_crash_found_by_any_reader_is_notified_once(alerting, stub):
@@ -149,8 +174,10 @@ def test_a_crash_found_by_any_reader_is_notified_once(alerting, stub):
         assert cli.invoke(app, ["status"]).exit_code == 0
     reset_settings()
     (sent,) = stub.notifications()
-    assert "tablas-cxc" in sent["title"] and "crashed" in sent["title"]
+    assert sent["title"] == "toolbox: tablas-cxc terminó de forma anormal"
     assert f"Ejecución: {run_id}" in sent["message"]
+    assert f"Detalle: el proceso {2**22 + 7} en " in sent["message"]
+    _spanish_only(sent["title"] + "\n" + sent["message"])
 
 
 def test_a_missed_slot_is_notified_once(alerting, stub, monkeypatch):

@@ -71,8 +71,55 @@ def test_cli_writes_a_cron_d_file_with_the_user_column(cli, tmp_path: Path) -> N
     assert next_run > datetime.now(UTC) > next_run - timedelta(days=1)
 
     removed = cli("schedule", "remove", "--file", str(path))
-    assert removed.exit_code == 0 and "removed" in removed.stdout
-    assert job_lines(path.read_text()) == []
+    assert removed.exit_code == 0 and re.search(r"removed [1-9]\d* toolbox entries", removed.stdout)
+    assert not path.exists()  # nothing else was in it: no empty file is left behind
+    assert "the file is removed too" in removed.stdout.replace("\n", " ")
+
+
+def test_remove_from_a_file_with_other_entries_keeps_them_and_the_file(cli, tmp_path: Path  # type: ignore[no-untyped-def]
+                                                                       ) -> None:
+    path = tmp_path / "toolbox"
+    foreign = "# the backups\n15 3 * * * root /usr/local/bin/backup\n"
+    path.write_text(foreign)
+    assert cli("schedule", "install", "--file", str(path), "--user", "toolbox",
+               "--host-tz", "UTC").exit_code == 0
+    assert "toolbox-cron" in path.read_text()
+
+    dry = cli("schedule", "remove", "--file", str(path), "--dry-run")
+    assert dry.exit_code == 0 and "would be removed" not in dry.output
+    removed = cli("schedule", "remove", "--file", str(path))
+    assert removed.exit_code == 0 and re.search(r"removed [1-9]\d* toolbox entries", removed.stdout)
+    assert "file is removed" not in removed.stdout
+    assert job_lines(path.read_text()) == ["15 3 * * * root /usr/local/bin/backup"]
+    assert path.read_text().strip() == foreign.strip()
+
+
+def test_remove_says_before_it_removes_a_file_it_would_leave_empty(cli, tmp_path: Path  # type: ignore[no-untyped-def]
+                                                                   ) -> None:
+    path = tmp_path / "toolbox"
+    assert cli("schedule", "install", "--file", str(path), "--user", "toolbox",
+               "--host-tz", "UTC").exit_code == 0
+    dry = cli("schedule", "remove", "--file", str(path), "--dry-run")
+    assert dry.exit_code == 0 and "would be removed" in dry.stderr
+    assert path.exists()
+    path.write_text("\n\n")  # an empty file left behind by an older toolbox
+    again = cli("schedule", "remove", "--file", str(path))
+    assert again.exit_code == 0 and "removed 0 toolbox entries" in again.stdout
+    assert not path.exists()
+
+
+def test_a_missing_crontab_program_is_one_line_naming_the_package(cli, monkeypatch,  # type: ignore[no-untyped-def]
+                                                                  tmp_path: Path) -> None:
+    monkeypatch.setattr(python_crontab, "CRON_COMMAND", str(tmp_path / "no-such-crontab"))
+    for command in (["schedule", "install"], ["schedule", "remove"]):
+        result = cli(*command, "--host-tz", "UTC") if command[1] == "install" else cli(*command)
+        assert result.exit_code == 2, result.output
+        line = result.stderr.strip()
+        assert "\n" not in line, result.stderr
+        assert "no crontab program" in line and "package cron" in line
+        assert "apt-get install cron" in line and "--file" in line
+    shown = cli("schedule", "show")
+    assert shown.exit_code == 0 and "package cron" in shown.stderr
 
 
 def test_dst_host_is_refused_by_the_cli_with_exit_code_2(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -99,7 +99,7 @@ def test_a_warning_raised_again_is_counted_not_repeated(engines, toolbox_env) ->
 def test_status_warnings_lists_every_warning_and_the_summary_points_there(cli, week) -> None:
     result = cli("kpi")
     run_id = int(re.search(r"run (\d+)", result.stdout).group(1))
-    assert f"warning(s) (toolbox status {run_id} --warnings)" in result.stdout
+    assert f"warnings (toolbox status {run_id} --warnings)" in result.stdout
     shown = cli("status", str(run_id)).stdout
     every = cli("status", str(run_id), "--warnings", width=200).stdout
     data = json.loads(cli("status", str(run_id), "--json").stdout)

@@ -41,7 +41,7 @@ def test_xlsx_read_back_equals_the_table_with_typed_cells(cli: Any, refreshed: E
     result = cli("export", "kpi", "-o", str(target))
     assert result.exit_code == 0, result.output
     expected = _table(refreshed, kpi)
-    assert f"exported {expected.height:,} row(s) of kpi to {target}" in \
+    assert f"exported {expected.height:,} rows of kpi to {target}" in \
         " ".join(result.output.split())
     sheet = openpyxl.load_workbook(target, read_only=False).active
     header = [c.value for c in sheet[1]]

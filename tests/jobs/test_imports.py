@@ -360,7 +360,8 @@ def test_utf16_files_are_refused(tmp_path: Path) -> None:
 def test_missing_file_and_unknown_kind_are_usage_errors(tmp_path: Path, toolbox_env: Settings) -> None:
     with pytest.raises(InputError, match="no such file"):
         import_job("sectores", tmp_path / "nope.csv")
-    with pytest.raises(InputError, match="unknown import kind 'sector'; use one of: sectores"):
+    with pytest.raises(InputError, match=r"unknown import kind 'sector' \(did you mean "
+                                         r"sectores\?\); use one of: sectores"):
         import_job("sector", EXAMPLES / "sectores.csv")
     with pytest.raises(InputError, match="--hoja only applies"):
         import_job("sectores", EXAMPLES / "sectores.csv", hoja="PEN")

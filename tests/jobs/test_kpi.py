@@ -222,8 +222,8 @@ def test_usd_row_without_any_rate_stores_null_soles_and_warns(engines, toolbox_e
     for column in ("ColocacionSoles", "Utilidad", "MontoNegociadoSoles", "TipoCambioVenta"):
         assert row[column] is None, column
     assert row["CostosFondo"] == Decimal("61.91")
-    message = next(w for w in outcome.warnings if "have no exchange rate" in w)
-    assert message.startswith("1 USD row(s)") and "IdLiquidacionDet 4" in message
+    message = next(w for w in outcome.warnings if "no exchange rate on or before" in w)
+    assert message.startswith("1 USD row has") and "IdLiquidacionDet 4" in message
 
 
 def test_bad_source_row_fails_the_run_and_keeps_the_previous_table(engines, toolbox_env):
@@ -278,7 +278,7 @@ def test_kpi_acumulado_has_one_row_per_document_with_its_last_payment(engines, t
     assert b["FechaDesembolso"] == datetime(2024, 3, 29)
     assert rows["LIQ099-2024"]["SaldoDeuda"] == Decimal("0.00")
     assert rows["LIQ099-2024"]["GastosDiversosSinIGV"] is None
-    assert any("1 document(s) have several payments" in w for w in outcome.warnings)
+    assert any("1 document has several payments" in w for w in outcome.warnings)
 
     # A later cut-off sees the third payment.
     later = run(toolbox_env, engines, task="kpi-acumulado", fecha_corte=date(2024, 4, 30))

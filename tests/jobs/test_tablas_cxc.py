@@ -191,9 +191,25 @@ def test_run_reports_rate_age_and_payers_without_sector(toolbox_env: Settings,
     outcome = run_cxc(toolbox_env, engines)
     assert_success(outcome)
     text_ = "\n".join(outcome.warnings)
-    assert "exchange rate 3.66" in text_ and "of 2025-03-14 used, 1 day(s) old" in text_
-    assert "2 document(s) whose payer has no sector" in text_ and "20100000002" in text_
+    # Yesterday's rate is the normal case: in the run's log, not a warning.
+    assert "exchange rate" not in text_
+    assert "2 documents whose payer has no sector" in text_ and "20100000002" in text_
     assert "several payments" not in text_
+
+
+@pytest.mark.parametrize(("corte", "warned"), [
+    (date(2025, 3, 21), False),  # the newest rate (2025-03-14) 7 days old: the limit
+    (date(2025, 3, 22), True),   # 8 days: more than STALE_RATE_DAYS (cxc §5.2 lesson 8)
+])
+def test_only_a_rate_older_than_a_week_is_a_warning(toolbox_env: Settings, engines: Engines,
+                                                    corte: date, warned: bool) -> None:
+    seed(engines)
+    outcome = run_cxc(toolbox_env, engines, fecha_corte=corte, allow_future=True)
+    assert_success(outcome)
+    stale = [w for w in outcome.warnings if w.startswith("exchange rate 3.660000 of 2025-03-14")]
+    assert bool(stale) is warned
+    if warned:
+        assert f"{(corte - date(2025, 3, 14)).days} days old at the cut-off {corte}" in stale[0]
 
 
 def test_small_chunks_give_the_same_tables(toolbox_env: Settings, engines: Engines) -> None:
@@ -274,7 +290,7 @@ def test_two_payments_give_one_row_and_a_warning(toolbox_env: Settings, engines:
     d1 = dim(engines)[1001]
     assert (d1["TipoPagoReal"], d1["SaldoTotal"], d1["DiasVencido"], d1["TramoVencido"]) == (
         "PAGO TOTAL", Decimal("0.00"), 0, "Vigente")
-    assert any("1 document(s) have several payments" in w and "1001" in w
+    assert any("1 document has several payments" in w and "1001" in w
                for w in outcome.warnings)
     assert stored_sum_saldo_total_pen(engines) == direct_sum_saldo_total_pen(engines) == \
         SUM_SALDO_TOTAL_PEN - Decimal("6000.00")
@@ -344,7 +360,7 @@ def test_orphan_payments_are_kept_and_reported(toolbox_env: Settings, engines: E
     assert_success(outcome)
     assert 9100 in {r["IdLiquidacionPago"] for r in table_rows(engines, "cxc_pagos_fact")}
     assert outcome.rows["cxc_acumulado_dim"] == 5
-    assert any("1 payment(s) refer to documents not in colocaciones" in w and "9100" in w
+    assert any("1 payment refers to documents not in colocaciones" in w and "9100" in w
                for w in outcome.warnings)
     assert stored_sum_saldo_total_pen(engines) == SUM_SALDO_TOTAL_PEN
 

@@ -7,6 +7,7 @@ and answers for another date, per requested date, and counts the requests it rec
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -22,12 +23,14 @@ from typer.testing import CliRunner
 
 from tests.support.cli import ToolboxRunner
 from tests.support.loopback import QuietHandler, loopback, serving
+from tests.support.progress import Recorder, Step
 from tests.support.rates import fetch_rates, stored_rates
 from toolbox_cli import ledger
 from toolbox_cli.cli import app
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import InputError, LockLost
 from toolbox_cli.pipelines.tipo_cambio import fill
+from toolbox_cli.registry import get_task
 from toolbox_cli.remote.tipo_cambio import (
     BadAnswer,
     backoff_delay,
@@ -35,6 +38,7 @@ from toolbox_cli.remote.tipo_cambio import (
     missing_dates,
     parse_answer,
 )
+from toolbox_cli.runner import run_task
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage.engine import Engines
 from toolbox_cli.storage.tables.contract import tipo_cambio
@@ -281,6 +285,31 @@ def test_each_batch_is_committed_before_the_next(
     assert ctx.rows == {"tipo_cambio": 6}
 
 
+def test_the_progress_line_counts_the_requests_served_and_names_the_dates_asked(
+    settings: Settings, engines: Engines, stub: RateStub
+) -> None:
+    """What a terminal draws while the provider answers: one line counting the requests
+    answered of all the run makes, the dates in flight, and the try a retried one is at."""
+    stub.behaviour["2024-03-05"] = "500-once"
+    recorder = Recorder()
+    outcome = run_task(get_task("tipo-cambio"), settings,
+                       {"desde": date(2024, 3, 1), "hasta": date(2024, 3, 9)}, progress=recorder)
+    assert outcome.exit_code == 0, outcome.error_message
+    asked = sorted(stub.hits)  # every date the stub was asked for (one request each)
+    steps = recorder.steps("tipo_cambio")
+    assert {(s.total, s.unit) for s in steps} == {(len(asked), "requests")}
+    assert [s.done for s in steps] == sorted(s.done for s in steps)  # never goes back
+    assert sorted({s.done for s in steps}) == list(range(len(asked) + 1))
+    assert steps[-1] == Step(len(asked), len(asked), "", "requests")
+    named = {d for s in steps for d in re.findall(r"\d{4}-\d{2}-\d{2}", s.detail)}
+    assert sorted(named) == asked
+    assert stub.hits["2024-03-05"] == 2
+    retried = [s.detail for s in steps if "(attempt" in s.detail]
+    assert retried and all(d.startswith("asking 2024-03-05 (attempt 2 of 2 after HTTP 500)")
+                           for d in retried)  # named first: a narrow terminal cuts the end
+    assert recorder.finished.count("tipo_cambio") == 1  # its line goes when the run ends
+
+
 def test_unreachable_provider_fails_every_date_without_traceback(
     settings: Settings, engines: Engines, stub: RateStub
 ) -> None:
@@ -329,7 +358,7 @@ def test_cli_reports_failed_dates_and_exits_1(cli: CliRunner, engines: Engines, 
     assert result.exit_code == 1
     assert "tipo_cambio=2" in result.stdout
     assert "2024-03-02: HTTP 500 (after 1 try)" in result.stderr  # the warning, as it came
-    assert "1 warning(s) (toolbox status 1 --warnings)" in result.stdout
+    assert "1 warning (toolbox status 1 --warnings)" in result.stdout
     assert "1 of 3 missing dates failed" in result.stderr
     stub.behaviour.clear()
     result = cli.invoke(app, ["tipo-cambio", "--desde", "2024-03-01", "--hasta", "2024-03-03",

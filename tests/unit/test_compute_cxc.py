@@ -679,7 +679,7 @@ def test_payer_ruc_with_colons_and_spaces_is_cleaned_and_finds_its_sector() -> N
     assert [(r["RUCPagador"], r["Sector"]) for r in rows] == [("20100000001", "CONSTRUCCION")] * 2
     assert log.counts == {"RUCPagador cleaned of ':' and spaces": 2,
                           "null DeudaAnterior read as 0": 2}
-    assert log.messages()[0] == ("2 value(s) coerced: RUCPagador cleaned of ':' and spaces "
+    assert log.messages()[0] == ("2 values coerced: RUCPagador cleaned of ':' and spaces "
                                  "(e.g. colocaciones IdLiquidacionDet=1, 2)")
     assert "RUCPagador" not in log.columns  # a spelling made canonical is no coercion
 

@@ -254,7 +254,7 @@ def test_usd_row_before_any_rate_has_null_soles_and_is_warned():
     assert row["Ingresos"] == pytest.approx(130.0)
     assert row["CostosFondo"] == pytest.approx(61.908417, abs=5e-7)
     assert kpi.stats.usd_without_rate.count == 1
-    assert any("1 USD row(s) have no exchange rate" in w and "IdLiquidacionDet 9" in w
+    assert any("1 USD row has no exchange rate" in w and "IdLiquidacionDet 9" in w
                for w in kpi.warnings())
 
 
@@ -511,7 +511,7 @@ def test_acumulado_row_has_payment_columns_and_several_payments_are_warned():
     assert row["MontoDevolucion"] == 5.0 and row["GastosDiversosSinIGV"] is None
     assert row["EstadoDevolucion"] == "1"
     assert row["FechaDesembolso"] == datetime(2024, 4, 12)
-    assert any("1 document(s) have several payments" in w for w in kpi.warnings())
+    assert any("1 document has several payments" in w for w in kpi.warnings())
     (kpi_row,) = pipeline().in_system(frame([ROW_A]), pl.DataFrame(PAGOS)).to_dicts()
     assert "TipoPago" not in kpi_row and kpi_row["MontoPago"] == 10000.0
 
@@ -571,7 +571,7 @@ def test_a_case_only_executive_match_is_no_warning_a_real_one_is_listed():
     assert not any("PEREZ, ANA" in w for w in kpi.warnings())
     kpi = pipeline(off_system=(dict(ROW_C, Ejecutivo="Perez Ana"),))
     run_example(kpi, off_system=(dict(ROW_C, Ejecutivo="Perez Ana"),))
-    assert "1 off-system executive name(s) mapped by similarity to an in-system one " \
+    assert "1 off-system executive name mapped by similarity to an in-system one " \
            "(each listed in the run's warnings)" in kpi.warnings()
     assert any(w.startswith("off-system executive 'Perez Ana' read as 'Perez, Ana' "
                             "(similarity ") for w in kpi.warning_details())
@@ -585,9 +585,9 @@ def test_each_distinct_referral_mapping_is_one_warning_with_its_count():
                                + [Referral("charo", "Charo", "fuzzy", 100.0)])
     details = kpi.warning_details()
     assert details.count("referral 'gustavo paredes' read as 'Gustavo, Paredes' "
-                         "(similarity 97) in 3 operation(s)") == 1
+                         "(similarity 97) in 3 operations") == 1
     assert not any("'charo'" in w for w in details)  # case only
-    assert "1 referral name(s) mapped by similarity to a canonical one (each listed in the " \
+    assert "1 referral name mapped by similarity to a canonical one (each listed in the " \
            "run's warnings)" in kpi.warnings()
 
 

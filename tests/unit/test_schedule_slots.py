@@ -4,7 +4,7 @@ descriptions, next runs.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -42,12 +42,25 @@ def test_settings_replace_or_switch_off_a_tasks_slots() -> None:
     ({"nope": ["0 7 * * *"]}, "unknown task"),
     ({"kpi": ["0 7-9 * * *"]}, "fixed minutes and hours"),
     ({"kpi": ["*/5 * * * *"]}, "fixed minutes and hours"),
-    ({"kpi": ["0 7 * *"]}, "5-field"),
+    ({"kpi": ["0 7 * *"]}, "'0 7 \\* \\*' has 4 fields, a cron expression has 5"),
+    # Each field one past its range is named (the hour of '0 25 * * *' is not "a field").
+    ({"kpi": ["60 7 * * *"]}, "the minute field '60' is not valid"),
+    ({"kpi": ["0 24 * * *"]}, "the hour field '24' is not valid"),
+    ({"kpi": ["0 25 * * *"]}, "the hour field '25' is not valid"),
+    ({"kpi": ["0 7 32 * *"]}, "the day of the month field '32' is not valid"),
+    ({"kpi": ["0 7 0 * *"]}, "the day of the month field '0' is not valid"),
+    ({"kpi": ["0 7 * 13 *"]}, "the month field '13' is not valid"),
+    ({"kpi": ["0 7 * * 8"]}, "the day of the week field '8' is not valid"),
     ({"kpi": ["0 7 * * 1-5", "0 7 * * 6"]}, "two slots"),
 ])
 def test_bad_slots_are_config_errors(overrides, fragment) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match=fragment):
         schedule.configured_slots({"kpi": []}, overrides)
+
+
+def test_every_field_at_its_last_value_is_a_slot() -> None:
+    slots = schedule.configured_slots({"kpi": []}, {"kpi": ["59 23 31 12 7", "0 0 1 1 0"]})
+    assert sorted((s.hour, s.minute) for s in slots) == [(0, 0), (23, 59)]
 
 
 @pytest.mark.parametrize("host", ["UTC", "Etc/GMT-1", "Etc/GMT+7", "Asia/Kolkata",
@@ -116,3 +129,13 @@ def test_find_problems_is_pure_over_given_runs() -> None:
     assert [(p.kind, p.run_id) for p in problems] == [("failed", 1)]
     assert monitor.find_problems(SLOTS, runs, lima(28, 8, 0), GRACE, zone=LIMA,
                                  last_success={"tablas-reportes": lima(28, 7, 30)}) == []
+
+
+@pytest.mark.parametrize("hour_utc", [0, 6, 7, 8, 12, 23])
+def test_the_day_the_clock_changes_whatever_the_time_of_day_now(hour_utc: int) -> None:
+    # New York springs forward on 2027-03-14 at 02:00 local (07:00 UTC); asked at any hour
+    # of an earlier day, the day named is that one (stepping whole days from an hour before
+    # 07:00 named the 15th).
+    now = datetime(2026, 12, 3, hour_utc, 30, tzinfo=UTC)
+    assert schedule.next_offset_change(ZoneInfo("America/New_York"), now) == date(2027, 3, 14)
+    assert schedule.next_offset_change(ZoneInfo("America/Lima"), now) is None

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from toolbox_cli import __version__
 from toolbox_cli.cli import state
+from toolbox_cli.cli.groups import SuggestingGroup
 
 # Commands that are not tasks: name → (module under toolbox_cli.cli, one-line summary).
 # The summary repeats the first line of the command's help (a test keeps them equal), so
@@ -69,7 +69,7 @@ def _plain_value_errors() -> None:
 _plain_value_errors()
 
 
-class LazyGroup(TyperGroup):
+class LazyGroup(SuggestingGroup):
     """A group whose commands are imported when used, listed without being imported."""
 
     def list_commands(self, ctx: Any) -> list[str]:

@@ -17,6 +17,7 @@ from toolbox_cli.monitoring import alerts, metrics, monitor
 from toolbox_cli.monitoring.housekeeping import reap, watch
 from toolbox_cli.registry import monitored_tasks
 from toolbox_cli.storage.engine import engines_for
+from toolbox_cli.words import count
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -47,9 +48,9 @@ def notify(
                             local_text(now, settings.zone), None, "Nada.")
         ok = alerts.deliver(settings, "toolbox: prueba de notificación", body, failure=False)
     if not ok:
-        fail(f"the test notification was not delivered to {len(urls)} URL(s); "
+        fail(f"the test notification was not delivered to {count(len(urls), 'URL')}; "
              "rerun with --debug to see Apprise's reason", EXIT_FAILED)
-    out.print(f"test notification sent to {len(urls)} URL(s)")
+    out.print(f"test notification sent to {count(len(urls), 'URL')}")
 
 
 @app.command("metrics")
@@ -121,5 +122,5 @@ def publish_command(
                 fail(f"cannot write into {target}: {exc.strerror}; check the directory and "
                      "its permissions", EXIT_FAILED)
     if not state.quiet:
-        out.print(f"published {len(written)} file(s) into {target.expanduser().resolve()}: "
+        out.print(f"published {count(len(written), 'file')} into {target.expanduser().resolve()}: "
                   f"{target / 'index.html'} and tasks/*.json")

@@ -13,6 +13,7 @@ from toolbox_cli.cli.options import JsonOpt
 from toolbox_cli.compute.compare import TableDiff
 from toolbox_cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, NoDatabase
 from toolbox_cli.settings import render_url
+from toolbox_cli.words import count
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -82,10 +83,10 @@ def compare(
             _print(result, render_url(url))
         names = [r.table if isinstance(r, TableDiff) else r[0] for r in differ]
         if differ:
-            out.print(f"[red]{len(differ)} of {len(results)} table(s) differ[/]: "
+            out.print(f"[red]{len(differ)} of {count(len(results), 'table')} differ[/]: "
                       f"{', '.join(names)}")
         else:
-            out.print(f"[green]{len(results)} table(s) equal[/] to {escape(render_url(url))}")
+            out.print(f"[green]{count(len(results), 'table')} equal[/] to {escape(render_url(url))}")
     raise typer.Exit(EXIT_FAILED if differ else EXIT_OK)
 
 
@@ -110,7 +111,7 @@ def _print(result: TableDiff | tuple[str, str], where: str) -> None:
     r = result
     verdict = "[green]equal[/]" if r.equal else "[red]differs[/]"
     other = "" if r.right_table == r.table else f" (there {r.right_table})"
-    out.print(f"[bold]{r.table}[/]{other}: {verdict}: {r.matched:,} row(s) matched, "
+    out.print(f"[bold]{r.table}[/]{other}: {verdict}: {count(r.matched, 'row')} matched, "
               f"{r.only_left:,} only in the toolbox, {r.only_right:,} only in the other "
               "database")
     for note in r.notes:
@@ -118,14 +119,14 @@ def _print(result: TableDiff | tuple[str, str], where: str) -> None:
     if r.repeated_keys:
         out.print("  [dim]some keys repeat: their rows are paired in the order of their "
                   "other columns[/]")
-    for label, keys, count in (("only in the toolbox", r.only_left_examples, r.only_left),
+    for label, keys, total in (("only in the toolbox", r.only_left_examples, r.only_left),
                                ("only in the other database", r.only_right_examples,
                                 r.only_right)):
         if keys:
             out.print(f"  {label}: {escape(', '.join(_key(k) for k in keys))}"
-                      + (" …" if len(keys) < count else ""))
+                      + (" …" if len(keys) < total else ""))
     for column in r.differing_columns:
-        out.print(f"  [yellow]{column.name}[/]: {column.differing:,} differing cell(s)")
+        out.print(f"  [yellow]{column.name}[/]: {count(column.differing, 'differing cell')}")
         for example in column.examples:
             out.print(f"    {escape(_key(example['key']))}: toolbox {escape(_value(example['left']))}"
                       f", other {escape(_value(example['right']))}")

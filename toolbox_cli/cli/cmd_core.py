@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import textwrap
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
@@ -24,15 +24,16 @@ from toolbox_cli.cli.common import (
     print_json,
     settings_from_cli,
 )
-from toolbox_cli.cli.layout import Column, fit_table
+from toolbox_cli.cli.groups import SuggestingGroup
+from toolbox_cli.cli.layout import Column, fit_table, print_hanging
 from toolbox_cli.cli.options import JsonOpt, WideOpt
-from toolbox_cli.clock import to_local
+from toolbox_cli.clock import as_utc_naive, to_local
 from toolbox_cli.errors import EXIT_FAILED, did_you_mean
 from toolbox_cli.monitoring import monitor
 from toolbox_cli.monitoring.freshness import human
 from toolbox_cli.monitoring.housekeeping import reap, watch
 from toolbox_cli.monitoring.overview import operations_origin, overview, run_dict
-from toolbox_cli.registry import all_tasks, monitored_tasks
+from toolbox_cli.registry import all_tasks, is_interactive, monitored_tasks
 from toolbox_cli.schedule import slots as schedule
 from toolbox_cli.settings import (
     Settings,
@@ -42,7 +43,9 @@ from toolbox_cli.settings import (
     unknown_variables,
     variable_of,
 )
-from toolbox_cli.storage.engine import engines_for, init_schema
+from toolbox_cli.storage.database import ensure_database
+from toolbox_cli.storage.engine import describe_location, engines_for, init_schema
+from toolbox_cli.words import count, rows_text
 
 STATUS_STYLE = {
     "success": "green", "running": "cyan", "skipped": "yellow",
@@ -60,7 +63,8 @@ def _styled(status: str, dry_run: bool = False) -> str:
 def _check_filters(engine: Engine, task: str | None, status: str | None) -> None:
     """Unknown --task / --status values are refused with the valid ones listed."""
     if status is not None and status not in ledger.STATES:
-        fail(f"unknown status {status!r}; use one of: {', '.join(ledger.STATES)}")
+        fail(f"unknown status {status!r}{did_you_mean(status, ledger.STATES)}; use one of: "
+             f"{', '.join(ledger.STATES)}")
     if task is not None:
         valid = sorted(set(all_tasks()) | set(ledger.known_tasks(engine)))
         if task not in valid:
@@ -69,7 +73,7 @@ def _check_filters(engine: Engine, task: str | None, status: str | None) -> None
 
 
 def _rows_text(run: ledger.Run) -> str:
-    return ", ".join(f"{t}={n}" for t, n in run.rows_written.items()) or "-"
+    return rows_text(run.rows_written) or "-"
 
 
 LIST_COLUMNS = (
@@ -102,7 +106,7 @@ def list_tasks(wide: WideOpt = False, json_output: JsonOpt = False) -> None:
         if run:
             local = to_local(run.started_at, settings.zone)
             last_text = f"{_styled(run.status)} {local:%m-%d %H:%M}"
-            took = fmt_duration(run.duration_s)
+            took = _took(run, clock.now())
             count = f"{run.total_rows():,}" if run.rows_written else "-"
         else:
             last_text, took, count = "never", "-", "-"
@@ -208,8 +212,9 @@ def status(
         local = to_local(r.started_at, settings.zone)
         rows.append([
             str(r.id), r.task, _styled(r.status, r.dry_run),
-            r.trigger + (f" {r.slot}" if r.slot else ""),
-            local.strftime("%m-%d %H:%M") if local else "-", fmt_duration(r.duration_s),
+            r.trigger + (f" {r.slot}" if r.slot else "")
+            + (f", retry of {r.retry_of}" if r.retry_of else ""),
+            local.strftime("%m-%d %H:%M") if local else "-", _took(r, now),
             f"{r.total_rows():,}" if r.rows_written else "-",
             str(r.warnings_count or ""), escape(r.error_message or ""),
         ])
@@ -222,17 +227,35 @@ def status(
 
 def _report_problems(problems: Sequence[monitor.Problem], settings: Settings,
                      json_output: bool) -> None:
-    """Print what --check found and exit: 0 when all is well, 1 otherwise."""
+    """Print what --check found, one line per task, and exit: 1 when a scheduled task is in
+    trouble, else 0. Interactive runs (imports, demo) are listed apart and never turn the
+    monitor red: one analyst's bad CSV is the analyst's to fix, at the terminal."""
+    states = monitor.task_states(problems, is_interactive)
+    judged = [s for s in states if s.monitored]
+    apart = [s for s in states if not s.monitored]
     if json_output:
-        print_json({"ok": not problems, "problems": [
-            {"kind": p.kind, "task": p.task, "at": fmt_iso(p.at, settings),
-             "message": p.message, "run_id": p.run_id} for p in problems]})
-    elif problems:
-        for p in problems:
-            out.print(f"[bold red]{p.kind}[/] {fmt_time(p.at, settings)} {p.message}")
-    else:
-        out.print("[green]ok[/]: nothing failed, crashed, missed, stale or never fired")
-    raise typer.Exit(EXIT_FAILED if problems else 0)
+        def as_json(s: monitor.TaskState) -> dict[str, object]:
+            return {"task": s.task, "state": s.state, "kinds": list(s.kinds),
+                    "since": fmt_iso(s.since, settings), "attempts": s.attempts,
+                    "last_run_id": s.last.run_id, "message": s.describe(settings.zone)}
+
+        print_json({"ok": not judged, "tasks": [as_json(s) for s in judged],
+                    "interactive": [as_json(s) for s in apart],
+                    "problems": [
+                        {"kind": p.kind, "task": p.task, "at": fmt_iso(p.at, settings),
+                         "message": p.message, "run_id": p.run_id,
+                         "monitored": not is_interactive(p.task)} for p in problems]})
+        raise typer.Exit(EXIT_FAILED if judged else 0)
+    for s in judged:
+        print_hanging(out, f"[bold red]{s.state}[/] ", s.describe(settings.zone))
+    if not judged:
+        out.print("[green]ok[/]: no scheduled task failed, crashed, missed a slot, went stale "
+                  "or never fired")
+    if apart:
+        out.print("interactive runs (not part of the verdict):", style="dim")
+        for s in apart:
+            print_hanging(out, f"  [yellow]{s.state}[/] ", s.describe(settings.zone))
+    raise typer.Exit(EXIT_FAILED if judged else 0)
 
 
 SHOWN_WARNINGS = 5
@@ -241,6 +264,13 @@ RUN_COLUMNS = (
     Column("started"), Column("took", "right"), Column("rows", "right"),
     Column("warn", "right"), Column("error", whole=False, min_width=20),
 )
+
+
+def _took(run: ledger.Run, now: datetime) -> str:
+    """How long a run took, or, while it runs, how long it has run so far (``12.3s…``)."""
+    if run.status == ledger.RUNNING and run.started_at is not None:
+        return fmt_duration(max((as_utc_naive(now) - run.started_at).total_seconds(), 0.0)) + "…"
+    return fmt_duration(run.duration_s)
 
 
 def _print_run(run: ledger.Run, settings: Settings, *, all_warnings: bool = False) -> None:
@@ -253,7 +283,7 @@ def _print_run(run: ledger.Run, settings: Settings, *, all_warnings: bool = Fals
         ("started", fmt_time(run.started_at, settings)),
         ("finished", fmt_time(run.finished_at, settings)),
         ("heartbeat", fmt_time(run.heartbeat_at, settings)),
-        ("duration", fmt_duration(run.duration_s)),
+        ("duration", _took(run, clock.now())),
         ("rows", _rows_text(run) + (" (counted, not written)" if run.dry_run else "")),
         ("tables", ", ".join(run.tables) or "-"),
         *([("operations", origin)] if (origin := operations_origin(run, settings)) else []),
@@ -264,10 +294,10 @@ def _print_run(run: ledger.Run, settings: Settings, *, all_warnings: bool = Fals
         ("version", run.version),
     ]
     for name, value in fields:
-        out.print(f"  {name:<11} {value}", markup=False)
+        print_hanging(out, f"  {name:<11} ", value)
     shown = run.warnings if all_warnings else run.warnings[:SHOWN_WARNINGS]
     for w in shown:
-        out.print(f"    - {w}", markup=False)
+        print_hanging(out, "    - ", w)
     if len(run.warnings) > len(shown):
         out.print(f"    … and {len(run.warnings) - len(shown)} more: toolbox status {run.id} "
                   "--warnings", markup=False)
@@ -307,32 +337,45 @@ def _setting_text(value: object) -> str:
     return escape(str(value))
 
 
-db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema commands.", no_args_is_help=True, cls=SuggestingGroup)
 app.add_typer(db_app, name="db")
 
 
 @db_app.command("init")
 def db_init(json_output: JsonOpt = False) -> None:
-    """Create the ledger, source-contract and datamart tables that are missing (idempotent).
+    """Create the database (MySQL/MariaDB) and the ledger, source-contract and datamart
+    tables that are missing; upgrade the ledger (idempotent).
+
+    Only db init creates a MySQL/MariaDB database: every other command on a missing one asks
+    for db init, so a mistyped URL never makes a stray database.
 
     Example: TOOLBOX_DATABASE_URL=mysql+pymysql://user@127.0.0.1:3306/datamart toolbox db init
     """
     with handle_errors():
         settings = settings_from_cli()
+        datamart_url, source_url = settings.datamart_url(), settings.source_database_url()
+        created_dbs = [url for url in dict.fromkeys((datamart_url, source_url))
+                       if ensure_database(url)]
         with engines_for(settings, create=True) as engines:
             done = init_schema(engines, legacy_views=settings.legacy_views)
     if json_output:
         print_json({"created": done.created, "views_created": done.views_created,
                     "views_dropped": done.views_dropped,
-                    "database": render_url(settings.datamart_url())})
+                    "databases_created": [describe_location(url) for url in created_dbs],
+                    "database": render_url(datamart_url)})
         return
-    where = render_url(settings.datamart_url())
+    # As a user would write the place, not as the driver's URL (sqlite:////...).
+    where = describe_location(datamart_url)
     changed = False
+    for url in created_dbs:
+        out.print(f"created {describe_location(url)} (utf8mb4)", markup=False)
+        changed = True
     if done.ledger.startswith("upgraded"):
-        out.print(f"ledger schema {done.ledger} in {where}")
+        out.print(f"ledger schema {done.ledger} in {where}", markup=False)
         changed = True
     if done.created:
-        out.print(f"created {len(done.created)} table(s) in {where}: {', '.join(done.created)}")
+        out.print(f"created {count(len(done.created), 'table')} in {where}: {', '.join(done.created)}",
+                  markup=False)
         changed = True
     if done.views_created:
         out.print(f"created the legacy's view(s) {', '.join(done.views_created)} for dashboards "
@@ -343,6 +386,4 @@ def db_init(json_output: JsonOpt = False) -> None:
                   "(TOOLBOX_LEGACY_VIEWS is false)")
         changed = True
     if not changed:
-        out.print(f"schema up to date in {where}")
-
-
+        out.print(f"schema up to date in {where}", markup=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from toolbox_cli.cli.common import (
@@ -18,7 +19,7 @@ from toolbox_cli.cli.common import (
 from toolbox_cli.cli.options import JsonOpt
 from toolbox_cli.jobs import demo as demo_job
 from toolbox_cli.settings import render_url
-from toolbox_cli.storage.engine import engines_for, init_schema
+from toolbox_cli.storage.engine import describe_location, engines_for, init_schema
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -36,9 +37,10 @@ def demo(
 ) -> None:
     """Replace the source tables' content with realistic synthetic data.
 
-    The data spans 2019-07 to today. Creates the database and schema if missing.
-    Deterministic for a seed and a day. Refuses to replace rows it did not write itself (an
-    import, an ETL copy) unless --force.
+    The data spans 2019-07 to today. Creates the SQLite file and the schema if missing (a
+    MySQL/MariaDB database is created by toolbox db init). Deterministic for a seed and a
+    day. Refuses to replace rows it did not write itself (an import, an ETL copy) unless
+    --force (make demo-fresh in the checkout).
 
     Example: toolbox demo --operations 100000 --seed 7
     """
@@ -49,12 +51,14 @@ def demo(
             outcome = start_run(demo_job.SPEC,
                                 {"operations": operations, "seed": seed, "force": force},
                                 engines=engines)
-        where = render_url(settings.source_database_url())
+        source_url = settings.source_database_url()
     if json_output:
-        print_json({"source": where, "seed": seed, "run": outcome.as_dict(),
+        print_json({"source": render_url(source_url), "seed": seed, "run": outcome.as_dict(),
                     "rows": outcome.rows})
     elif outcome.status == "success":
-        table = Table(title=f"demo data (seed {seed}, run {outcome.run_id}) in {where}")
+        # As a user would write the place, not as the driver's URL (sqlite:////...).
+        table = Table(title=f"demo data (seed {seed}, run {outcome.run_id}) in "
+                      f"{escape(describe_location(source_url))}")
         table.add_column("table")
         table.add_column("rows", justify="right")
         for name, count in outcome.rows.items():

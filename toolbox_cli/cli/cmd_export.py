@@ -13,6 +13,7 @@ from toolbox_cli import clock
 from toolbox_cli.cli import state
 from toolbox_cli.cli.common import err, fail, handle_errors, out, settings_from_cli
 from toolbox_cli.errors import EXIT_USAGE
+from toolbox_cli.words import count
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -78,4 +79,4 @@ def export(
     span = f" with {column} from {first} to {last}" if first and last \
         else f" with {column} from {first}" if first \
         else f" with {column} up to {last}" if last else ""
-    out.print(f"exported {rows:,} row(s) of {chosen.name}{span} to {escape(str(target))}")
+    out.print(f"exported {count(rows, 'row')} of {chosen.name}{span} to {escape(str(target))}")

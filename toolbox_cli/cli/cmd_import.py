@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from toolbox_cli.cli import state
 from toolbox_cli.cli.common import (
     err,
     fmt_duration,
@@ -20,6 +21,7 @@ from toolbox_cli.cli.common import (
 from toolbox_cli.cli.options import AllowShrinkOpt, DryRunOpt, JsonOpt, WaitOpt
 from toolbox_cli.imports import KINDS
 from toolbox_cli.jobs.imports import ImportOutcome, import_job
+from toolbox_cli.words import count
 
 app = typer.Typer(rich_markup_mode=None)
 
@@ -89,11 +91,22 @@ def import_command(
     wait: WaitOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
+    from toolbox_cli.cli.progress import LiveProgress, progress_for
+
+    # Not run_spec_command (the outcome is an import's, rendered below), so the progress
+    # display is set up here as it is there: a sheet can take many seconds to answer.
+    progress = progress_for(err, json_output=json_output, quiet=state.quiet)
     with outcome_signals():
-        with handle_errors():
-            job = import_job(kind, source, hoja=hoja, dry_run=dry_run, replace=replace,
-                             overwrite=overwrite, allow_shrink=allow_shrink, encoding=encoding)
-            done = job.finish(start_run(job.spec, job.params, wait=wait))
+        try:
+            with handle_errors():
+                job = import_job(kind, source, hoja=hoja, dry_run=dry_run, replace=replace,
+                                 overwrite=overwrite, allow_shrink=allow_shrink,
+                                 encoding=encoding)
+                done = job.finish(start_run(job.spec, job.params, wait=wait,
+                                            progress=progress))
+        finally:
+            if isinstance(progress, LiveProgress):
+                progress.stop()
         if json_output:
             print_json(_as_json(done))
         else:
@@ -121,20 +134,20 @@ def _render(done: ImportOutcome) -> None:
             err.print(f"{outcome.task}: rejected ({run}); the table was not changed")
         return
     where = result.table + (f" (sheet {result.hoja})" if result.hoja else "")
-    parts = [f"{result.rows_read} rows read"]
+    parts = [f"{count(result.rows_read, 'row')} read"]
     if result.mode in ("replace", "sheet"):
         parts.append(f"{'would replace' if result.dry_run else 'replaced'} "
-                     f"{result.replaced} previous rows of {where} with {result.written}")
+                     f"{count(result.replaced, 'previous row')} of {where} with {result.written:,}")
         if result.kept:
-            parts.append(f"{result.kept} rows of the other sheet kept")
+            parts.append(f"{count(result.kept, 'row')} of the other sheet kept")
     else:
         verb = "would add" if result.dry_run else "added"
-        parts.append(f"{verb} {result.added}")
+        parts.append(f"{verb} {result.added:,}")
         if result.mode != "add":
-            parts.append(f"{'would replace' if result.dry_run else 'replaced'} {result.replaced}")
-        parts.append(f"kept {result.kept} in {where}")
+            parts.append(f"{'would replace' if result.dry_run else 'replaced'} {result.replaced:,}")
+        parts.append(f"kept {result.kept:,} in {where}")
     if result.unchanged:
-        parts.append(f"{result.unchanged} already stored")
+        parts.append(f"{result.unchanged:,} already stored")
     if result.conflicts:
         parts.append(f"[yellow]{result.conflicts} differ from stored rates (kept; "
                      "--overwrite corrects them)[/]")
@@ -146,6 +159,6 @@ def _render(done: ImportOutcome) -> None:
               f"{', dry run' if result.dry_run else ''}): " + ", ".join(parts))
     if result.warnings:
         # Each warning was already logged on stderr as it was recorded on the run.
-        out.print(f"[yellow]{len(result.warnings)} warning(s)[/] "
+        out.print(f"[yellow]{count(len(result.warnings), 'warning')}[/] "
                   f"(toolbox status {outcome.run_id} lists them)")
 

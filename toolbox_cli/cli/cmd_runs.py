@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -12,7 +13,9 @@ import typer
 
 from toolbox_cli import ledger
 from toolbox_cli.cli.common import fail, handle_errors, out, run_spec_command, settings_from_cli
+from toolbox_cli.cli.layout import wrap_plain
 from toolbox_cli.cli.options import JsonOpt, WaitOpt
+from toolbox_cli.monitoring.runlog import NO_LOG
 from toolbox_cli.registry import get_task
 from toolbox_cli.storage.engine import engines_for
 
@@ -44,8 +47,10 @@ def logs(
     """
     run = _the_run(run_id)
     if not run.log_path:
-        fail(f"run {run_id} ({run.task}) has no log: it was started by a toolbox that did "
-             "not keep logs of manual runs")
+        why = next((w for w in run.warnings if w.startswith(NO_LOG)), None)
+        fail(f"run {run_id} ({run.task}) has no log: " + (
+            why[len(NO_LOG) + 2:] if why else
+            "it was started by a toolbox that did not keep logs of manual runs"))
     path = Path(run.log_path)
     if not path.exists():
         where = "" if run.host == ledger.hostname() else f" on host {run.host}"
@@ -58,11 +63,36 @@ def logs(
                 _follow(fh, run_id)
             except KeyboardInterrupt:
                 return
+    _write(b"", final=True)
 
 
-def _write(data: bytes) -> None:
-    sys.stdout.write(data.decode("utf-8", errors="replace"))
+_partial = [""]  # on a terminal: the end of the log read so far that is not a whole line
+
+
+def _write(data: bytes, *, final: bool = False) -> None:
+    """Print log bytes. On a terminal, a line wider than it is wrapped at word boundaries,
+    its continuation indented (the terminal itself would cut ``MontoP`` | ``ago``); a pipe
+    or a file gets the log byte for byte."""
+    text = data.decode("utf-8", errors="replace")
+    if sys.stdout.isatty():
+        text = _partial[0] + text
+        if final:
+            whole, _partial[0] = text, ""
+        else:
+            head, newline, _partial[0] = text.rpartition("\n")
+            whole = head + newline
+        width = shutil.get_terminal_size().columns
+        text = "".join("\n".join(_fold(line, width)) + "\n" for line in whole.splitlines())
+    sys.stdout.write(text)
     sys.stdout.flush()
+
+
+def _fold(line: str, width: int) -> list[str]:
+    """``line`` in lines that fit ``width``: the first at full width, the rest indented."""
+    first, *rest = wrap_plain(line, width)
+    if not rest:
+        return [first]
+    return [first, *("    " + piece for piece in wrap_plain(" ".join(rest), width - 4))]
 
 
 def _follow(fh: BinaryIO, run_id: int) -> None:

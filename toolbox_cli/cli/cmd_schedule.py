@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from toolbox_cli import clock
 from toolbox_cli.cli import state
 from toolbox_cli.cli.common import err, handle_errors, out, print_json, settings_from_cli
+from toolbox_cli.cli.groups import SuggestingGroup
 from toolbox_cli.cli.layout import Column, fit_table
 from toolbox_cli.cli.options import JsonOpt, WideOpt
 from toolbox_cli.errors import ConfigError, ToolboxError
@@ -27,6 +28,7 @@ schedule_app = typer.Typer(
     "The Lima times are converted to the host's time.\n\n"
     "Example: toolbox schedule install --dry-run",
     no_args_is_help=True,
+    cls=SuggestingGroup,
 )
 app.add_typer(schedule_app, name="schedule")
 
@@ -183,15 +185,32 @@ def remove(dry_run: DryRunOpt = False, file: FileOpt = None) -> None:
             return
         tab = _open(file, dry_run=dry_run)
         count = entries.remove_entries(tab)
+        # A file with nothing else in it goes too (an empty cron.d file is litter that looks
+        # like a schedule); one with other entries keeps them.
+        drop_file = file is not None and entries.holds_nothing(tab)
         if dry_run:
             out.file.write(tab.render())
             out.file.flush()
+            if drop_file:
+                err.print(f"note: nothing else is in {file}: it would be removed",
+                          markup=False)
             return
-        if count:
+        if drop_file:
+            assert file is not None
+            try:
+                file.unlink()
+            except OSError as exc:
+                raise ConfigError(f"cannot remove {file}: {exc.strerror}") from None
+        elif count:
             entries.write_crontab(tab, file)
         if count:
             _record_install(settings_from_cli(), file, [])
-    out.print(f"removed {count} toolbox entr{'y' if count == 1 else 'ies'}")
+    removed = f"removed {count} toolbox entr{'y' if count == 1 else 'ies'}"
+    if drop_file:
+        out.print(f"{removed}; nothing else was in {file}, so the file is removed too",
+                  markup=False)
+    else:
+        out.print(removed)
 
 
 def _last_cron_runs(settings: Settings, slots: list[schedule.Slot]) -> dict[str, Any]:

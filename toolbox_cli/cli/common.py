@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from sqlalchemy.exc import DBAPIError
 
 from toolbox_cli import clock
 from toolbox_cli.cli import state
+from toolbox_cli.cli.layout import print_hanging
 from toolbox_cli.clock import to_local
 from toolbox_cli.errors import EXIT_FAILED, EXIT_USAGE, ToolboxError, disk_message
 from toolbox_cli.monitoring.cronmail import write_outcome
 from toolbox_cli.settings import Settings, load_settings, scrub, secrets_of
 from toolbox_cli.storage.engine import Engines, engines_for, translate_db_error
+from toolbox_cli.words import count
 
 if TYPE_CHECKING:
     from toolbox_cli.runner import RunOutcome
@@ -86,7 +87,7 @@ def scrubbed(text: str) -> str:
 
 def print_error(message: str) -> None:
     """One line on stderr: ``error: message`` (secrets scrubbed, brackets shown as written)."""
-    err.print(f"[bold red]error:[/] {escape(scrub(message, _secrets()) or '')}", markup=True)
+    print_hanging(err, "[bold red]error:[/] ", scrub(message, _secrets()) or "")
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -163,15 +164,11 @@ def render_outcome(outcome: RunOutcome, *, json_output: bool) -> None:
         print_json(outcome.as_dict())
         return
     style = {"success": "green", "skipped": "yellow"}.get(outcome.status, "red")
-    rows = ", ".join(f"{t}={n}" for t, n in outcome.rows.items()) or "no rows"
     run = f"run {outcome.run_id}" if outcome.run_id else "run"
-    if outcome.dry_run:
-        rows = f"dry run: nothing written (would write {rows})" if outcome.rows \
-            else "dry run: nothing written"
-    out.print(f"[{style}]{outcome.task}: {outcome.status}[/] ({run}, "
-              f"{fmt_duration(outcome.duration_s)}): {rows}")
+    print_hanging(out, f"[{style}]{outcome.task}: {outcome.status}[/] ", f"({run}, "
+                  f"{fmt_duration(outcome.duration_s)}): {outcome.summary()}")
     if outcome.warnings_count:
-        out.print(f"[yellow]{outcome.warnings_count} warning(s)[/] "
+        out.print(f"[yellow]{count(outcome.warnings_count, 'warning')}[/] "
                   f"(toolbox status {outcome.run_id} --warnings)")
 
 
@@ -209,7 +206,8 @@ def run_spec_command(spec: TaskSpec, params: RunFlags, *, wait: bool = False,
         render_outcome(outcome, json_output=json_output)
         write_outcome(task=outcome.task, run_id=outcome.run_id, status=outcome.status,
                       exit_code=outcome.exit_code, error=outcome.error_message)
-        if outcome.status not in ("success",) and outcome.error_message:
+        # A skip's summary already names the holder.
+        if outcome.status not in ("success", "skipped") and outcome.error_message:
             print_error(outcome.error_message)
             if state.debug and outcome.traceback:
                 err.print(outcome.traceback, markup=False)

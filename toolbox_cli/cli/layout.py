@@ -10,6 +10,7 @@ natural width.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -31,6 +32,98 @@ class Column:
     min_width: int = 12  # a text column narrower than this goes under the table
 
 
+# Inside a word too long for its line (a path, a list without spaces) a line may end after
+# one of these, the first group preferred (``/data/`` | ``toolbox.db``, not ``toolbox.`` |
+# ``db``); a word with none of them is cut only when nothing else fits.
+_BREAK_AFTER = ("/", ",;=&?", "-_.:")
+
+
+def _break_word(word: str, width: int) -> list[str]:
+    """``word`` in pieces of at most ``width`` cells, each ending after a break character
+    when one is in reach, else cut at the width."""
+    pieces = []
+    while len(word) > width:
+        cut = width
+        for group in _BREAK_AFTER:
+            found = [i + 1 for i, ch in enumerate(word[:width]) if ch in group]
+            if found and found[-1] > width // 3:  # not a sliver of a line
+                cut = found[-1]
+                break
+        pieces.append(word[:cut])
+        word = word[cut:]
+    return [*pieces, word] if word else pieces
+
+
+def wrap_plain(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` cells, broken at spaces; a word longer than a
+    line is broken after a path separator or punctuation (``_break_word``), never inside
+    a word when a space would do."""
+    width = max(width, 8)
+    lines: list[str] = []
+    line = ""
+    for word in text.split(" "):
+        candidate = f"{line} {word}" if line else word
+        if len(candidate) <= width:
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        pieces = _break_word(word, width)
+        lines += pieces[:-1]
+        line = pieces[-1] if pieces else ""
+    lines.append(line)
+    return lines
+
+
+def wrap_text(text: Text, width: int) -> Text:
+    """A Rich ``Text`` wrapped as ``wrap_plain`` does, its styles kept, lines joined by
+    newlines: a table cell Rich will not fold again."""
+    plain = text.plain
+    if "\n" in plain or len(plain) <= width:
+        return text
+    offsets, at = [], 0
+    for line in wrap_plain(plain, width)[:-1]:
+        at += len(line)
+        offsets.append(at)
+        if plain[at:at + 1] == " ":
+            at += 1  # the space a line ended at is dropped
+    out = Text()
+    for i, part in enumerate(text.divide(offsets)):
+        if i:
+            out.append("\n")
+            if part.plain.startswith(" "):
+                part = part[1:]  # the space the line broke at
+        out.append_text(part)
+    return out
+
+
+def print_hanging(console: Console, label: str, value: str, *, markup: bool = False) -> None:
+    """``label`` (markup) then ``value``, wrapped at word boundaries to the console's width,
+    each continuation line indented under the value's first character. Off a terminal (a
+    pipe, a log, cron's mail) the line is printed whole: a program reads it."""
+    text = Text.from_markup(value) if markup else Text(value)
+    if console.soft_wrap:
+        console.print(Text.from_markup(label) + text, soft_wrap=True)
+        return
+    indent = Text.from_markup(label).cell_len
+    if console.width - indent < 20:  # too narrow for a hanging column: a plain indent
+        indent = 4
+        console.print(Text.from_markup(label))
+        label = " " * indent
+    wrapped = wrap_text(text, console.width - indent).split("\n")
+    for i, line in enumerate(wrapped):
+        console.print(Text.from_markup(label) + line if i == 0 else Text(" " * indent) + line,
+                      overflow="ignore", crop=False, no_wrap=True)
+
+
+def _word_width(cell: str) -> int:
+    """The widest piece of ``cell`` a line may not break: a word, or a path's part between
+    two ``/`` (a path may break after one; a table name is never cut)."""
+    plain = Text.from_markup(cell).plain
+    return max((len(piece) for word in plain.split() for piece in re.split(r"(?<=/)", word)),
+               default=0)
+
+
 def _cell_width(cell: str) -> int:
     return max((Text.from_markup(line).cell_len for line in cell.split("\n")), default=0)
 
@@ -45,6 +138,7 @@ def fit_table(console: Console, title: str | None, columns: Sequence[Column],
     """
     natural = [max([_cell_width(c.header)] + [_cell_width(r[i]) for r in rows])
                for i, c in enumerate(columns)]
+    longest = [max([_word_width(r[i]) for r in rows], default=0) for i in range(len(columns))]
     shown = list(range(len(columns)))
     limits = dict(enumerate(natural))
     width = console.width
@@ -56,7 +150,11 @@ def fit_table(console: Console, title: str | None, columns: Sequence[Column],
         while True:
             free = width - sum(natural[i] for i in shown if columns[i].whole) \
                 - gap * (len(shown) - 1)
-            wanted = {i: min(natural[i], columns[i].min_width) for i in texts}
+            # A folded column is never narrower than its longest word (a table name, a
+            # path without spaces): it goes under the table rather than cut one.
+            wanted = {i: min(natural[i], max(columns[i].min_width, longest[i])
+                             if columns[i].overflow == "fold" else columns[i].min_width)
+                      for i in texts}
             if sum(wanted.values()) <= free or not texts:
                 break
             shown.remove(texts.pop())  # the last text column goes under the table
@@ -75,8 +173,13 @@ def fit_table(console: Console, title: str | None, columns: Sequence[Column],
         else:
             table.add_column(c.header, justify=c.justify, no_wrap=c.overflow == "ellipsis",
                              overflow=c.overflow, max_width=limits[i])
+    folded = {i for i in shown if not wide and not columns[i].whole
+              and columns[i].overflow == "fold"}
     for r in rows:
-        table.add_row(*(r[i] for i in shown))
+        # A folded cell is wrapped here, at spaces and then after path separators: Rich's
+        # own fold would cut a path or a word anywhere (``…/data/too`` | ``lbox.db``).
+        table.add_row(*(wrap_text(Text.from_markup(r[i]), limits[i]) if i in folded else r[i]
+                        for i in shown))
     total = sum(natural[i] if (columns[i].whole or wide) else limits[i] for i in shown) \
         + gap * (len(shown) - 1)
     console.print(table, width=max(total, width) if wide else None, crop=not wide)
@@ -85,9 +188,11 @@ def fit_table(console: Console, title: str | None, columns: Sequence[Column],
     below = Table.grid(padding=(0, 1))  # the value folds under itself, not under the label
     below.add_column(no_wrap=True)
     below.add_column(overflow="fold")
-    for i in moved:
-        for label, r in zip(labels, rows, strict=True):
-            if Text.from_markup(r[i]).plain.strip() not in ("", "-"):
-                below.add_row(f"  {label} {columns[i].header}:", r[i])
+    under = [(f"  {label} {columns[i].header}:", r[i]) for i in moved
+             for label, r in zip(labels, rows, strict=True)
+             if Text.from_markup(r[i]).plain.strip() not in ("", "-")]
+    room = width - max((Text.from_markup(head).cell_len for head, _ in under), default=0) - 1
+    for head, value in under:
+        below.add_row(head, value if wide else wrap_text(Text.from_markup(value), room))
     if below.row_count:
         console.print(below)

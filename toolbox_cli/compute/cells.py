@@ -37,6 +37,7 @@ from typing import Any
 
 import polars as pl
 
+from toolbox_cli import words
 from toolbox_cli.compute.text import text_date
 from toolbox_cli.errors import InputError
 
@@ -82,7 +83,7 @@ class CoercionLog:
 
     def messages(self) -> list[str]:
         return [
-            f"{count} value(s) coerced: {kind} (e.g. {self._shown(self.examples[kind])})"
+            f"{words.count(count, 'value')} coerced: {kind} (e.g. {self._shown(self.examples[kind])})"
             for kind, count in self.counts.items()
         ]
 

@@ -46,6 +46,7 @@ from toolbox_cli.compute.kpi_inputs import (
 from toolbox_cli.compute.kpi_reference import ExecutiveMatch, Referrals, Sectors, map_executives
 from toolbox_cli.compute.payments import COUNT, DEVOLUCION_COLUMNS, current_entry
 from toolbox_cli.errors import InputError
+from toolbox_cli.words import count, plural
 
 # ------------------------------------------------------------------------ constants
 
@@ -278,11 +279,11 @@ class KpiPipeline:
         nulls = frame.select([pl.col(c).is_null().sum().alias(c) for c in counted]).row(0)
         examples = self.stats.nulls_as_zero_examples
         log = self.logs[OFF_SYSTEM if fuera_sistema else IN_SYSTEM]
-        for name, count in zip(counted, nulls, strict=True):
-            if count:
-                self.stats.nulls_as_zero[name] += count
+        for name, nulled in zip(counted, nulls, strict=True):
+            if nulled:
+                self.stats.nulls_as_zero[name] += nulled
                 first = frame.filter(pl.col(name).is_null())
-                log.note(f"null {name} read as 0", row_identity(first, 0, fuera_sistema), count,
+                log.note(f"null {name} read as 0", row_identity(first, 0, fuera_sistema), nulled,
                          column=name)
                 if len(examples) < EXAMPLES:
                     rows = frame.filter(pl.col(name).is_null())
@@ -374,29 +375,33 @@ class KpiPipeline:
                        "run `toolbox tipo-cambio` first")
         if s.usd_without_rate.count:
             out.append(
-                f"{s.usd_without_rate.count} USD row(s) have no exchange rate on or before their "
+                f"{count(s.usd_without_rate.count, 'USD row')} "
+                f"{plural('has', s.usd_without_rate.count)} no exchange rate on or before their "
                 f"FechaOperacion, soles amounts left NULL (run `toolbox tipo-cambio`): "
                 f"{s.usd_without_rate.text()}"
             )
         if self.sectors.duplicates:
             dups = sorted(set(self.sectors.duplicates))
-            out.append(f"sector_pagadores lists {len(dups)} RUC(s) more than once after cleaning, "
+            out.append(f"sector_pagadores lists {count(len(dups), 'RUC')} more than once after cleaning, "
                        f"first row kept: {', '.join(dups[:EXAMPLES])}")
         if s.several_payments.count:
             out.append(
-                f"{s.several_payments.count} document(s) have several payments: MontoPago is "
+                f"{count(s.several_payments.count, 'document')} "
+                f"{plural('has', s.several_payments.count)} several payments: MontoPago is "
                 f"their sum, the other payment columns come from the last one: "
                 f"{s.several_payments.text()}"
             )
         if s.several_refunds.count:
             out.append(
-                f"{s.several_refunds.count} document(s) have several refunds: MontoDevolucion is "
+                f"{count(s.several_refunds.count, 'document')} "
+                f"{plural('has', s.several_refunds.count)} several refunds: MontoDevolucion is "
                 f"their sum, the other refund columns come from the last one: "
                 f"{s.several_refunds.text()}"
             )
         if s.suspicious_rate.count:
             out.append(
-                f"{s.suspicious_rate.count} row(s) have a monthly rate above "
+                f"{count(s.suspicious_rate.count, 'row')} "
+                f"{plural('has', s.suspicious_rate.count)} a monthly rate above "
                 f"{SUSPICIOUS_RATE:.0%} after normalisation (a percent typed as a fraction?): "
                 f"{s.suspicious_rate.text()}"
             )
@@ -405,7 +410,7 @@ class KpiPipeline:
             out.append(f"empty amounts stored as 0: {counts}; e.g. "
                        f"{', '.join(s.nulls_as_zero_examples)}")
         if s.moneda_from_sheet.count:
-            out.append(f"{s.moneda_from_sheet.count} off-system row(s) without Moneda took their "
+            out.append(f"{count(s.moneda_from_sheet.count, 'off-system row')} without Moneda took their "
                        f"sheet's currency: {s.moneda_from_sheet.text()}")
         return out + self._similarity_summary()
 
@@ -425,10 +430,10 @@ class KpiPipeline:
         executives, referrals = self._similarity_cases()
         out: list[str] = []
         if executives:
-            out.append(f"{len(executives)} off-system executive name(s) mapped by similarity "
+            out.append(f"{count(len(executives), 'off-system executive name')} mapped by similarity "
                        "to an in-system one (each listed in the run's warnings)")
         if referrals:
-            out.append(f"{len(referrals)} referral name(s) mapped by similarity to a canonical "
+            out.append(f"{count(len(referrals), 'referral name')} mapped by similarity to a canonical "
                        "one (each listed in the run's warnings)")
         return out
 
@@ -439,5 +444,5 @@ class KpiPipeline:
         return [f"off-system executive {m.original!r} read as {m.mapped!r} "
                 f"(similarity {m.score:.0f})" for m in executives] + [
             f"referral {original!r} read as {canonical!r} (similarity {score:.0f}) in "
-            f"{n} operation(s)" for (original, canonical, score), n in referrals.items()]
+            f"{count(n, 'operation')}" for (original, canonical, score), n in referrals.items()]
 

@@ -32,7 +32,7 @@ from toolbox_cli.compute.text import (
     strict_number_or,
     strict_sheet_number,
 )
-from toolbox_cli.errors import InputError
+from toolbox_cli.errors import InputError, did_you_mean
 from toolbox_cli.storage.tables import contract as source_tables
 
 LISTAS_CXC = ("MORA_A_MAYO", "COBRANZA_ESPECIAL")
@@ -285,5 +285,6 @@ def get_kind(name: str) -> Kind:
         return KINDS[name]
     except KeyError:
         raise InputError(
-            f"unknown import kind {name!r}; use one of: {', '.join(KINDS)}"
+            f"unknown import kind {name!r}{did_you_mean(name, list(KINDS))}; use one of: "
+            f"{', '.join(KINDS)}"
         ) from None

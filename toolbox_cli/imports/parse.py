@@ -19,6 +19,7 @@ from toolbox_cli.errors import InputError
 from toolbox_cli.imports.csvfile import CsvFile, read_csv
 from toolbox_cli.imports.kinds import HOJAS, get_kind, rates_as_stored
 from toolbox_cli.imports.rows import CellErrors, ImportRejected, ParsedFile, parse_rows
+from toolbox_cli.words import count, plural
 
 Rows = list[tuple[int, dict[str, Any]]]  # (line, row) in file order
 Finisher = Callable[[ParsedFile, Rows, str | None, CellErrors], None]
@@ -51,7 +52,7 @@ def parse_records(kind_name: str, csv_file: CsvFile, *, hoja: str | None = None)
     for column, failures in read.bad_check_digits.items():
         line, digits = failures[0]
         parsed.warnings.append(
-            f"{csv_file.label}: {len(failures)} RUC(s) in {column} fail the check digit "
+            f"{csv_file.label}: {count(len(failures), 'RUC')} in {column} fail the check digit "
             f"(e.g. {csv_file.ref(line)}: {digits})")
     if read.ignored:
         parsed.warnings.append(
@@ -59,8 +60,8 @@ def parse_records(kind_name: str, csv_file: CsvFile, *, hoja: str | None = None)
     if read.skipped:
         shown = ", ".join(str(n) for n in read.skipped[:10])
         parsed.warnings.append(
-            f"{csv_file.label}: skipped {len(read.skipped)} row(s) with a blank "
-            f"{' or '.join(kind.skip_if_blank)}: line(s) {shown}")
+            f"{csv_file.label}: skipped {count(len(read.skipped), 'row')} with a blank "
+            f"{' or '.join(kind.skip_if_blank)}: {plural('line', len(read.skipped))} {shown}")
     _FINISH[kind.name](parsed, read.parsed, hoja, errors)
     errors.raise_if_any()
     if not parsed.rows:
@@ -178,7 +179,8 @@ def _finish_fuera_sistema(parsed: ParsedFile, rows: Rows, hoja: str | None,
     other = [line for line, row in rows if row["Moneda"] not in (None, hoja)]
     if other:
         parsed.warnings.append(
-            f"{label}: {len(other)} row(s) of sheet {hoja} have another Moneda (first: "
+            f"{label}: {count(len(other), 'row')} of sheet {hoja} "
+            f"{plural('has', len(other))} another Moneda (first: "
             f"{parsed.ref(other[0])}); each row keeps its own Moneda"
         )
     parsed.hoja = hoja

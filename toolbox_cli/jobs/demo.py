@@ -23,8 +23,9 @@ if TYPE_CHECKING:
     from toolbox_cli.context import TaskContext
 
 TASK = "demo"
-FORCE_HINT = ("use --force to replace them anyway, or point TOOLBOX_DATABASE_URL / "
-              "TOOLBOX_SOURCE_URL at a scratch database")
+# ``make demo`` cannot pass --force, so the hint names the target that starts afresh.
+FORCE_HINT = ("use --force to replace them anyway (make demo-fresh in the checkout), or point "
+              "TOOLBOX_DATABASE_URL / TOOLBOX_SOURCE_URL at a scratch database")
 # Every source table, in the order demo writes them.
 SOURCE_TABLES = ("colocaciones", "colocaciones_pagos", "colocaciones_devoluciones",
                  "tipo_cambio", "sector_pagadores", "operaciones_fuera_sistema", "referidos",

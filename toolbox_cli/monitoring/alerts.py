@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from toolbox_cli import __version__, ledger
 from toolbox_cli.clock import local_text
 from toolbox_cli.ledger import Run
+from toolbox_cli.monitoring.espanol import detalle, estado
 from toolbox_cli.settings import Settings, scrub, secrets_of
 
 log = logging.getLogger("toolbox")
@@ -41,8 +42,8 @@ log = logging.getLogger("toolbox")
 # What to do, per error type of a failed run (Spanish, for the analysts).
 HINTS = {
     "GuardTripped": "Revise las tablas fuente (¿están completas?). Si el resultado más chico es "
-                    "correcto (un --desde más corto, una depuración real), ejecute de nuevo con "
-                    "--allow-shrink.",
+                    "correcto (una depuración real, un rango de fechas más corto), ejecute de "
+                    "nuevo con --allow-shrink.",
     "DatabaseUnreachable": "Revise que la base de datos esté en línea y ejecute de nuevo.",
     "NoDatabase": "Ejecute toolbox db init en el servidor y luego la tarea de nuevo.",
     "ConfigError": "Corrija la configuración (toolbox config) y ejecute de nuevo.",
@@ -82,22 +83,25 @@ def failure_event(run: Run, settings: Settings) -> Event:
     when = local_text(run.finished_at or run.started_at, settings.zone)
     if run.status == ledger.CRASHED:
         return Event("crashed", run.task, f"crashed:{run.id}",
-                     f"toolbox: {run.task} terminó de forma anormal (crashed)",
+                     f"toolbox: {run.task} terminó de forma anormal",
                      body_text(run.task, "la ejecución murió sin terminar; las tablas no cambiaron",
-                           when, run.id, HINTS["Crashed"], run.error_message), run.id)
+                               when, run.id, HINTS["Crashed"], detalle(run.error_message, run.id)),
+                     run.id)
     what = ("el guardián detuvo la actualización: ninguna tabla fue reemplazada"
             if run.error_type == "GuardTripped" else
             "la tarea falló; las tablas que publica conservan su contenido anterior")
     return Event("failed", run.task, f"failed:{run.id}", f"toolbox: {run.task} falló",
-                 body_text(run.task, what, when, run.id, hint, run.error_message), run.id)
+                 body_text(run.task, what, when, run.id, hint, detalle(run.error_message, run.id)),
+                 run.id)
 
 
 def recovery_event(run: Run, previous: Run, settings: Settings) -> Event:
     when = local_text(run.finished_at or run.started_at, settings.zone)
     return Event("recovered", run.task, f"recovered:{run.id}",
                  f"toolbox: {run.task} se recuperó",
-                 body_text(run.task, f"volvió a terminar bien después de la ejecución {previous.id} "
-                       f"({previous.status})", when, run.id, "Nada: las tablas están al día."),
+                 body_text(run.task, f"volvió a terminar bien después de la ejecución {previous.id}, "
+                           f"que {estado(previous.status)}", when, run.id,
+                           "Nada: las tablas están al día."),
                  run.id, failure=False)
 
 

@@ -12,7 +12,7 @@ refresh (the ledger's monitoring queries leave them out).
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -20,10 +20,11 @@ from croniter import croniter
 from sqlalchemy.engine import Engine
 
 from toolbox_cli import ledger
-from toolbox_cli.clock import as_utc_naive
+from toolbox_cli.clock import as_utc_naive, to_local
 from toolbox_cli.ledger import CRASHED, FAILED, RUNNING, SUCCESS, Run
 from toolbox_cli.monitoring import freshness
 from toolbox_cli.schedule.slots import Slot
+from toolbox_cli.words import count
 
 LOOKBACK = timedelta(hours=48)
 # A cron run starts a few seconds after its minute; hosts' clocks may disagree a little.
@@ -238,6 +239,52 @@ def find_problems(
             for lr in late_runs(runs, now, durations=durations)
         ]
     return sorted(problems, key=lambda p: (p.at, p.task, p.kind))
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """One task's current trouble, what ``status --check`` prints as one line: the kinds of
+    problem it has now, since when, how many failed or crashed runs since its last success,
+    and the newest problem (the one to look at first)."""
+
+    task: str
+    kinds: tuple[str, ...]  # in the order of KIND_ORDER
+    since: datetime  # naive UTC: its oldest problem still open
+    attempts: int  # failed and crashed runs since its last success
+    last: Problem
+    monitored: bool  # a scheduled refresh; imports and demo are interactive runs
+
+    @property
+    def state(self) -> str:
+        return self.kinds[0]
+
+    def describe(self, zone: tzinfo) -> str:
+        local = to_local(self.since, zone)
+        since = f"since {local:%Y-%m-%d %H:%M}" if local else ""
+        runs = f", {count(self.attempts, 'failed run')}" if self.attempts else ""
+        also = f"; also {', '.join(self.kinds[1:])}" if self.kinds[1:] else ""
+        return f"{self.task}: {self.state} {since}{runs}{also}; last: {self.last.message}"
+
+
+# The first kind a task has is its state: a failure outranks the staleness it causes.
+KIND_ORDER = ("crashed", "failed", "missed", "never-fired", "stale", "late")
+
+
+def task_states(problems: Sequence[Problem], interactive: Callable[[str], bool]
+                ) -> list[TaskState]:
+    """``problems`` grouped by task, one ``TaskState`` each, monitored tasks first (pure);
+    ``interactive`` tells the runs a person starts (imports, demo) from the rest."""
+    by_task: dict[str, list[Problem]] = {}
+    for p in sorted(problems, key=lambda p: (p.at, p.task, p.kind)):
+        by_task.setdefault(p.task, []).append(p)
+    states = []
+    for task, found in by_task.items():
+        kinds = tuple(k for k in KIND_ORDER if any(p.kind == k for p in found)) \
+            + tuple(sorted({p.kind for p in found} - set(KIND_ORDER)))
+        attempts = sum(p.kind in (FAILED, CRASHED) for p in found)
+        states.append(TaskState(task, kinds, found[0].at, attempts, found[-1],
+                                not interactive(task)))
+    return sorted(states, key=lambda s: (not s.monitored, s.since, s.task))
 
 
 # ---------------------------------------------------------------- from the ledger

@@ -15,6 +15,7 @@ from toolbox_cli.clock import to_local
 from toolbox_cli.monitoring.freshness import human
 from toolbox_cli.monitoring.overview import Overview
 from toolbox_cli.settings import Settings
+from toolbox_cli.words import count
 
 COLOURS = {"success": "#2e7d32", "failed": "#c62828", "crashed": "#6a1b1b",
            "skipped": "#f9a825", "running": "#1565c0"}
@@ -74,7 +75,7 @@ def chart(runs: Sequence[ledger.Run], settings: Settings) -> str:
                     f'<title>{escape(title)}</title></rect>')
     label = f"the last {len(ordered)} runs: durations and outcomes"
     return (f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="{label}">'
-            + "".join(bars) + f'</svg><p class="legend">last {len(ordered)} run(s), '
+            + "".join(bars) + f'</svg><p class="legend">last {count(len(ordered), "run")}, '
             f"longest {_duration(longest)}</p>")
 
 
@@ -121,7 +122,7 @@ def render_page(overview: Overview, history: Mapping[str, Sequence[ledger.Run]],
     legend = "".join(f'<span style="background:{c}"></span>{s}' for s, c in COLOURS.items())
     problems = len(overview.missed) + len(overview.late) + sum(
         1 for f in overview.ages.values() if f.stale)
-    summary = "all tasks fresh" if not problems else f"{problems} problem(s): missed, late or stale"
+    summary = "all tasks fresh" if not problems else f"{count(problems, 'problem')}: missed, late or stale"
     return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
             '<meta name=viewport content="width=device-width,initial-scale=1">'
             f"<title>toolbox status</title><style>{_STYLE}</style></head><body>"

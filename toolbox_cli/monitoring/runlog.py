@@ -23,6 +23,7 @@ from toolbox_cli.clock import local_text, now, utcnow
 from toolbox_cli.settings import Settings
 
 log = logging.getLogger("toolbox")
+NO_LOG = "no log for this run"  # the start of the run's warning when its log can't be written
 
 
 class _LimaFormatter(logging.Formatter):
@@ -44,8 +45,10 @@ def log_file_for(settings: Settings, task: str, run_id: int) -> Path:
 class RunLog:
     """The open log of one run (``None`` file: nothing to write, e.g. no log directory)."""
 
-    def __init__(self, path: Path | None, stream: TextIO | None, settings: Settings) -> None:
+    def __init__(self, path: Path | None, stream: TextIO | None, settings: Settings,
+                 problem: str | None = None) -> None:
         self.path, self.stream, self.settings = path, stream, settings
+        self.problem = problem  # why there is no log: the run keeps it as a warning
 
     def line(self, text: str) -> None:
         if self.stream is not None:
@@ -69,9 +72,9 @@ def run_log(settings: Settings, task: str, run_id: int, *, cron_log: str | None,
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         stream = os.fdopen(fd, "w", encoding="utf-8")
     except OSError as exc:
-        log.warning("no log for this run: %s cannot be written (%s); set TOOLBOX_LOG_DIR",
-                    path, exc.strerror)
-        yield RunLog(None, None, settings)
+        yield RunLog(None, None, settings, problem=(
+            f"{NO_LOG}: {path} cannot be written ({(exc.strerror or str(exc)).lower()}); "
+            "set TOOLBOX_LOG_DIR to a writable directory"))
         return
     handler = logging.StreamHandler(stream)
     handler.setFormatter(_LimaFormatter(settings))

@@ -13,6 +13,7 @@ before any table is built.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 from toolbox_cli.compute import cxc, cxc_fields, payments
@@ -27,10 +28,12 @@ from toolbox_cli.storage.tables.contract import (
     sector_pagadores,
 )
 from toolbox_cli.storage.tables.cxc import cxc_acumulado_dim, cxc_dev_fact, cxc_pagos_fact
+from toolbox_cli.words import count, plural
 
-# The rate's age is always reported; past this many days the warning says what to check
-# (cxc §5.2 lesson 8).
+# The rate a run used goes into its log; only a rate older than this many days is a warning
+# (cxc §5.2 lesson 8): today's rate, or Friday's on a Monday, is the normal case.
 STALE_RATE_DAYS = 7
+log = logging.getLogger("toolbox")
 
 
 def run_rate(ctx: TaskContext, fecha_corte: date, override: float | None) -> cxc.RunRate:
@@ -42,10 +45,13 @@ def run_rate(ctx: TaskContext, fecha_corte: date, override: float | None) -> cxc
     candidates = sources.read_rate_candidates(ctx.source, fecha_corte)
     rate = cxc.pick_run_rate(candidates, fecha_corte)
     age = rate.age_days(fecha_corte)
-    hint = (f"; more than {STALE_RATE_DAYS} days old, check that `toolbox tipo-cambio` runs"
-            if age is not None and age > STALE_RATE_DAYS else "")
-    ctx.warn(f"exchange rate {rate.venta:.6f} of {rate.fecha} used, {age} day(s) old at the "
-             f"cut-off {fecha_corte}{hint}")
+    used = (f"exchange rate {rate.venta:.6f} of {rate.fecha} used, "
+            f"{count(age or 0, 'day')} old at the cut-off {fecha_corte}")
+    if age is not None and age > STALE_RATE_DAYS:
+        ctx.warn(f"{used}; more than {STALE_RATE_DAYS} days old, check that "
+                 "`toolbox tipo-cambio` runs")
+    else:
+        log.info("%s", used)
     return rate
 
 
@@ -61,7 +67,8 @@ def report(ctx: TaskContext, stats: cxc.AcumuladoStats, catalogue_size: int,
            logs: dict[str, CoercionLog]) -> None:
     if stats.several_payments:
         ids = ", ".join(str(i) for i in stats.several_payments_examples)
-        ctx.warn(f"{stats.several_payments} document(s) have several payments: the last by "
+        ctx.warn(f"{count(stats.several_payments, 'document')} "
+                 f"{plural('has', stats.several_payments)} several payments: the last by "
                  f"FechaPago then id is current and MontoPago is summed (e.g. "
                  f"IdLiquidacionDet {ids})")
     if catalogue_size == 0 and stats.documentos:
@@ -69,7 +76,7 @@ def report(ctx: TaskContext, stats: cxc.AcumuladoStats, catalogue_size: int,
                  "with `toolbox import sectores FILE`")
     elif stats.without_sector:
         rucs = ", ".join(stats.without_sector_examples)
-        ctx.warn(f"{stats.without_sector} document(s) whose payer has no sector in "
+        ctx.warn(f"{count(stats.without_sector, 'document')} whose payer has no sector in "
                  f"sector_pagadores are SIN CLASIFICAR (e.g. RUC {rucs})")
     for table, log in logs.items():
         for message in log.messages():
@@ -83,7 +90,8 @@ def refresh(ctx: TaskContext, fecha_corte: date, tipo_cambio: float | None) -> N
     catalogue = cxc.sector_catalogue(sources.read_sector_pagadores(ctx.source))
     orphans, orphan_ids = sources.orphan_pagos(ctx.source)
     if orphans:
-        ctx.warn(f"{orphans} payment(s) refer to documents not in colocaciones; kept in "
+        ctx.warn(f"{count(orphans, 'payment')} {'refers' if orphans == 1 else 'refer'} to documents "
+                 "not in colocaciones; kept in "
                  f"cxc_pagos_fact, ignored by cxc_acumulado_dim (e.g. IdLiquidacionPago "
                  f"{', '.join(str(i) for i in orphan_ids)})")
 

@@ -351,16 +351,26 @@ def check_cron_d_path(path: Path) -> None:
         )
 
 
+NO_CRONTAB = ("no crontab program here, so the user's crontab cannot be read or written; "
+              "install Debian's package cron (sudo apt-get install cron), or write a cron.d "
+              "file with --file /etc/cron.d/toolbox")
+
+
+def _crontab_error(exc: OSError, doing: str) -> ConfigError:
+    """One line for a failing ``crontab`` program; its absence (python-crontab's "No crontab
+    program '/usr/bin/crontab'", a container without cron) named as the package to install."""
+    if "no crontab program" in str(exc).lower():
+        return ConfigError(NO_CRONTAB)
+    return ConfigError(f"cannot {doing} the user's crontab: {exc}")
+
+
 def open_crontab(file: Path | None = None, *, system_format: bool = False) -> CronTab:
     """The user's crontab (``crontab -l``), or a file; ``system_format`` has the user column."""
     if file is None:
         try:
             return CronTab(user=True)
         except OSError as exc:
-            raise ConfigError(
-                f"cannot read the user's crontab ({exc}); install cron "
-                "(apt-get install cron) or write a file with --file"
-            ) from None
+            raise _crontab_error(exc, "read") from None
     user = False if system_format else None
     if not file.exists():
         tab = CronTab(tab="", user=user)
@@ -371,15 +381,24 @@ def open_crontab(file: Path | None = None, *, system_format: bool = False) -> Cr
 
 
 def write_crontab(tab: CronTab, file: Path | None = None) -> None:
-    try:
-        if file is None:
+    if file is None:
+        try:
             tab.write()
-        else:
-            tab.write(str(file))
-            # cron refuses cron.d files writable by group or others.
-            os.chmod(file, 0o644)
+        except OSError as exc:
+            raise _crontab_error(exc, "write") from None
+        return
+    try:
+        tab.write(str(file))
+        # cron refuses cron.d files writable by group or others.
+        os.chmod(file, 0o644)
     except OSError as exc:
         raise ConfigError(f"cannot write the crontab: {exc}") from None
+
+
+def holds_nothing(tab: CronTab) -> bool:
+    """Nothing but blank lines left: a cron.d file that only held the toolbox's block is
+    removed rather than left empty behind (``schedule remove --file``)."""
+    return not tab.render().strip()
 
 
 # ---------------------------------------------------------------- the cron wrapper

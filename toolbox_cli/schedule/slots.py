@@ -32,6 +32,7 @@ from cron_descriptor import Options, get_description
 from croniter import croniter
 
 from toolbox_cli.errors import ConfigError
+from toolbox_cli.words import count
 
 if TYPE_CHECKING:
     from toolbox_cli.settings import Settings
@@ -62,6 +63,19 @@ class Slot:
         return f"{MARKER}{self.task}@{self.label}"
 
 
+_FIELDS = (("minute", "0-59"), ("hour", "0-23"), ("day of the month", "1-31"),
+           ("month", "1-12 or jan-dec"), ("day of the week", "0-7 or sun-sat"))
+
+
+def _bad_field(fields: list[str]) -> str:
+    """Which field of a 5-field expression croniter refuses, each tried alone."""
+    for i, (name, allowed) in enumerate(_FIELDS):
+        alone = " ".join(fields[i] if j == i else "*" for j in range(5))
+        if not croniter.is_valid(alone):
+            return f"the {name} field {fields[i]!r} is not valid ({allowed})"
+    return "not a valid cron expression"
+
+
 def parse_slots(task: str, expr: str) -> list[Slot]:
     """The slots of one cron expression; ``0 7,18 * * *`` gives two slots.
 
@@ -69,10 +83,13 @@ def parse_slots(task: str, expr: str) -> list[Slot]:
     which is what can be converted to host time and watched for missed runs.
     """
     fields = expr.split()
-    if len(fields) != 5 or not croniter.is_valid(expr):
+    if len(fields) != 5:
         raise ConfigError(
-            f"schedule of {task}: {expr!r} is not a 5-field cron expression (e.g. '0 7 * * *')"
-        )
+            f"schedule of {task}: {expr!r} has {count(len(fields), 'field')}, a cron "
+            "expression has 5 (minute hour day month weekday, e.g. '0 7 * * *')")
+    if not croniter.is_valid(expr):
+        raise ConfigError(f"schedule of {task}: {expr!r}: {_bad_field(fields)} "
+                          "(e.g. '0 7 * * *')")
     try:
         minutes = [int(v) for v in fields[0].split(",")]
         hours = [int(v) for v in fields[1].split(",")]
@@ -171,11 +188,21 @@ def _offset(zone: tzinfo, at: datetime) -> timedelta:
 
 
 def next_offset_change(zone: tzinfo, now: datetime, days: int = 731) -> date | None:
-    """The first day within ``days`` whose UTC offset differs from now's (DST), or None."""
+    """The local day, within ``days``, on which the zone's UTC offset first changes from
+    now's (DST), or None. Days are stepped from now, so the change is then narrowed to the
+    minute: stepping alone names the day after when now's time of day falls before the
+    change's (2027-03-15 for New York's 2027-03-14 07:00 UTC)."""
     current = _offset(zone, now)
     for day in range(1, days + 1):
         at = now + timedelta(days=day)
         if _offset(zone, at) != current:
+            before = at - timedelta(days=1)  # still on the old offset
+            while at - before > timedelta(minutes=1):
+                middle = before + (at - before) / 2
+                if _offset(zone, middle) != current:
+                    at = middle
+                else:
+                    before = middle
             return at.astimezone(zone).date()
     return None
 

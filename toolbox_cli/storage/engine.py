@@ -86,11 +86,21 @@ def _sqlite_engine(url: URL, *, create: bool) -> Engine:
     return engine
 
 
+def sqlite_path(url: URL) -> str:
+    """The file of a SQLite URL as the user wrote it, also when the engine opened it as a
+    URI (``file:/abs/toolbox.db?mode=rw``: read-write, never created)."""
+    db = url.database or ":memory:"
+    if db.startswith("file:"):
+        db = db[len("file:"):].split("?", 1)[0]
+    return db
+
+
 def describe_location(url: URL) -> str:
-    """Where a database is, for error messages: host and port, or the SQLite path; no password."""
+    """Where a database is, for messages: ``SQLite file /path`` or ``database x on
+    host:port``; never a driver URI, never a password."""
     if url.get_backend_name() == "sqlite":
-        return f"SQLite file {url.database}"
-    return f"{url.host or 'localhost'}:{url.port or 3306}/{url.database}"
+        return f"SQLite file {sqlite_path(url)}"
+    return f"database {url.database} on {url.host or 'localhost'}:{url.port or 3306}"
 
 
 def translate_db_error(exc: BaseException, url: URL) -> Exception | None:
@@ -102,17 +112,16 @@ def translate_db_error(exc: BaseException, url: URL) -> Exception | None:
     where = describe_location(url)
     if code in _MYSQL_ACCESS_DENIED:
         return ConfigError(
-            f"the database at {where} refused the login for user {url.username!r}; "
+            f"{where} refused the login for user {url.username!r}; "
             "check the user and TOOLBOX_DATABASE_PASSWORD"
         )
     if code in _MYSQL_UNKNOWN_DB:
         return ConfigError(
-            f"database {url.database!r} does not exist on {url.host}:{url.port or 3306}; "
-            "create it or fix the URL"
+            f"{where} does not exist; toolbox db init creates it (or fix the URL)"
         )
     if code in _MYSQL_UNREACHABLE:
         return DatabaseUnreachable(
-            f"cannot reach the database at {where}; is the server running and the address right?"
+            f"cannot reach {where}; is the server running and the address right?"
         )
     if url.get_backend_name() == "sqlite" and isinstance(exc, OperationalError):
         text = str(orig)

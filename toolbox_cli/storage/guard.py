@@ -126,6 +126,9 @@ class ShrinkGuard:
     total_percent: float = 20.0
     total_per_table: Mapping[str, float] = field(default_factory=dict)
     coerced_percent: float = 5.0
+    # Why a smaller result can be right, in the words of the command that runs: a task
+    # with --desde says "a narrower --desde"; an import or a sheet does not have one.
+    smaller_because: str = "a real purge"
     # What --allow-shrink let through, for the run's warnings.
     notes: list[str] = field(default_factory=list)
 
@@ -195,8 +198,8 @@ class ShrinkGuard:
             advice = ("Fix that column in the source; if the values are right as they are, "
                       "run again with --allow-shrink")
         else:
-            advice = ("Check the source tables; if the new result is right (a narrower "
-                      "--desde, a real purge), run again with --allow-shrink")
+            advice = (f"Check the source tables; if the new result is right "
+                      f"({self.smaller_because}), run again with --allow-shrink")
         raise GuardTripped(f"{first.describe()}{also}; {outcome}. {advice}")
 
 
@@ -216,11 +219,14 @@ def check_limits(settings: Settings) -> None:
                 "table names, e.g. kpi, saldos, sector_pagadores")
 
 
-def guard_for(settings: Settings, *, allow_shrink: bool) -> ShrinkGuard:
-    """A run's guard, from the settings (``check_limits`` first)."""
+def guard_for(settings: Settings, *, allow_shrink: bool, ranged: bool = False) -> ShrinkGuard:
+    """A run's guard, from the settings (``check_limits`` first); ``ranged``: the run's
+    command takes --desde, so a narrower range is one reason for fewer rows."""
     check_limits(settings)
     return ShrinkGuard(settings.max_shrink_percent, dict(settings.max_shrink_percent_tables),
                        allow_shrink=allow_shrink,
                        total_percent=settings.max_total_change_percent,
                        total_per_table=dict(settings.max_total_change_percent_tables),
-                       coerced_percent=settings.max_coerced_percent)
+                       coerced_percent=settings.max_coerced_percent,
+                       smaller_because="a narrower --desde, a real purge" if ranged
+                       else "a real purge")

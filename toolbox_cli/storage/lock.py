@@ -27,7 +27,7 @@ from typing import Protocol
 from sqlalchemy.engine import Connection, Engine
 
 from toolbox_cli.errors import TaskFailed
-from toolbox_cli.storage.engine import is_mysql
+from toolbox_cli.storage.engine import is_mysql, sqlite_path
 
 POLL_SECONDS = 2.0
 
@@ -213,9 +213,7 @@ def lock_for(engine: Engine, resources: Sequence[str]) -> TaskLock:
         raise TypeError("lock_for takes a list of table names, not one string")
     if is_mysql(engine):
         return MySQLLock(engine, resources)
-    db = engine.url.database or ":memory:"
-    if db.startswith("file:"):  # opened as a URI (read-write, never created)
-        db = db[len("file:"):].split("?", 1)[0]
+    db = sqlite_path(engine.url)
     base = Path(db) if db != ":memory:" else Path("/tmp/toolbox-memory.db")
     paths = []
     for resource in resources:
