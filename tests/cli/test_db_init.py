@@ -98,6 +98,12 @@ def test_db_init_without_the_right_to_create_names_the_grant(cli, clean_env, mis
     assert f"GRANT ALL PRIVILEGES ON `{missing_db}`.* TO '{user}'@'{host}'" in line
     assert "Traceback" not in result.output and password not in result.output
     assert not _exists(missing_db)
+    # Any other command: the login was right, the rights are missing (not "refused the login").
+    status = cli("status", TOOLBOX_DATABASE_URL=url, TOOLBOX_DATABASE_PASSWORD=password)
+    assert status.exit_code == 2, status.output
+    if rights == "none":
+        assert f"user {user!r} may not use database {missing_db} on " in status.stderr
+    assert "refused the login" not in status.stderr
 
 
 def test_db_init_names_the_sqlite_file_not_the_driver_url(cli, clean_env):

@@ -17,7 +17,8 @@ from toolbox_cli.storage.schema import check_ledger, upgrade_ledger
 
 # MySQL error codes that mean "the server is not there / went away" vs "you got it wrong".
 _MYSQL_UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055}
-_MYSQL_ACCESS_DENIED = {1044, 1045, 1698}
+_MYSQL_ACCESS_DENIED = {1045, 1698}  # the login itself
+_MYSQL_NO_RIGHTS = {1044}  # a good login without rights on this database (or no such one)
 _MYSQL_UNKNOWN_DB = {1049}
 
 
@@ -115,6 +116,11 @@ def translate_db_error(exc: BaseException, url: URL) -> Exception | None:
             f"{where} refused the login for user {url.username!r}; "
             "check the user and TOOLBOX_DATABASE_PASSWORD"
         )
+    if code in _MYSQL_NO_RIGHTS:
+        return ConfigError(
+            f"user {url.username!r} may not use {where} (it has no rights on it, or the "
+            "database does not exist); ask a DBA for GRANT ALL PRIVILEGES on it, or create it "
+            "with toolbox db init as a user who may")
     if code in _MYSQL_UNKNOWN_DB:
         return ConfigError(
             f"{where} does not exist; toolbox db init creates it (or fix the URL)"
