@@ -109,7 +109,8 @@ def test_check_gives_one_line_per_task_and_leaves_imports_out_of_the_verdict(  #
     check = cli("status", "--check", width=200)
     assert check.exit_code == 1
     lines = [x for x in check.stdout.splitlines() if "tablas-reportes" in x]
-    assert len(lines) == 1 and "2 failed runs" in lines[0] and lines[0].startswith("failed ")
+    assert len(lines) == 1 and "2 failed runs" in lines[0]
+    assert lines[0].startswith("tablas-reportes failed since ")
     data = json.loads(cli("status", "--check", "--json").stdout)
     assert data["ok"] is False
     assert [(t["task"], t["state"], t["attempts"]) for t in data["tasks"]] == \

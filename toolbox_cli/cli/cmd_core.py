@@ -237,7 +237,8 @@ def _report_problems(problems: Sequence[monitor.Problem], settings: Settings,
         def as_json(s: monitor.TaskState) -> dict[str, object]:
             return {"task": s.task, "state": s.state, "kinds": list(s.kinds),
                     "since": fmt_iso(s.since, settings), "attempts": s.attempts,
-                    "last_run_id": s.last.run_id, "message": s.describe(settings.zone)}
+                    "last_run_id": s.last.run_id,
+                    "message": f"{s.task}: {s.describe(settings.zone)}"}
 
         print_json({"ok": not judged, "tasks": [as_json(s) for s in judged],
                     "interactive": [as_json(s) for s in apart],
@@ -246,15 +247,16 @@ def _report_problems(problems: Sequence[monitor.Problem], settings: Settings,
                          "message": p.message, "run_id": p.run_id,
                          "monitored": not is_interactive(p.task)} for p in problems]})
         raise typer.Exit(EXIT_FAILED if judged else 0)
+    width = max((len(s.task) for s in states), default=0)
     for s in judged:
-        print_hanging(out, f"[bold red]{s.state}[/] ", s.describe(settings.zone))
+        print_hanging(out, f"[bold red]{s.task:<{width}}[/] ", s.describe(settings.zone))
     if not judged:
         out.print("[green]ok[/]: no scheduled task failed, crashed, missed a slot, went stale "
                   "or never fired")
     if apart:
         out.print("interactive runs (not part of the verdict):", style="dim")
         for s in apart:
-            print_hanging(out, f"  [yellow]{s.state}[/] ", s.describe(settings.zone))
+            print_hanging(out, f"  [yellow]{s.task:<{width}}[/] ", s.describe(settings.zone))
     raise typer.Exit(EXIT_FAILED if judged else 0)
 
 

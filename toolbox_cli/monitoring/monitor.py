@@ -259,11 +259,16 @@ class TaskState:
         return self.kinds[0]
 
     def describe(self, zone: tzinfo) -> str:
+        """``failed since 2026-12-03 08:06, 3 failed runs; also stale; last: run 24 failed:
+        …`` (the task is the line's label)."""
         local = to_local(self.since, zone)
-        since = f"since {local:%Y-%m-%d %H:%M}" if local else ""
+        since = f" since {local:%Y-%m-%d %H:%M}" if local else ""
         runs = f", {count(self.attempts, 'failed run')}" if self.attempts else ""
         also = f"; also {', '.join(self.kinds[1:])}" if self.kinds[1:] else ""
-        return f"{self.task}: {self.state} {since}{runs}{also}; last: {self.last.message}"
+        last = self.last.message
+        for prefix in (f"{self.task}: ", f"{self.task} "):
+            last = last.removeprefix(prefix)
+        return f"{self.state}{since}{runs}{also}; last: {last}"
 
 
 # The first kind a task has is its state: a failure outranks the staleness it causes.
