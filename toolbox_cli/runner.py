@@ -13,10 +13,12 @@ interrupted) or a skip because another run holds the lock. Only a process that d
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -27,7 +29,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from toolbox_cli import ledger
+from toolbox_cli import ledger, timing
 from toolbox_cli.clock import business_today, local_text, utcnow
 from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import (
@@ -88,6 +90,7 @@ class RunOutcome:
 
     dry_run: bool = False
     computed: dict[str, int] = field(default_factory=dict)  # judged, swapped in or not
+    phases: dict[str, float] | None = None  # with --profile-phases: where the time went
 
     def as_dict(self) -> dict[str, Any]:
         out = {k: v for k, v in self.__dict__.items() if k != "traceback"}
@@ -346,6 +349,9 @@ def run_planned(
     """Run ``plan`` through the lock and the ledger. ``progress`` is told the phases (a
     terminal draws them); ``retry_of`` is the run this one re-runs (``toolbox retry``)."""
     spec, resolved = plan.spec, plan.params
+    if timing.enabled():
+        timing.reset()
+        timing.add("start-up", timing.process_age() or 0.0)
     trigger = trigger or os.environ.get("TOOLBOX_TRIGGER") or "manual"
     slot = slot or os.environ.get("TOOLBOX_SLOT") or None
     log_path = os.environ.get("TOOLBOX_LOG_PATH") or None
@@ -420,9 +426,11 @@ class _WaitShown:
 def _run_locked(plan: RunPlan, settings: Settings, engines: Engines, lock: Any,
                 how: _How) -> RunOutcome:
     spec, params = plan.spec, plan.params
-    run_id = ledger.start_run(engines.datamart, spec.name, trigger=how.trigger, slot=how.slot,
-                              params=as_mapping(params), log_path=how.log_path,
-                              tables=plan.resources, retry_of=how.retry_of)
+    with timing.phase("ledger"):
+        run_id = ledger.start_run(engines.datamart, spec.name, trigger=how.trigger,
+                                  slot=how.slot, params=as_mapping(params),
+                                  log_path=how.log_path, tables=plan.resources,
+                                  retry_of=how.retry_of)
     header = (f"# toolbox: task={spec.name} run={run_id} trigger={how.trigger} "
               f"host={ledger.hostname()} pid={os.getpid()}"
               + (f" retry_of={how.retry_of}" if how.retry_of else ""))
@@ -438,6 +446,10 @@ def _run_locked(plan: RunPlan, settings: Settings, engines: Engines, lock: Any,
             opened.line(f"# error: {outcome.error_message}")
         if outcome.traceback and outcome.status != ledger.SUCCESS:
             opened.line(outcome.traceback)
+        if outcome.phases:
+            line = "phases: " + json.dumps(outcome.phases)
+            opened.line(line)
+            sys.stderr.write(line + "\n")
     return outcome
 
 
@@ -475,6 +487,7 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
         pinger.start()
     status, exit_code = ledger.SUCCESS, EXIT_OK
     error_type = error_message = tb = None
+    task_seconds = 0.0
     beat.start()
     try:
         with runfiles.scratch(engines.datamart.url, run_id):
@@ -485,7 +498,11 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
                 log.info("refreshing %s first (%s)", refresh.source, ", ".join(refresh.tables))
                 refresh.run(ctx)
             check_required_sources(ctx, spec, engines)
-            spec.run(ctx, params)
+            t_task = time.monotonic()
+            try:
+                spec.run(ctx, params)
+            finally:
+                task_seconds = time.monotonic() - t_task
     except (KeyboardInterrupt, Interrupted) as exc:
         status, exit_code = ledger.FAILED, EXIT_FAILED
         error_type = "Interrupted"
@@ -517,13 +534,14 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
     tb = scrub(tb, secrets)
     ctx_warnings = ctx.warnings  # scrubbed as they were raised
     duration = time.monotonic() - t0
-    recorded = _finish_with_retries(
-        engines, run_id, status=status, started_at=started_at, duration_s=duration, rows=ctx.rows,
-        warnings_count=ctx.warnings_count, warnings=ctx_warnings,
-        error_type=error_type, error_message=error_message,
-        digests=ctx.digests if status == ledger.SUCCESS else None,
-        sources=ctx.sources,
-    )
+    with timing.phase("ledger"):
+        recorded = _finish_with_retries(
+            engines, run_id, status=status, started_at=started_at, duration_s=duration,
+            rows=ctx.rows, warnings_count=ctx.warnings_count, warnings=ctx_warnings,
+            error_type=error_type, error_message=error_message,
+            digests=ctx.digests if status == ledger.SUCCESS else None,
+            sources=ctx.sources,
+        )
     pause_point("recorded")
     if not recorded and status == ledger.SUCCESS:
         # Either the ledger is unreachable or another reader declared us crashed: say so.
@@ -538,4 +556,5 @@ def _run_logged(plan: RunPlan, settings: Settings, engines: Engines, lock: Any, 
         warnings_count=ctx.warnings_count, warnings=ctx_warnings, error_type=error_type,
         error_message=error_message, duration_s=round(duration, 3), traceback=tb,
         dry_run=ctx.dry_run, computed=dict(ctx.computed),
+        phases=timing.summary(task_seconds, duration) if timing.enabled() else None,
     )

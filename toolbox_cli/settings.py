@@ -468,7 +468,7 @@ def _check_env_lines(path: Path) -> None:
 # TOOLBOX_* variables that are not settings: what the cron wrapper and the tests pass a run.
 PROCESS_VARIABLES = frozenset({
     "TOOLBOX_ENV_FILE", "TOOLBOX_TRIGGER", "TOOLBOX_SLOT", "TOOLBOX_LOG_PATH",
-    "TOOLBOX_OUTCOME_FILE", "TOOLBOX_PAUSE_AT",
+    "TOOLBOX_OUTCOME_FILE", "TOOLBOX_PAUSE_AT", "TOOLBOX_PROFILE_PHASES",
 })
 _PROCESS_PREFIXES = ("TOOLBOX_TEST_", "TOOLBOX_BENCH_")
 

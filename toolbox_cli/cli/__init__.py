@@ -12,7 +12,7 @@ __all__ = ["app", "main"]
 
 # Options of the root command that a user may also give after the command
 # (`toolbox kpi --debug`): moved before it, where the parser reads them.
-_GLOBAL_FLAGS = ("--debug", "--quiet", "-q")
+_GLOBAL_FLAGS = ("--debug", "--quiet", "-q", "--profile-phases")
 _GLOBAL_WITH_VALUE = ("--env-file",)
 
 

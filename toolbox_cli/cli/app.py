@@ -135,12 +135,19 @@ def root(
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors on stderr.")] = False,
+    profile_phases: Annotated[bool, typer.Option(
+        "--profile-phases", help="At the end of a run, one line on stderr: where its time "
+        "went (start-up, read, compute, write, swap, ledger).")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
     ] = False,
 ) -> None:
     state.env_file = env_file
     state.debug = debug
+    if profile_phases:
+        import os
+
+        os.environ["TOOLBOX_PROFILE_PHASES"] = "1"  # read by toolbox_cli.timing
     state.quiet = quiet
     configure_logging(debug=debug, quiet=quiet)
 

@@ -28,6 +28,7 @@ from sqlalchemy import Date, DateTime, Float, Integer, Numeric, Table, cast, lit
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql import ClauseElement, ColumnElement
 
+from toolbox_cli import timing
 from toolbox_cli.errors import InputError
 from toolbox_cli.storage.engine import is_mysql
 from toolbox_cli.storage.tables.metadata import magnitude_limit, too_large
@@ -102,6 +103,13 @@ def read_table(engine: Engine, table: Table, names: Sequence[str], *,
     if offset:
         query = query.offset(offset)
     schema = {n: pl.Float64 if n in floats else polars_dtype(table.c[n]) for n in names}
+    with timing.phase("read"):
+        return _read(engine, table, names, query, schema, numeric, key, mysql=mysql)
+
+
+def _read(engine: Engine, table: Table, names: Sequence[str], query: Any,
+          schema: dict[str, Any], numeric: list[str], key: str | None, *, mysql: bool
+          ) -> pl.DataFrame:
     if mysql:
         frame = _mysql_frame(engine, sql_text(engine, query), schema)
     else:

@@ -33,6 +33,7 @@ from sqlalchemy import Date, DateTime, Integer, Numeric, Table, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from toolbox_cli import timing
 from toolbox_cli.errors import TaskFailed
 from toolbox_cli.progress import NO_PROGRESS, Progress
 from toolbox_cli.storage.engine import is_mysql, row_counts
@@ -312,8 +313,9 @@ def replacing(
               replacement.totals)
         if not dry_run:
             progress.phase("swap", f"swapping {', '.join(names)} in")
-            swap_in(engine, names, tag=tag, check_alive=check_alive, on_publish=on_publish,
-                    indexes=[ix for t in tables for ix in t.indexes])
+            with timing.phase("swap"):
+                swap_in(engine, names, tag=tag, check_alive=check_alive,
+                        on_publish=on_publish, indexes=[ix for t in tables for ix in t.indexes])
             progress.done("swap")
     except BaseException:
         replacement.abort()
@@ -354,6 +356,10 @@ class _Loader:
         self._put(("", label, None))
 
     def _put(self, item: tuple[str, str, pl.DataFrame | None] | None) -> None:
+        with timing.phase("waiting for the writer"):
+            self._put_waiting(item)
+
+    def _put_waiting(self, item: tuple[str, str, pl.DataFrame | None] | None) -> None:
         while True:
             self._raise()
             try:
@@ -363,7 +369,8 @@ class _Loader:
                 continue
 
     def close(self) -> None:
-        self._end()
+        with timing.phase("waiting for the writer"):
+            self._end()
         self._raise()
 
     def abort(self) -> None:
@@ -393,14 +400,15 @@ class _Loader:
                         continue  # drain: the producer failed, write nothing more
                     if rows is None:
                         self.progress.done(label)
-                    elif self.bulk:
-                        _load_data(conn, staging, rows)
-                    elif is_mysql(self.engine):
-                        _insert_mysql(conn, staging, rows)
-                    else:
-                        _insert_sqlite(conn, staging, rows)
-                    if rows is not None:
-                        self.progress.rows(label, rows.height)
+                        continue
+                    with timing.phase("write"):
+                        if self.bulk:
+                            _load_data(conn, staging, rows)
+                        elif is_mysql(self.engine):
+                            _insert_mysql(conn, staging, rows)
+                        else:
+                            _insert_sqlite(conn, staging, rows)
+                    self.progress.rows(label, rows.height)
         except BaseException as exc:  # handed to the producer
             self.error = exc
             while self.queue.get() is not self._DONE:
