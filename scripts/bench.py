@@ -18,6 +18,9 @@ For each backend (SQLite, MariaDB) and size (100 000 and 1 000 000 operations by
   loaded with ``LOAD DATA LOCAL INFILE`` (CSV writing + load timed),
 * baseline (c), SQLite only: the same rows copied inside SQLite (``INSERT INTO … SELECT``),
   the engine's own limit,
+* baseline (d), SQLite only, per task (kpi, kpi-acumulado, tablas-cxc): the floor with the
+  ``sqlite3`` driver in one process, the keyset read of the task's source tables plus
+  ``executemany`` of its output rows into identical tables (issue 24: task <= 1.4x (d)),
 * the peer: the kpi computation the obvious pandas way (scripts/bench_pandas_peer.py),
 * `toolbox compare -t kpi` against a copy of the database, and the reading of both kpi
   tables as frames by the same reader (issue 22: compare <= 3x reading both),
@@ -79,6 +82,7 @@ TARGETS = {
     "operaciones_peak_over_kpi": 1.5,  # and its peak <= 1.5 x toolbox kpi's
     "compare_over_read": 3.0,  # toolbox compare -t kpi <= 3 x reading both tables (issue 22)
     "export_over_xlsxwriter": 1.25,  # toolbox export kpi (xlsx) <= 1.25 x baseline (e)
+    "task_over_floor_sqlite": 1.4,  # SQLite: kpi, kpi-acumulado, tablas-cxc <= 1.4 x (d) (issue 24)
 }
 
 
@@ -347,6 +351,58 @@ def baseline_copy_in_engine(url: str) -> Measure:
     return Measure(spent, 0.0, rows)
 
 
+def baseline_floor(url: str, task: str, outputs: tuple[str, ...]) -> Measure:
+    """Baseline (d), SQLite (issue 24): the floor of a refresh with the ``sqlite3`` driver, in
+    one process: every column of every source table the task reads (``TaskSpec.reads``; all
+    of them, so the floor is if anything high), in keyset chunks of BATCH by rowid, plus
+    ``executemany`` of the task's output rows (read from the tables the task wrote, untimed)
+    into identical tables in batches of BATCH. Only the reads and the inserts are timed."""
+    import sqlite3
+
+    sys.path.insert(0, str(ROOT))
+    from toolbox_cli.registry import get_task
+
+    conn = sqlite3.connect(make_url(url).database or "")
+    spent, rows = 0.0, 0
+    for table in get_task(task).reads:
+        cols = ", ".join(f'"{r[1]}"' for r in conn.execute(f'PRAGMA table_info("{table}")'))
+        last = -1
+        t0 = time.perf_counter()
+        while batch := conn.execute(f'SELECT rowid, {cols} FROM "{table}" WHERE rowid > ? '
+                                    f"ORDER BY rowid LIMIT {BATCH}", (last,)).fetchall():
+            last = batch[-1][0]
+        spent += time.perf_counter() - t0
+    for table in outputs:
+        copy = f"bench_floor_{table}"
+        conn.execute(f'DROP TABLE IF EXISTS "{copy}"')
+        ddl = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                           (table,)).fetchone()[0]
+        conn.execute(ddl.replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "{copy}"', 1)
+                     .replace(f"CREATE TABLE {table} ", f'CREATE TABLE "{copy}" ', 1))
+        cols_list = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")') if r[1] != "id"]
+        quoted = ", ".join(f'"{c}"' for c in cols_list)
+        insert = (f'INSERT INTO "{copy}" ({quoted}) VALUES ({", ".join("?" * len(cols_list))})')
+        reader = sqlite3.connect(make_url(url).database or "")
+        cursor = reader.execute(f'SELECT {quoted} FROM "{table}"')
+        while batch := cursor.fetchmany(BATCH):
+            t0 = time.perf_counter()
+            conn.executemany(insert, batch)
+            conn.commit()
+            spent += time.perf_counter() - t0
+            rows += len(batch)
+        reader.close()
+        conn.execute(f'DROP TABLE "{copy}"')
+        conn.commit()
+    conn.close()
+    return Measure(spent, 0.0, rows)
+
+
+FLOORS = {  # task -> the tables it writes, for baseline (d)
+    "kpi": ("kpi",), "kpi-acumulado": ("kpi_acumulado",),
+    "tablas-cxc": ("cxc_pagos_fact", "cxc_dev_fact", "cxc_acumulado_dim"),
+}
+
+
 def startup() -> tuple[float, float]:
     """Best of 5: `toolbox --help` and `python -c "import typer, rich"`, in seconds."""
     def best(args: list[str]) -> float:
@@ -519,14 +575,23 @@ def bench_one(backend: str, size: int, workdir: Path, today: str, *, fetch: bool
                      for t in ("cxc_pagos_fact", "cxc_dev_fact", "cxc_acumulado_dim"))
         return m
 
+    def acumulado() -> Measure:
+        m, _ = run_measured([*TOOLBOX, "kpi-acumulado", "--fecha-corte", today, "--hasta",
+                             today], profiled)
+        m.rows = count_rows(url, "kpi_acumulado")
+        return m
+
     commands: dict[str, Callable[[], Measure]] = {
-        "toolbox kpi": kpi, "toolbox tablas-cxc": cxc,
+        "toolbox kpi": kpi, "toolbox kpi-acumulado": acumulado, "toolbox tablas-cxc": cxc,
         "baseline (a) executemany": lambda: baseline_executemany(url),
     }
     if backend == "mysql":
         commands["baseline (b) LOAD DATA"] = lambda: baseline_load_data(url)
     else:
         commands["baseline (c) INSERT SELECT"] = lambda: baseline_copy_in_engine(url)
+        for task, outputs in FLOORS.items():
+            commands[f"baseline (d) {task}"] = \
+                lambda task=task, outputs=outputs: baseline_floor(url, task, outputs)  # type: ignore[misc]  # bound per task
     with contextlib.ExitStack() as stack:
         if not quick:
             kpi()  # the copy compare reads needs the kpi table
@@ -555,7 +620,7 @@ def bench_one(backend: str, size: int, workdir: Path, today: str, *, fetch: bool
         rss = f"{m.peak_rss_mb:6.0f} MB" if m.peak_rss_mb else "     -   "
         print(f"  {name:<26} {m.seconds:8.2f} s  {m.min:7.2f} {m.max:7.2f} {m.spread:6.2f}  "
               f"{m.rows:>10,}  {m.rows_per_s:>10,.0f}  {rss}", flush=True)
-    for name in ("toolbox kpi", "toolbox tablas-cxc"):
+    for name in ("toolbox kpi", "toolbox kpi-acumulado", "toolbox tablas-cxc"):
         phases = res.figures[name].phases()
         if phases:
             shown = ", ".join(f"{k} {v:.2f}" for k, v in phases.items())
@@ -622,6 +687,11 @@ def print_ratios(results: list[Result], help_s: float, import_s: float) -> None:
         if "pandas peer" in f:
             _line("pandas time / kpi time",
                   _verdict(time_ratio(f["pandas peer"], kpi), TARGETS["pandas_over_kpi"]))
+        for task in FLOORS if r.backend == "sqlite" else ():
+            if f"baseline (d) {task}" in f:
+                _line(f"{task} time / baseline (d)",
+                      _verdict(time_ratio(f[f"toolbox {task}"], f[f"baseline (d) {task}"]),
+                               TARGETS["task_over_floor_sqlite"], at_most=True))
         cxc, before = f["toolbox tablas-cxc"], CXC_BEFORE[r.backend]
         _line("tablas-cxc rows/s / before",
               _verdict(cxc.rows_per_s / before, TARGETS["cxc_over_before"])
