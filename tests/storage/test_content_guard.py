@@ -1,6 +1,9 @@
 """Wrong content is never published (issue 20, items 1 and 2): a source column coerced in
 too many rows (decision 21) and control totals that move too far or change sign (decision
-22) fail the run before any swap, on SQLite and MariaDB; the limits at their boundary."""
+22) fail the run before any swap, on SQLite and MariaDB; the limits at their boundary and one
+step either side, from the decisions' wording: "more than" the limit fails, the limit itself
+passes (``TOOLBOX_MAX_COERCED_PERCENT`` 5, ``TOOLBOX_MAX_TOTAL_CHANGE_PERCENT`` 20 and its
+per-table overrides), and a total that changes sign fails whatever the limit."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from sqlalchemy import func, select, update
 
 from tests.support.runs import run_on_demo
 from toolbox_cli.settings import load_settings
-from toolbox_cli.storage.guard import Coercions, ShrinkGuard
+from toolbox_cli.storage.guard import Coercions, ShrinkGuard, guard_for
 from toolbox_cli.storage.tables import contract as src
 from toolbox_cli.storage.tables.cxc import cxc_acumulado_dim
 from toolbox_cli.storage.tables.reportes import kpi
@@ -20,8 +23,10 @@ from toolbox_cli.storage.tables.reportes import kpi
 def test_a_column_coerced_in_more_than_five_percent_of_the_rows_trips_the_guard() -> None:
     """Decision 21: "more than" 5 %: 50 of 1 000 passes, 51 trips; the limit is a setting."""
     guard = ShrinkGuard()
+    below = Coercions("colocaciones", "NetoConfirmado", 49, 1000, "colocaciones Id=7")
     at_limit = Coercions("colocaciones", "NetoConfirmado", 50, 1000, "colocaciones Id=7")
     over = Coercions("colocaciones", "NetoConfirmado", 51, 1000, "colocaciones Id=7")
+    assert guard.broken_columns([below]) == []
     assert guard.broken_columns([at_limit]) == []
     (found,) = guard.broken_columns([over])
     assert found.describe() == (
@@ -32,8 +37,10 @@ def test_a_column_coerced_in_more_than_five_percent_of_the_rows_trips_the_guard(
 
 
 @pytest.mark.parametrize(("old", "new", "trips"), [
+    (1000.0, 801.0, False),  # 19.9 %: inside the limit
     (1000.0, 800.0, False),  # 20 % exactly: the limit itself passes
     (1000.0, 799.0, True),  # just past it
+    (1000.0, 1199.0, False),
     (1000.0, 1200.0, False),
     (1000.0, 1201.0, True),  # a rise is a move too
     (-1000.0, -1200.0, False),  # a negative total moves like a positive one
@@ -46,6 +53,65 @@ def test_a_control_total_that_moves_more_than_twenty_percent_trips_the_guard(old
     moved = guard.moved_totals({"kpi": 10}, {"kpi": {("NetoConfirmado", "PEN"): old}},
                                {"kpi": {("NetoConfirmado", "PEN"): new}})
     assert bool(moved) is trips
+
+
+@pytest.mark.parametrize(("new", "trips"), [
+    (501.0, False), (500.0, False), (499.0, True),  # 50 % down: the override's limit
+    (1499.0, False), (1500.0, False), (1501.0, True),  # and up
+])
+def test_a_per_table_total_limit_replaces_the_default_for_that_table_only(new, trips):
+    """``TOOLBOX_MAX_TOTAL_CHANGE_PERCENT_TABLES={"saldos": 50}``; kpi keeps the default 20."""
+    guard = ShrinkGuard(total_per_table={"saldos": 50})
+    live = {"saldos": {("SaldoTotalCaja", ""): 1000.0}, "kpi": {("NetoConfirmado", "PEN"): 1000.0}}
+    moved = guard.moved_totals({"saldos": 9, "kpi": 9}, live, {
+        "saldos": {("SaldoTotalCaja", ""): new}, "kpi": {("NetoConfirmado", "PEN"): 799.0}})
+    assert [(m.table, m.limit) for m in moved] == \
+        ([("saldos", 50.0)] if trips else []) + [("kpi", 20.0)]
+
+
+@pytest.mark.parametrize(("old", "new", "trips"), [
+    (1000.0, -1.0, True),  # 100.1 %, well inside 500 %: refused for its sign alone
+    (-1000.0, 1.0, True),
+    (1000.0, 0.0, False),  # down to nothing is no change of sign (and 100 % ≤ 500 %)
+    (1000.0, 6000.0, False),  # 500 %: the limit itself
+    (1000.0, 6001.0, True),
+])
+def test_a_total_that_changes_sign_trips_the_guard_whatever_the_limit(old, new, trips):
+    """Decision 22: "moves by more than the limit ... or change sign"; a limit of 500 %
+    leaves the sign as the only reason to refuse a small total."""
+    guard = ShrinkGuard(total_percent=500)
+    moved = guard.moved_totals({"kpi": 9}, {"kpi": {("NetoConfirmado", "PEN"): old}},
+                               {"kpi": {("NetoConfirmado", "PEN"): new}})
+    assert bool(moved) is trips
+    if trips and abs(new) < abs(old):
+        assert "changes sign" in moved[0].describe()
+
+
+def test_the_total_and_coercion_limits_are_read_from_the_settings(clean_env, monkeypatch):
+    def judged(settings):  # type: ignore[no-untyped-def]
+        guard = guard_for(settings, allow_shrink=False)
+
+        def moved(table: str, column: str, new: float) -> bool:
+            return bool(guard.moved_totals({table: 9}, {table: {(column, ""): 1000.0}},
+                                           {table: {(column, ""): new}}))
+
+        def broken(count: int) -> bool:
+            return bool(guard.broken_columns([Coercions("colocaciones", "X", count, 1000, "")]))
+        return moved, broken
+
+    moved, broken = judged(load_settings())  # README: 20 % for totals, 5 % for coercion
+    assert (moved("kpi", "NetoConfirmado", 800.0), moved("kpi", "NetoConfirmado", 799.0)) == \
+        (False, True)
+    assert (broken(50), broken(51)) == (False, True)
+    monkeypatch.setenv("TOOLBOX_MAX_TOTAL_CHANGE_PERCENT", "10")
+    monkeypatch.setenv("TOOLBOX_MAX_TOTAL_CHANGE_PERCENT_TABLES", '{"saldos": 50}')
+    monkeypatch.setenv("TOOLBOX_MAX_COERCED_PERCENT", "10")
+    moved, broken = judged(load_settings())
+    assert (moved("kpi", "NetoConfirmado", 900.0), moved("kpi", "NetoConfirmado", 899.0)) == \
+        (False, True)
+    assert (moved("saldos", "SaldoTotalCaja", 500.0),
+            moved("saldos", "SaldoTotalCaja", 499.0)) == (False, True)
+    assert (broken(100), broken(101)) == (False, True)
 
 
 def test_a_total_is_judged_only_against_a_live_table_with_rows() -> None:

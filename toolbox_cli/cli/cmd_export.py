@@ -10,8 +10,7 @@ import typer
 from rich.markup import escape
 
 from toolbox_cli import clock
-from toolbox_cli.cli import state
-from toolbox_cli.cli.common import err, fail, handle_errors, out, settings_from_cli
+from toolbox_cli.cli.common import fail, handle_errors, out, settings_from_cli, shown_progress
 from toolbox_cli.errors import EXIT_USAGE
 from toolbox_cli.words import count
 
@@ -46,7 +45,6 @@ def export(
 
     Example: toolbox export kpi --format xlsx --desde 2026-01-01 -o kpi-2026.xlsx
     """
-    from toolbox_cli.cli.progress import LiveProgress, progress_for
     from toolbox_cli.jobs import export as job
     from toolbox_cli.storage.engine import engines_for
 
@@ -68,14 +66,9 @@ def export(
             fail(f"{target} exists; give --force to replace it, or -o another file", EXIT_USAGE)
         if target.is_dir():
             fail(f"{target} is a directory; give -o a file name", EXIT_USAGE)
-        progress = progress_for(err, json_output=False, quiet=state.quiet)
-        try:
-            with engines_for(settings) as engines:
-                rows = job.write(engines.datamart, job.Export(chosen, fmt, first, last),
-                                 target, progress=progress)
-        finally:
-            if isinstance(progress, LiveProgress):
-                progress.stop()
+        with shown_progress() as progress, engines_for(settings) as engines:
+            rows = job.write(engines.datamart, job.Export(chosen, fmt, first, last), target,
+                             progress=progress)
     span = f" with {column} from {first} to {last}" if first and last \
         else f" with {column} from {first}" if first \
         else f" with {column} up to {last}" if last else ""

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from toolbox_cli.cli import state
 from toolbox_cli.cli.common import (
     err,
     fmt_duration,
@@ -16,6 +15,7 @@ from toolbox_cli.cli.common import (
     out,
     outcome_signals,
     print_json,
+    shown_progress,
     start_run,
 )
 from toolbox_cli.cli.options import AllowShrinkOpt, DryRunOpt, JsonOpt, WaitOpt
@@ -91,22 +91,13 @@ def import_command(
     wait: WaitOpt = False,
     json_output: JsonOpt = False,
 ) -> None:
-    from toolbox_cli.cli.progress import LiveProgress, progress_for
-
-    # Not run_spec_command (the outcome is an import's, rendered below), so the progress
-    # display is set up here as it is there: a sheet can take many seconds to answer.
-    progress = progress_for(err, json_output=json_output, quiet=state.quiet)
+    # Not run_spec_command (the outcome is an import's, rendered below), but the same
+    # progress display: a sheet can take many seconds to answer.
     with outcome_signals():
-        try:
-            with handle_errors():
-                job = import_job(kind, source, hoja=hoja, dry_run=dry_run, replace=replace,
-                                 overwrite=overwrite, allow_shrink=allow_shrink,
-                                 encoding=encoding)
-                done = job.finish(start_run(job.spec, job.params, wait=wait,
-                                            progress=progress))
-        finally:
-            if isinstance(progress, LiveProgress):
-                progress.stop()
+        with shown_progress(json_output=json_output) as progress, handle_errors():
+            job = import_job(kind, source, hoja=hoja, dry_run=dry_run, replace=replace,
+                             overwrite=overwrite, allow_shrink=allow_shrink, encoding=encoding)
+            done = job.finish(start_run(job.spec, job.params, wait=wait, progress=progress))
         if json_output:
             print_json(_as_json(done))
         else:

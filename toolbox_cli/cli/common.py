@@ -25,6 +25,7 @@ from toolbox_cli.storage.engine import Engines, engines_for, translate_db_error
 from toolbox_cli.words import count
 
 if TYPE_CHECKING:
+    from toolbox_cli.progress import Progress
     from toolbox_cli.runner import RunOutcome
     from toolbox_cli.tasks.base import RunFlags, TaskSpec
 
@@ -188,21 +189,27 @@ def start_run(spec: TaskSpec, params: Mapping[str, Any] | RunFlags, *,
         return run_planned(plan, settings, engines=engines, **how)
 
 
+@contextlib.contextmanager
+def shown_progress(*, json_output: bool = False) -> Iterator[Progress]:
+    """The progress display of a command that runs something (on stderr, when a person is
+    watching: ``cli/progress.progress_for``), gone when the block ends, however it ends."""
+    from toolbox_cli.cli.progress import LiveProgress, progress_for
+
+    progress = progress_for(err, json_output=json_output, quiet=state.quiet)
+    try:
+        yield progress
+    finally:
+        if isinstance(progress, LiveProgress):
+            progress.stop()
+
+
 def run_spec_command(spec: TaskSpec, params: RunFlags, *, wait: bool = False,
                      json_output: bool = False, retry_of: int | None = None) -> NoReturn:
     """Run a task (a progress display on a terminal), print its outcome and exit with its
     code."""
-    from toolbox_cli.cli.progress import LiveProgress, progress_for
-
-    progress = progress_for(err, json_output=json_output, quiet=state.quiet)
     with outcome_signals():
-        try:
-            with handle_errors():
-                outcome = start_run(spec, params, wait=wait, progress=progress,
-                                    retry_of=retry_of)
-        finally:
-            if isinstance(progress, LiveProgress):
-                progress.stop()
+        with shown_progress(json_output=json_output) as progress, handle_errors():
+            outcome = start_run(spec, params, wait=wait, progress=progress, retry_of=retry_of)
         render_outcome(outcome, json_output=json_output)
         write_outcome(task=outcome.task, run_id=outcome.run_id, status=outcome.status,
                       exit_code=outcome.exit_code, error=outcome.error_message)
