@@ -100,9 +100,7 @@ def test_the_shrink_limits_are_read_from_the_settings(clean_env, monkeypatch):
         [("kpi", 10.0), ("saldos", 50.0)]
 
 
-@pytest.mark.xfail(strict=True, reason="bug in toolbox_cli/storage/guard.py: the share is "
-                   "rounded to a whole percent (a tenth for coercion), so a refusal one step "
-                   "past the limit reads '20% fewer; the limit is 20%'")
+# A refusal one step past the limit must not read '20% fewer; the limit is 20%'.
 @pytest.mark.parametrize("finding", [
     Shrink("saldos", 1000, 799, 20.0),  # 20.1 % fewer
     TotalMove("kpi", "NetoConfirmado", "PEN", 1000.0, 799.0, 20.0),  # moves 20.1 %

@@ -68,3 +68,9 @@ def test_locations_and_statuses_in_spanish() -> None:
     assert (estado("failed"), estado("crashed"), estado("success")) == \
         ("falló", "terminó de forma anormal", "terminó bien")
     assert detalle(None, 1) is None
+
+
+def test_a_share_one_step_past_the_limit_keeps_its_decimal_in_spanish() -> None:
+    assert detalle(Shrink("saldos", 1000, 799, 20.0).describe(), 3) == (
+        "saldos: 799 filas nuevas frente a 1,000 en la tabla publicada (20.1 % menos; el "
+        "límite es 20 %)")

@@ -37,10 +37,10 @@ _RULES: list[_Rule] = [
      lambda m: f"{m['t']}: el contenido nuevo está vacío y la tabla publicada tiene "
                f"{m['live']} filas"),
     (re.compile(r"(?P<t>[\w.]+): (?P<new>[\d,]+) new rows against (?P<live>[\d,]+) in the live "
-                r"table \((?P<pct>\d+)% fewer; the limit is (?P<lim>[\d.]+)%\)"),
+                r"table \((?P<pct>[\d.]+)% fewer; the limit is (?P<lim>[\d.]+)%\)"),
      lambda m: f"{m['t']}: {m['new']} filas nuevas frente a {m['live']} en la tabla publicada "
                f"({m['pct']} % menos; el límite es {m['lim']} %)"),
-    (re.compile(r"the total (?P<name>.+?) (?:(?P<flip>changes sign)|moves (?P<pct>\d+)%): "
+    (re.compile(r"the total (?P<name>.+?) (?:(?P<flip>changes sign)|moves (?P<pct>[\d.]+)%): "
                 r"(?P<live>-?[\d,.]+) in the live table, (?P<new>-?[\d,.]+) new "
                 r"\(the limit is (?P<lim>[\d.]+)%\)"),
      lambda m: f"el total {m['name']} "

@@ -28,6 +28,17 @@ from dataclasses import dataclass, field
 from toolbox_cli.errors import ConfigError, GuardTripped, did_you_mean
 from toolbox_cli.settings import Settings
 
+
+def percent_text(value: float, limit: float, least: int = 0) -> str:
+    """``value`` percent with the decimals it takes not to read as the limit: a refusal one
+    step past 20 % says ``20.1%``, not ``20%`` beside "the limit is 20%"."""
+    for decimals in range(least, 4):
+        text = f"{value:.{decimals}f}"
+        if float(text) != limit:
+            return text
+    return f"{value:.4f}"
+
+
 # A control total: (column, group) → sum; the group is a currency, or "" for the table.
 Totals = Mapping[tuple[str, str], float]
 
@@ -47,7 +58,7 @@ class Shrink:
         if self.new == 0:
             return f"{self.table}: the new content is empty while the live table has {self.live:,} rows"
         return (f"{self.table}: {self.new:,} new rows against {self.live:,} in the live table "
-                f"({self.percent:.0f}% fewer; the limit is {self.limit:g}%)")
+                f"({percent_text(self.percent, self.limit)}% fewer; the limit is {self.limit:g}%)")
 
     def short(self) -> str:
         return f"{self.table} ({self.live:,} → {self.new:,} rows)"
@@ -72,7 +83,7 @@ class TotalMove:
 
     def describe(self) -> str:
         how = "changes sign" if self.flipped else \
-            f"moves {100 * abs(self.new - self.live) / abs(self.live):.0f}%"
+            f"moves {percent_text(100 * abs(self.new - self.live) / abs(self.live), self.limit)}%"
         return (f"the total {self.name} {how}: {self.live:,.2f} in the live table, "
                 f"{self.new:,.2f} new (the limit is {self.limit:g}%)")
 
@@ -97,8 +108,9 @@ class Coerced:
 
     def describe(self) -> str:
         return (f"{self.table}.{self.column} needed coercion in {self.count:,} of the "
-                f"{self.rows:,} rows read ({self.percent:.1f}%; the limit is {self.limit:g}%), "
-                f"e.g. {self.example}: the source is broken, not untidy")
+                f"{self.rows:,} rows read ({percent_text(self.percent, self.limit, 1)}%; the "
+                f"limit is {self.limit:g}%), e.g. {self.example}: the source is broken, not "
+                "untidy")
 
     def short(self) -> str:
         return f"{self.table}.{self.column} ({self.count:,} of {self.rows:,})"
