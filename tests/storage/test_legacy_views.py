@@ -24,7 +24,7 @@ def views(engine) -> set[str]:
 def test_db_init_creates_the_legacy_views_and_says_so_once(cli, toolbox_env):
     first = cli("db", "init")
     assert first.exit_code == 0, first.output
-    assert ("created the legacy's view(s) CXCPagosFact, CXCDevFact, CXCAcumuladoDim"
+    assert ("created the legacy's views CXCPagosFact, CXCDevFact, CXCAcumuladoDim"
             in " ".join(first.stdout.split()))
     second = cli("db", "init", "--json")
     assert second.exit_code == 0, second.output
@@ -62,7 +62,7 @@ def test_the_setting_off_drops_them_and_on_brings_them_back(cli, toolbox_env, mo
     monkeypatch.setenv("TOOLBOX_LEGACY_VIEWS", "false")
     off = cli("db", "init")
     assert off.exit_code == 0, off.output
-    assert ("dropped the legacy's view(s) CXCPagosFact, CXCDevFact, CXCAcumuladoDim"
+    assert ("dropped the legacy's views CXCPagosFact, CXCDevFact, CXCAcumuladoDim"
             in " ".join(off.stdout.split()))
     assert json.loads(cli("db", "init", "--json").stdout)["views_dropped"] == []
     engine = make_engine(toolbox_env.datamart_url())

@@ -45,7 +45,7 @@ from toolbox_cli.settings import (
 )
 from toolbox_cli.storage.database import ensure_database
 from toolbox_cli.storage.engine import describe_location, engines_for, init_schema
-from toolbox_cli.words import count, rows_text
+from toolbox_cli.words import count, plural, rows_text
 
 STATUS_STYLE = {
     "success": "green", "running": "cyan", "skipped": "yellow",
@@ -380,11 +380,13 @@ def db_init(json_output: JsonOpt = False) -> None:
                   markup=False)
         changed = True
     if done.views_created:
-        out.print(f"created the legacy's view(s) {', '.join(done.views_created)} for dashboards "
-                  "built on the legacy (TOOLBOX_LEGACY_VIEWS=false drops them)")
+        views = plural("view", len(done.views_created))
+        out.print(f"created the legacy's {views} {', '.join(done.views_created)} for "
+                  "dashboards built on the legacy (TOOLBOX_LEGACY_VIEWS=false drops them)")
         changed = True
     if done.views_dropped:
-        out.print(f"dropped the legacy's view(s) {', '.join(done.views_dropped)} "
+        views = plural("view", len(done.views_dropped))
+        out.print(f"dropped the legacy's {views} {', '.join(done.views_dropped)} "
                   "(TOOLBOX_LEGACY_VIEWS is false)")
         changed = True
     if not changed:

@@ -56,7 +56,8 @@ def parse_records(kind_name: str, csv_file: CsvFile, *, hoja: str | None = None)
             f"(e.g. {csv_file.ref(line)}: {digits})")
     if read.ignored:
         parsed.warnings.append(
-            f"{csv_file.label}: ignored unknown column(s): {', '.join(read.ignored)}")
+            f"{csv_file.label}: ignored unknown {plural('column', len(read.ignored))}: "
+            f"{', '.join(read.ignored)}")
     if read.skipped:
         shown = ", ".join(str(n) for n in read.skipped[:10])
         parsed.warnings.append(

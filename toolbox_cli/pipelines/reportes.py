@@ -31,6 +31,7 @@ from toolbox_cli.pipelines.kpi import kpi_frames
 from toolbox_cli.storage import sources
 from toolbox_cli.storage.actualizacion import append_actualizacion
 from toolbox_cli.storage.tables.reportes import kpi, nuevos_clientes_nuevos_pagadores, saldos
+from toolbox_cli.words import count
 
 log = logging.getLogger("toolbox")
 
@@ -61,8 +62,8 @@ def build_tables(ctx: TaskContext, params: ReportRange) -> None:
             out.add(kpi, frame)
         out.add(nuevos_clientes_nuevos_pagadores, tracker.frame())
         if tracker.ignored_rows:
-            log.info("nuevos_clientes: %d KPI row(s) outside the months or of another type",
-                     tracker.ignored_rows)
+            log.info("nuevos_clientes: %s outside the months or of another type",
+                     count(tracker.ignored_rows, "KPI row"))
         for chunk in sources.read_saldos_chunks(ctx.source, ctx.settings.chunk_size):
             out.add(saldos, saldos_frame(chunk))
 

@@ -45,6 +45,7 @@ from toolbox_cli.context import TaskContext
 from toolbox_cli.errors import TaskFailed
 from toolbox_cli.remote.tipo_cambio import batches, fetcher_from, missing_dates
 from toolbox_cli.storage.rates import save_rates, stored_dates
+from toolbox_cli.words import count, plural
 
 if TYPE_CHECKING:
     from toolbox_cli.progress import Progress
@@ -70,8 +71,9 @@ def refresh(ctx: TaskContext, task: str, desde: date, hasta: date, *, recheck: b
         ctx.add_rows("tipo_cambio", len(missing))  # would be fetched; nothing is requested
         return
     filled = fill(ctx, fetcher, missing)
-    log.info("tipo_cambio: %d request(s) for %d missing date(s): %d stored, %d without a rate "
-             "at the provider", filled.requests, len(missing), filled.stored, filled.absent)
+    log.info("tipo_cambio: %s for %s: %s stored, %s without a rate at the provider",
+             count(filled.requests, "request"), count(len(missing), "missing date"),
+             f"{filled.stored:,}", f"{filled.absent:,}")
     for failure in filled.failures:
         ctx.warn(f"{failure.what}: {failure.reason}")
     if filled.refused:
@@ -101,9 +103,10 @@ def _not_settled(ctx: TaskContext, task: str, missing: list[date]) -> list[date]
     until = date.fromisoformat(str(last.params["hasta"])) - timedelta(days=1)
     left = [d for d in missing if not first <= d <= until]
     if len(left) < len(missing):
-        log.info("tipo_cambio: %d missing date(s) between %s and %s have no rate at the "
-                 "provider (run %d asked for them); not asked again (--recheck asks)",
-                 len(missing) - len(left), first, until, last.id)
+        known = len(missing) - len(left)
+        log.info("tipo_cambio: %s between %s and %s %s no rate at the provider (run %d "
+                 "asked for them); not asked again (--recheck asks)",
+                 count(known, "missing date"), first, until, plural("has", known), last.id)
     return left
 
 

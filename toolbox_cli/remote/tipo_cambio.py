@@ -50,6 +50,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from toolbox_cli.compute.text import rate_problem, stored_rate, text_date
 from toolbox_cli.errors import ConfigError, InputError
 from toolbox_cli.remote.http import BadAnswer, HttpClient, Retrying, Transient, backoff_delay
+from toolbox_cli.words import count
 
 if TYPE_CHECKING:
     from toolbox_cli.settings import Settings
@@ -268,8 +269,8 @@ def parse_decolecta_month(ask: Ask, body: bytes) -> Fetched:
         except BadAnswer as exc:
             out.failures.append(Failure(fecha.isoformat(), (fecha,), str(exc)))
     out.absent = [d for d in ask.dates if d not in seen]
-    log.info("tipo_cambio: %s: %d rate(s) for missing dates, %d missing date(s) without a rate "
-             "(weekends, holidays)", ask.label, len(out.rates), len(out.absent))
+    log.info("tipo_cambio: %s: %s for missing dates, %s without a rate (weekends, holidays)",
+             ask.label, count(len(out.rates), "rate"), count(len(out.absent), "missing date"))
     return out
 
 

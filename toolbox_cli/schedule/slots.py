@@ -32,7 +32,7 @@ from cron_descriptor import Options, get_description
 from croniter import croniter
 
 from toolbox_cli.errors import ConfigError
-from toolbox_cli.words import count
+from toolbox_cli.words import count, plural
 
 if TYPE_CHECKING:
     from toolbox_cli.settings import Settings
@@ -113,7 +113,8 @@ def configured_slots(
     unknown = sorted(set(overrides) - set(tasks))
     if unknown:
         raise ConfigError(
-            f"TOOLBOX_SCHEDULE_SLOTS names unknown task(s) {', '.join(unknown)}; "
+            f"TOOLBOX_SCHEDULE_SLOTS names unknown {plural('task', len(unknown))} "
+            f"{', '.join(unknown)}; "
             f"known: {', '.join(sorted(tasks))}"
         )
     slots: list[Slot] = []
