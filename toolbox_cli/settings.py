@@ -110,7 +110,8 @@ class Settings(BaseSettings):
     # The guard before every swap (design: "a bad source is never published").
     max_shrink_percent: float = Field(
         default=20.0, ge=0, le=100,
-        description="a new table with this much fewer rows than the live one fails the run",
+        description="a new table with more than this many percent fewer rows than the live one "
+        "fails the run",
     )
     max_shrink_percent_tables: dict[str, float] = Field(
         default_factory=dict,

@@ -255,7 +255,7 @@ def reap_crashed(engine: Engine, *, stale_after_seconds: int, now: datetime | No
         last = beat or started
         if host == me and not pid_alive(pid):
             crashed.append((run_id, f"process {pid} on {host} is gone (killed or host restarted)"))
-        elif last < stale_before:
+        elif last <= stale_before:  # silent for the whole stale age: crashed (README)
             crashed.append((run_id, f"no heartbeat since {last:%Y-%m-%d %H:%M:%S} UTC"))
     marked = []
     for run_id, reason in crashed:

@@ -29,8 +29,10 @@ def longest_gap(exprs: Sequence[str], zone: tzinfo, now: datetime) -> timedelta 
     """The longest time between two consecutive firings of any of ``exprs`` (Lima cron)."""
     if not exprs:
         return None
-    start = as_utc_naive(now).replace(tzinfo=UTC).astimezone(zone)
-    end = start + GAP_WINDOW
+    # A window of GAP_WINDOW either side of now: from now alone, a weekday schedule read on
+    # a Friday after its firing or on a Saturday holds no Friday-to-Monday gap.
+    here = as_utc_naive(now).replace(tzinfo=UTC).astimezone(zone)
+    start, end = here - GAP_WINDOW, here + GAP_WINDOW
     firings: list[datetime] = []
     for expr in exprs:
         it = croniter(expr, start)
