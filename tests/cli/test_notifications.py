@@ -5,9 +5,7 @@ health pings, against a loopback receiver.
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -133,8 +131,8 @@ def test_a_failed_run_is_notified_in_spanish_and_its_recovery_once(alerting, stu
     assert "Tarea: tablas-reportes" in body and "colocaciones" in body
     assert f"Ejecución: {failed.run_id} (toolbox status {failed.run_id})" in body
     assert "(hora de Lima)" in body and "-05:00" in body and "Qué hacer:" in body
-    assert "Detalle: la tabla fuente colocaciones en el archivo SQLite " in body or \
-        "Detalle: la tabla fuente colocaciones en la base de datos " in body
+    where = "el archivo SQLite" if alerting.source.dialect.name == "sqlite" else "la base de datos"
+    assert f"Detalle: la tabla fuente colocaciones en {where} " in body
     assert "está vacía" in body
     _spanish_only(sent["title"] + "\n" + body)
     _secret_free(stub, alerting)
@@ -201,12 +199,32 @@ def test_a_missed_slot_is_notified_once(alerting, stub, monkeypatch):
     assert titles == [f"toolbox: tablas-cxc no se ejecutó a las {label}"]
 
 
-def test_dry_runs_and_interactive_runs_send_nothing(alerting, stub):
+def test_dry_runs_and_imports_send_nothing_while_a_failed_scheduled_run_is_notified(
+        alerting, stub, tmp_path):
+    """Imports are interactive: the person who ran one sees its outcome, so neither a
+    rejected file nor a good one notifies or pings; a failed dry run neither. The failed
+    real run of a scheduled task at the end proves the receiver was listening."""
     with alerting.source.begin() as conn:
         conn.execute(delete(src.colocaciones))
     assert run("kpi", alerting, dry_run=True).status == "failed"
-    CliRunner().invoke(app, ["import", "sectores", str(REPO / "examples" / "nope.csv")])
+    bad = tmp_path / "sectores.csv"
+    bad.write_text("RUC,SECTOR,GRUPO ECO.\n20100000001,Minería,\n2010000000,Retail,\n",
+                   encoding="utf-8")  # line 3: a RUC of 10 digits
+    cli = CliRunner()
+    reset_settings()
+    rejected = cli.invoke(app, ["import", "sectores", str(bad)])
+    reset_settings()
+    imported = cli.invoke(app, ["import", "sectores", str(REPO / "examples" / "sectores.csv")])
+    reset_settings()
+    assert rejected.exit_code == 2 and f"{bad}:3: " in rejected.stderr, rejected.output
+    assert imported.exit_code == 0, imported.output
+    assert [r.status for r in ledger.recent_runs(alerting.datamart, task="import:sectores")] \
+        == ["success", "failed"]
     assert stub.requests == []
+
+    failed = run("kpi", alerting)
+    assert failed.status == "failed"
+    assert [n["title"] for n in stub.notifications()] == ["toolbox: kpi falló"]
 
 
 @pytest.mark.parametrize("broken", ["down", "slow"])
@@ -276,8 +294,10 @@ def test_ping_url_keeps_a_query_and_quotes_the_task():
     assert url == "https://hc.example/p/KEY/import%3Ax/fail?create=1&rid=R"
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="Linux only")
-def test_help_mentions_the_channels():
+def test_help_lists_the_notify_and_metrics_commands_with_what_they_do():
     result = CliRunner().invoke(app, ["--help"])
-    assert "notify" in result.output and "metrics" in result.output
-    assert os.environ.get("TOOLBOX_NOTIFY_URLS") is None
+    assert result.exit_code == 0, result.output
+    help_text = " ".join(result.output.split())
+    assert "notify Send a test notification to every URL of TOOLBOX_NOTIFY_URLS." in help_text
+    assert "metrics The Prometheus text exposition of every task, read from the ledger." \
+        in help_text

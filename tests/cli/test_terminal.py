@@ -79,7 +79,7 @@ def test_every_table_fits_the_terminal_with_ids_and_numbers_whole(cli, week, wid
             assert re.search(rf"^{task}\s", result.stdout, re.M), task
 
 
-def test_wide_shows_everything(cli, week) -> None:
+def test_status_wide_shows_a_long_error_whole_on_a_narrow_terminal(cli, week) -> None:
     result = cli("status", "--wide", width=80)
     assert result.exit_code == 0
     assert LONG_ERROR in result.stdout.replace("\n", "")

@@ -321,16 +321,24 @@ def test_bad_files_are_rejected_with_file_line_and_column(
     assert str(info.value).startswith(f"{path}{expected}"), str(info.value)
 
 
-@pytest.mark.parametrize("text", ["", "\n\n", "RUC,SECTOR,GRUPO ECO.\n", "RUC,SECTOR,GRUPO ECO.\n,,\n"])
+NO_HEADER = "the file is empty; expected a header line and data rows"
+NO_ROWS = "no data rows after the header; nothing to import"
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ("", NO_HEADER),
+    ("\n\n", NO_HEADER),  # blank lines are no header
+    ("RUC,SECTOR,GRUPO ECO.\n", NO_ROWS),
+    ("RUC,SECTOR,GRUPO ECO.\n,,\n", NO_ROWS),  # a row of empty cells is spreadsheet padding
+])
 def test_empty_files_are_an_error_and_change_nothing(
-    text: str, tmp_path: Path, engines: Engines, toolbox_env: Settings
+    text: str, reason: str, tmp_path: Path, engines: Engines, toolbox_env: Settings
 ) -> None:
     do_import(toolbox_env, "sectores", EXAMPLES / "sectores.csv")
     path = write(tmp_path, "empty.csv", text)
     done = do_import(toolbox_env, "sectores", path)
     assert done.exit_code == 2
-    assert done.errors[0].startswith(f"{path}: ")
-    assert "empty" in done.errors[0] or "no data rows" in done.errors[0]
+    assert done.errors[0] == f"{path}: {reason}"
     assert len(table_rows(engines, "sector_pagadores")) == 4
 
 

@@ -5,11 +5,14 @@ the schedule nor monitoring.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from sqlalchemy import update
 
 from tests.support.runs import run_on_demo
+from toolbox_cli import ledger
 from toolbox_cli.storage.tables import contract as src
+from toolbox_cli.storage.tables.ledger import runs as runs_table
 
 
 def test_dry_runs_are_recorded_as_such_and_never_stand_for_a_refresh(demo, toolbox_env, cli):
@@ -29,7 +32,7 @@ def test_dry_runs_are_recorded_as_such_and_never_stand_for_a_refresh(demo, toolb
     runs = json.loads(cli("status", "--json").stdout)
     assert [(r["task"], r["status"], r["dry_run"]) for r in runs[:3]] == [
         ("kpi", "success", True), ("kpi", "failed", False), ("kpi", "success", False)]
-    assert runs[0]["rows_written"]["kpi"] > 0
+    assert runs[0]["rows_written"] == real.rows  # what a real run writes, counted
     one = cli("status", str(runs[0]["id"]))
     assert "dry run" in one.stdout and "counted, not written" in one.stdout
     assert json.loads(cli("status", str(runs[0]["id"]), "--json").stdout)["dry_run"] is True
@@ -41,7 +44,16 @@ def test_dry_runs_are_recorded_as_such_and_never_stand_for_a_refresh(demo, toolb
     assert check.exit_code == 1
     problems = json.loads(check.stdout)["problems"]
     assert [(p["kind"], p["run_id"]) for p in problems] == [("failed", failed.run_id)]
-    assert real.run_id < failed.run_id
+    # The tables' age runs from the real success, not from the dry run after it: moved an
+    # hour back, the real run's end is what list reports (one second could be both).
+    an_hour_earlier = ledger.get_run(demo.datamart, real.run_id).finished_at - timedelta(hours=1)
+    with demo.datamart.begin() as conn:
+        conn.execute(update(runs_table).where(runs_table.c.id == real.run_id)
+                     .values(finished_at=an_hour_earlier))
+    ended = json.loads(cli("status", str(real.run_id), "--json").stdout)["finished_at"]
+    kpi = {t["task"]: t for t in json.loads(cli("list", "--json").stdout)}["kpi"]
+    assert kpi["refreshed_at"] == ended
+    assert kpi["age_seconds"] >= 3600
 
 
 def test_schedule_show_ignores_cron_dry_runs(demo, toolbox_env, monkeypatch, cli):

@@ -18,7 +18,7 @@ from toolbox_cli import ledger
 from toolbox_cli.cli import app
 from toolbox_cli.cli.common import reset_settings
 from toolbox_cli.demo import seed_demo
-from toolbox_cli.monitoring import freshness, monitor
+from toolbox_cli.monitoring import freshness, housekeeping, monitor
 from toolbox_cli.schedule import slots as schedule
 from toolbox_cli.settings import load_settings
 from toolbox_cli.storage.tables import contract as src
@@ -62,6 +62,24 @@ def test_slot_without_a_run_after_its_grace_period_is_missed(engines) -> None:  
     # Two days later with no cron run since: every slot in the window is missed.
     assert missed(lima(30, 8, 0)) == [
         ("07:00", lima(29, 7, 0)), ("18:00", lima(29, 18, 0)), ("07:00", lima(30, 7, 0))]
+
+
+def test_the_missed_grace_is_read_from_the_settings(engines, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """What ``list`` and ``status`` watch (``housekeeping.watch``): tablas-reportes' 18:00
+    slot is missed 15 min after its time by default (README: TOOLBOX_MISSED_GRACE_MINUTES
+    ``15``), 30 min after with ``TOOLBOX_MISSED_GRACE_MINUTES=30``."""
+    add_run(engines.datamart, "tablas-reportes", lima(28, 7, 0, 4), slot="07:00")
+
+    def missed(now: datetime) -> list[str]:
+        _slots, found, _late = housekeeping.watch(engines, load_settings(), now)
+        return [f"{m.task} {m.slot}" for m in found]
+
+    second = timedelta(seconds=1)
+    assert missed(lima(28, 18, 15) - second) == []
+    assert missed(lima(28, 18, 15)) == ["tablas-reportes 18:00"]
+    monkeypatch.setenv("TOOLBOX_MISSED_GRACE_MINUTES", "30")
+    assert missed(lima(28, 18, 30) - second) == []
+    assert missed(lima(28, 18, 30)) == ["tablas-reportes 18:00"]
 
 
 def test_slots_are_watched_from_the_first_cron_run_on(engines) -> None:  # type: ignore[no-untyped-def]
@@ -182,7 +200,7 @@ def test_an_installed_slot_that_never_fires_is_a_problem_until_cron_runs_it(engi
     assert ledger.installed_slots(db) == []
 
 
-def test_schedule_install_records_its_time(engines, monkeypatch, tmp_path):
+def test_schedule_install_records_the_slots_it_installed(engines, monkeypatch, tmp_path):
     path = tmp_path / "toolbox"
     reset_settings()
     result = CliRunner().invoke(app, ["schedule", "install", "--file", str(path), "--user", "root",
@@ -221,13 +239,13 @@ def test_metrics_parse_back_and_the_textfile_is_written(engines, tmp_path):
     assert path.read_text().splitlines()[-1] != "" and "toolbox_runs_total" in path.read_text()
 
 
-def test_metrics_time_of_the_last_run(engines):
-    # Failed runs have a duration and a status, and rows of the tables they wrote.
+def test_metrics_give_the_rows_the_last_run_wrote_per_table(engines):
     seed_demo(engines.source, operations=50, seed=2, today=TODAY)
-    run("kpi", engines)
+    ran = run("kpi", engines)
+    assert ran.status == "success", ran.error_message
     reset_settings()
     text = CliRunner().invoke(app, ["metrics"]).stdout
     reset_settings()
     rows = [s for f in text_string_to_metric_families(text) for s in f.samples
             if s.name == "toolbox_last_run_rows" and s.labels["task"] == "kpi"]
-    assert [(s.labels["table"], s.value > 0) for s in rows] == [("kpi", True)]
+    assert [(s.labels["table"], s.value) for s in rows] == [("kpi", ran.rows["kpi"])]

@@ -7,10 +7,12 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import text, update
+from sqlalchemy.exc import DBAPIError
 
 from tests.support.selftest import frames, items, names, selftest_items
 from toolbox_cli import clock, ledger
@@ -113,6 +115,39 @@ def test_dead_pid_and_stale_heartbeat_are_reaped_as_crashed(engines):
                                  started_at=clock.utcnow(), rows={}, warnings_count=0,
                                  warnings=[])
     assert ledger.get_run(engines.datamart, dead).status == "crashed"
+
+
+LEDGER_WRITE_TRIES = 3  # runner._finish_with_retries: "retry briefly" (the README gives no count)
+
+
+@pytest.mark.parametrize(("failures", "tries", "status"), [
+    (1, 2, "success"),
+    (2, 3, "success"),  # the last try gets through
+    (3, 3, "failed"),  # every try failed: a fourth is never made
+    (4, 3, "failed"),
+])
+def test_the_end_of_a_run_is_written_to_the_ledger_in_three_tries_at_most(
+        engines, toolbox_env, monkeypatch, failures, tries, status):
+    real_finish, calls = ledger.finish_run, []
+
+    def flaky_finish(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs["status"])
+        if len(calls) <= failures:
+            raise DBAPIError("UPDATE toolbox_runs", None, Exception("server has gone away"))
+        return real_finish(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "finish_run", flaky_finish)
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # the waits between tries
+    outcome = run_task(_spec(lambda ctx: _replace_items(ctx, 2)), toolbox_env, {},
+                       engines=engines)
+    assert len(calls) == tries <= LEDGER_WRITE_TRIES
+    assert outcome.status == status
+    run = ledger.get_run(engines.datamart, outcome.run_id)
+    if status == "success":
+        assert (outcome.error_type, run.status) == (None, "success")
+    else:  # the task worked but the ledger never heard: said so, left for the reaper
+        assert (outcome.error_type, outcome.exit_code) == ("LedgerWriteFailed", EXIT_FAILED)
+        assert run.status == "running"
 
 
 @pytest.mark.production

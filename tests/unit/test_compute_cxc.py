@@ -456,7 +456,7 @@ def test_currency_is_matched_case_insensitively_and_unknown_ones_rejected() -> N
         dim(docs, pagos, inputs())
 
 
-def test_explicit_rate_override() -> None:
+def test_an_explicit_rate_is_used_as_given_and_a_zero_or_unreadable_one_refused() -> None:
     assert cxc.explicit_rate(3.8).venta == pytest.approx(3.8, abs=1e-9)
     assert cxc.explicit_rate("3.75").fecha is None
     assert cxc.explicit_rate("3.75").venta == pytest.approx(3.75, abs=1e-9)
@@ -482,7 +482,7 @@ def test_payment_amounts_are_strict() -> None:
         pagos_frame(typed, "native")
 
 
-def test_strict_amount_cell_rule() -> None:
+def test_a_strict_amount_reads_numbers_and_refuses_blanks_separators_and_nan() -> None:
     assert cells.strict_amount(" 12.50 ", "MontoPago", W_PAGO) == 12.5
     assert cells.strict_amount("1e3", "MontoPago", W_PAGO) == 1000.0
     assert cells.strict_amount(Decimal("0.10"), "MontoPago", W_PAGO) == 0.1
@@ -511,7 +511,7 @@ def test_payment_date_is_iso_only() -> None:
     assert pagos_frame(moments[:1], "native")["FechaPago"].to_list() == [date(2025, 3, 12)]
 
 
-def test_iso_payment_date_cell_rule() -> None:
+def test_a_payment_date_is_an_iso_date_at_midnight_or_an_error_naming_the_row() -> None:
     for value in ("2025-03-12", " 2025-03-12 ", "2025-03-12T00:00:00", "2025-03-12 00:00:00",
                   date(2025, 3, 12), datetime(2025, 3, 12)):
         assert cells.iso_payment_date(value, W_PAGO) == date(2025, 3, 12)
@@ -535,7 +535,7 @@ def test_audit_timestamps_are_iso_or_null() -> None:
                           FechaPagoModificacion="12/03/2025")])
 
 
-def test_lenient_payment_fields() -> None:
+def test_lenient_payment_fields_are_coerced_and_each_coercion_counted() -> None:
     log = CoercionLog()
     (row,) = pagos_frame([pago("12.7", 1, "2025-01-01", "abc", 0, 1, "null", 0, obs=" x ")],
                          log=log).to_dicts()
@@ -583,7 +583,7 @@ def test_document_amounts_are_lenient_but_noted() -> None:
     assert "colocaciones IdLiquidacionDet=1" in log.messages()[0]
 
 
-def test_lenient_amount_cell_rule() -> None:
+def test_a_lenient_amount_reads_blanks_and_text_as_zero_and_counts_them() -> None:
     log = CoercionLog()
     where = "colocaciones IdLiquidacionDet=1"
     values = ("10,000.00", " 1,234.5 ", "0E-17", None, "", "null", float("nan"), 7,
@@ -631,7 +631,7 @@ def test_four_formats_date_cell_rule() -> None:
             cells.four_formats_date(bad, "F", where, required=False)
 
 
-def test_document_required_fields() -> None:
+def test_a_document_without_a_field_a_calculation_uses_fails_naming_the_row() -> None:
     with pytest.raises(InputError, match="DiasEfectivo"):
         docs_frame([documento(1, 1, "L", "PEN", 1, "2025-01-01", "1", DiasEfectivo="30.5")])
     assert docs_frame([documento(1, 1, "L", "PEN", 1, "2025-01-01", "1", DiasEfectivo=30.0)])[
@@ -651,7 +651,7 @@ def test_document_required_fields() -> None:
         docs_frame([documento(1, 1, "L", "PEN", 1, "2025-01-01", None)])  # type: ignore[arg-type]
 
 
-def test_whole_number_cell_rule() -> None:
+def test_a_whole_number_cell_refuses_fractions_blanks_and_text() -> None:
     where = "colocaciones IdLiquidacionDet=1"
     assert [cells.whole_number(v, "DiasEfectivo", where)
             for v in (30, "30", " 30 ", 30.0, Decimal("30.00"), "3e1")] == [30] * 6

@@ -237,7 +237,7 @@ def test_no_kpi_rows_give_no_output() -> None:
     assert tracker.frame().height == 0
 
 
-def test_month_list() -> None:
+def test_month_list_holds_every_month_of_the_range_both_ends_included() -> None:
     assert month_list(date(2019, 7, 1), date(2019, 7, 31)) == ["2019-07"]
     assert month_list(date(2019, 11, 15), date(2020, 2, 1)) == [
         "2019-11", "2019-12", "2020-01", "2020-02"]

@@ -98,7 +98,7 @@ def test_host_zone_is_read_from_the_localtime_link(tmp_path: Path) -> None:
     assert schedule.host_zone(tmp_path / "missing", tmp_path / "none").key == "UTC"
 
 
-def test_spanish_descriptions() -> None:
+def test_a_slot_is_described_in_spanish_at_its_lima_time() -> None:
     assert schedule.describe("0 7 * * *") == "Todos los días a las 07:00"
     assert schedule.describe("30 18 * * *") == "Todos los días a las 18:30"
     assert schedule.describe("30 7 * * 1-5") == "A las 07:30, de lunes a viernes"

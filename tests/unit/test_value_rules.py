@@ -164,7 +164,7 @@ def test_an_imported_date_is_strict_about_blank_spellings() -> None:
         text.required_date("")
 
 
-def test_texts() -> None:
+def test_text_cells_are_trimmed_and_a_blank_required_text_is_refused() -> None:
     assert text.required_text(" a ") == "a"
     with pytest.raises(ValueError, match="required"):
         text.required_text("  ")
