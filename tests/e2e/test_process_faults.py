@@ -159,9 +159,10 @@ def test_kpi_and_tablas_reportes_never_write_kpi_side_by_side(seeded):
         assert second.returncode == 3, second.stderr
         holder_run = toolbox_json(seeded, "status", "--task", "tablas-reportes")[0]
         assert holder_run["status"] == "running"
+        # Named once, on the outcome line (stdout), not again as an error.
         assert (f"kpi is locked by run {holder_run['id']} (tablas-reportes, host "
-                f"{holder_run['host']}, pid {holder.pid}, started ") in second.stderr
-        assert "-05:00" in second.stderr
+                f"{holder_run['host']}, pid {holder.pid}, started ") in second.stdout
+        assert "-05:00" in second.stdout
         skipped = toolbox_json(seeded, "status", "--task", "kpi")[0]
         assert skipped["status"] == "skipped" and f"run {holder_run['id']}" in skipped["error_message"]
     finally:
@@ -193,7 +194,7 @@ def test_a_lock_file_removed_or_replaced_still_keeps_a_second_run_out(sqlite_url
         second = subprocess.run([*TOOLBOX, "kpi"], env=seeded, capture_output=True, text=True,
                                 timeout=120)
         assert second.returncode == 3, second.stderr
-        assert "kpi is locked by run" in second.stderr and f"pid {holder.pid}" in second.stderr
+        assert "kpi is locked by run" in second.stdout and f"pid {holder.pid}" in second.stdout
     finally:
         holder.send_signal(signal.SIGTERM)
         holder.wait(timeout=30)
