@@ -8,6 +8,8 @@ env file never creates a stray database. A SQLite file is created by the engine 
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
@@ -20,6 +22,14 @@ from toolbox_cli.storage.engine import describe_location, make_engine, translate
 _NO_SUCH_DATABASE = {1044, 1049}
 # CREATE DATABASE refused for want of a privilege.
 _NOT_ALLOWED = {1044, 1142, 1227}
+
+
+def _raise_translated(exc: DBAPIError, url: URL) -> NoReturn:
+    """The user's one line for a failure every command reports alike, else ``exc`` itself."""
+    err = translate_db_error(exc, url)
+    if err is not None:
+        raise err from None
+    raise exc
 
 
 def _code(exc: DBAPIError) -> object:
@@ -45,10 +55,7 @@ def ensure_database(url: URL) -> bool:
     except DBAPIError as exc:
         code = _code(exc)
         if code not in _NO_SUCH_DATABASE:
-            err = translate_db_error(exc, url)
-            if err is not None:
-                raise err from None
-            raise
+            _raise_translated(exc, url)
     finally:
         engine.dispose()
     return _create(url, hidden=code == 1044)
@@ -85,10 +92,7 @@ def _create(url: URL, *, hidden: bool) -> bool:
                     "(or to create the database), then run toolbox db init again"
                 ) from None
     except DBAPIError as exc:
-        err = translate_db_error(exc, url)
-        if err is not None:
-            raise err from None
-        raise
+        _raise_translated(exc, url)
     finally:
         server.dispose()
     return not existed
