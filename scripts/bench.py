@@ -471,11 +471,12 @@ print(frame.height)
 """
 
 
-def bench_export(env: dict[str, str], workdir: Path) -> Measure:
+def bench_export(url: str, env: dict[str, str], workdir: Path) -> Measure:
     """``toolbox export kpi --format xlsx`` into a file of the workdir."""
     target = workdir / "bench-kpi.xlsx"
     export, _ = run_measured([*TOOLBOX, "export", "kpi", "-f", "xlsx", "-o", str(target),
                               "--force"], env)
+    export.rows = count_rows(url, "kpi")
     target.unlink(missing_ok=True)
     return export
 
@@ -598,7 +599,7 @@ def bench_one(backend: str, size: int, workdir: Path, today: str, *, fetch: bool
             other = other_copy(backend, url, workdir)
             commands["toolbox compare -t kpi"] = lambda: bench_compare(url, other, env)
             commands["read both kpi tables"] = lambda: bench_read_both(url, other, env)
-            commands["toolbox export kpi xlsx"] = lambda: bench_export(env, workdir)
+            commands["toolbox export kpi xlsx"] = lambda: bench_export(url, env, workdir)
             commands["baseline (e) XlsxWriter"] = lambda: bench_xlsx_baseline(url, env, workdir)
             if fetch:
                 started = time.monotonic()
