@@ -4,7 +4,8 @@
 For each backend (SQLite, MariaDB) and size (100 000 and 1 000 000 operations by default):
 
 * seeds demo source data (`toolbox demo`), then lets the database settle (MariaDB: until
-  InnoDB has no dirty pages, at most SETTLE_SECONDS; SQLite: a WAL checkpoint),
+  at most 1 % of InnoDB's buffer pool is dirty, at most SETTLE_SECONDS; SQLite: a WAL
+  checkpoint),
 * runs every command below once untimed (warm-up), then ``--repeats`` times (default 3),
   the commands in turn so that drift hits all alike; prints median, min, max and spread,
   and ratios of medians with the extremes the runs allow (issue 25),
@@ -537,16 +538,21 @@ def settle(backend: str, url: str) -> str:
             if backend == "sqlite":
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
                 return "WAL checkpointed"
-            dirty = -1
+            # Flushed enough: at most 1 % of the pool dirty (InnoDB may keep a few hundred
+            # dirty pages indefinitely when idle: seen here, 528 of them after 180 s).
+            dirty, settled = -1, False
             while time.monotonic() - t0 < SETTLE_SECONDS:
-                row = conn.exec_driver_sql(
-                    "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'").first()
-                dirty = int(row[1]) if row else 0
-                if dirty == 0:
+                status: dict[str, str] = dict(conn.exec_driver_sql(
+                    "SHOW GLOBAL STATUS WHERE Variable_name IN "
+                    "('Innodb_buffer_pool_pages_dirty', 'Innodb_buffer_pool_pages_total')").all())
+                dirty = int(status.get("Innodb_buffer_pool_pages_dirty", 0))
+                total = int(status.get("Innodb_buffer_pool_pages_total", 0))
+                if dirty <= total // 100:
+                    settled = True
                     break
                 time.sleep(1.0)
             return (f"InnoDB dirty pages {dirty} after {time.monotonic() - t0:.0f} s"
-                    + ("" if dirty == 0 else " (time limit)"))
+                    + ("" if settled else " (time limit)"))
     finally:
         engine.dispose()
 
