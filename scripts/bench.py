@@ -735,22 +735,20 @@ def print_ratios(results: list[Result], help_s: float, import_s: float) -> None:
         _line("operaciones peak / kpi peak",
               _verdict(ops.peak_rss_mb / kpi.peak_rss_mb, TARGETS["operaciones_peak_over_kpi"],
                        at_most=True) + f"  ({ops.peak_rss_mb:.0f} MB vs {kpi.peak_rss_mb:.0f} MB)")
-    for r in results:
-        if "toolbox compare -t kpi" not in r.figures:
-            continue
-        compare, read = r.figures["toolbox compare -t kpi"], r.figures["read both kpi tables"]
-        print(f"  {r.backend}, {r.size:,} operations: compare (issue 22)")
-        _line("compare time / reading both",
-              _verdict(time_ratio(compare, read), TARGETS["compare_over_read"], at_most=True)
-              + f"  ({compare.seconds:.1f} s vs {read.seconds:.1f} s, {read.rows:,} rows)")
-    for r in results:
-        if "toolbox export kpi xlsx" not in r.figures:
-            continue
-        export, xlsx = r.figures["toolbox export kpi xlsx"], r.figures["baseline (e) XlsxWriter"]
-        print(f"  {r.backend}, {r.size:,} operations: export to xlsx (issue 22)")
-        _line("export time / baseline (e)",
-              _verdict(time_ratio(export, xlsx), TARGETS["export_over_xlsxwriter"],
-                       at_most=True) + f"  ({export.seconds:.1f} s vs {xlsx.seconds:.1f} s)")
+    # Issue 22's two time ratios: (command, against, heading, label, target).
+    pairs = (("toolbox compare -t kpi", "read both kpi tables", "compare",
+              "compare time / reading both", "compare_over_read"),
+             ("toolbox export kpi xlsx", "baseline (e) XlsxWriter", "export to xlsx",
+              "export time / baseline (e)", "export_over_xlsxwriter"))
+    for command, against, heading, label, target in pairs:
+        for r in results:
+            if command not in r.figures:
+                continue
+            x, y = r.figures[command], r.figures[against]
+            print(f"  {r.backend}, {r.size:,} operations: {heading} (issue 22)")
+            rows = f", {y.rows:,} rows" if command.startswith("toolbox compare") else ""
+            _line(label, _verdict(time_ratio(x, y), TARGETS[target], at_most=True)
+                  + f"  ({x.seconds:.1f} s vs {y.seconds:.1f} s{rows})")
     print("  start-up")
     _line("toolbox --help / import typer, rich",
           _verdict(help_s / import_s, TARGETS["help_over_import"], at_most=True)
