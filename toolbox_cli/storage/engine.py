@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from toolbox_cli.errors import ConfigError, DatabaseUnreachable, NoDatabase, TaskFailed
 from toolbox_cli.settings import Settings
 from toolbox_cli.storage.schema import check_ledger, upgrade_ledger
+from toolbox_cli.storage.sqlite_rows import PRAGMAS
 
 # MySQL error codes that mean "the server is not there / went away" vs "you got it wrong".
 _MYSQL_UNREACHABLE = {2002, 2003, 2005, 2006, 2013, 2055}
@@ -68,9 +69,8 @@ def _sqlite_engine(url: URL, *, create: bool) -> Engine:
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")  # readers keep the old table during a swap
-        cur.execute("PRAGMA busy_timeout=30000")
-        cur.execute("PRAGMA synchronous=NORMAL")
+        for pragma in PRAGMAS:  # WAL (readers keep the old table during a swap), timeouts
+            cur.execute(pragma)
         cur.close()
 
     # IMMEDIATE: a transaction takes the write lock when it begins, waiting for it up to the

@@ -13,7 +13,8 @@ column's scale (decisions 12: once, here, the same on both backends). Then:
   scratch directory (strings quoted, quotes doubled, NULL bare, no backslash escapes), or a
   multi-row INSERT where the server refuses LOCAL INFILE;
 - SQLite: ``executemany`` over the frame's rows (dates and datetimes as the text SQLAlchemy
-  stores), through the same SQLite library as everything else (see ``frames.py``).
+  stores), through the same SQLite library as everything else (see ``frames.py``), in a
+  child process of its own for a SQLite file (``sqlite_rows.py``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from toolbox_cli.progress import NO_PROGRESS, Progress
 from toolbox_cli.storage.engine import is_mysql, row_counts
 from toolbox_cli.storage.guard import Totals
 from toolbox_cli.storage.lock import refuse_unlocked
+from toolbox_cli.storage.sqlite_rows import LoaderProcess, WriterFailed, error_for, insert_rows
 from toolbox_cli.storage.staging import (
     drop_staging_tables,
     pause_point,
@@ -56,8 +58,6 @@ _NO_LOCAL_INFILE: set[str] = set()  # servers that refused LOAD DATA LOCAL in th
 _LOCAL_INFILE_OK: set[str] = set()  # servers that took it
 # Rows per INSERT statement on the fallback path.
 INSERT_ROWS = 1000
-# SQLAlchemy's text for SQLite dates and datetimes (what it writes and reads back).
-_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.6f"
 # Relative error bound (with a wide safety factor) between a float scaled by 10**scale and
 # the exact scaled value of its shortest decimal text: a few units of 2**-52.
 _HALF_UP_MARGIN = 4e-15
@@ -328,10 +328,11 @@ def replacing(
 
 class _Loader:
     """One thread writing prepared chunks into their staging tables, in order, on its own
-    connection, so the database works on one chunk while the next is computed (SQLite
-    steps, the MySQL server's LOAD DATA, Polars and connectorx all release the GIL). At
-    most two prepared chunks wait. An error in it is raised in the producing thread at its
-    next ``put`` or at ``close``; ``abort`` stops it writing."""
+    connection, so the database works on one chunk while the next is computed (the MySQL
+    server's LOAD DATA, Polars and connectorx release the GIL; a SQLite file is written by
+    a child process, ``sqlite_rows.LoaderProcess``, which the thread feeds). At most two
+    prepared chunks wait. An error in it is raised in the producing thread at its next
+    ``put`` or at ``close``; ``abort`` stops it writing."""
 
     _DONE = None
 
@@ -342,10 +343,15 @@ class _Loader:
         self.error: BaseException | None = None
         self.stop = False
         self.bulk = False  # LOAD DATA LOCAL (probed when the loader starts)
+        self.process: LoaderProcess | None = None  # a SQLite file's writer
         self.thread = threading.Thread(target=self._run, name="toolbox-load", daemon=True)
 
     def start(self) -> None:
         self.bulk = bulk_load_available(self.engine)
+        database = self.engine.url.database or ""
+        if not is_mysql(self.engine) and database not in ("", ":memory:"):
+            self.process = LoaderProcess(database,
+                                         uri=self.engine.url.query.get("uri") == "true")
         self.thread.start()
 
     def put(self, staging: str, label: str, rows: pl.DataFrame) -> None:
@@ -375,6 +381,8 @@ class _Loader:
 
     def abort(self) -> None:
         self.stop = True
+        if self.process is not None:
+            self.process.kill()
         self._end()
 
     def _end(self) -> None:
@@ -393,7 +401,8 @@ class _Loader:
 
     def _run(self) -> None:
         try:
-            with self.engine.connect() as conn:
+            with contextlib.ExitStack() as stack:
+                conn = None if self.process else stack.enter_context(self.engine.connect())
                 while (item := self.queue.get()) is not self._DONE:
                     staging, label, rows = item
                     if self.stop:
@@ -402,17 +411,31 @@ class _Loader:
                         self.progress.done(label)
                         continue
                     with timing.phase("write"):
-                        if self.bulk:
-                            _load_data(conn, staging, rows)
-                        elif is_mysql(self.engine):
-                            _insert_mysql(conn, staging, rows)
-                        else:
-                            _insert_sqlite(conn, staging, rows)
+                        self._write(conn, staging, rows)
                     self.progress.rows(label, rows.height)
+                if self.process is not None and not self.stop:
+                    self.process.close()
+        except WriterFailed as exc:
+            self.error = error_for(exc)
         except BaseException as exc:  # handed to the producer
             self.error = exc
+        if self.error is not None:
             while self.queue.get() is not self._DONE:
                 pass
+
+    def _write(self, conn: Connection | None, staging: str, rows: pl.DataFrame) -> None:
+        if self.process is not None:
+            self.process.write(staging, rows)
+            return
+        assert conn is not None
+        if self.bulk:
+            _load_data(conn, staging, rows)
+        elif is_mysql(self.engine):
+            _insert_mysql(conn, staging, rows)
+        else:  # an in-memory database: only this process sees it
+            driver = conn.connection.driver_connection
+            assert driver is not None  # an open connection
+            insert_rows(driver, staging, rows)
 
 
 def frame_totals(rows: pl.DataFrame, table: Table) -> dict[tuple[str, str], float]:
@@ -444,20 +467,6 @@ def live_totals(engine: Engine, table: Table) -> dict[tuple[str, str], float]:
 def _quoted_columns(conn: Connection, rows: pl.DataFrame) -> str:
     q = conn.dialect.identifier_preparer.quote
     return ", ".join(q(n) for n in rows.columns)
-
-
-def _insert_sqlite(conn: Connection, name: str, rows: pl.DataFrame) -> None:
-    texts = rows.with_columns(
-        [pl.col(c).dt.strftime(_SQLITE_DATETIME) for c, t in rows.schema.items()
-         if isinstance(t, pl.Datetime)]
-        + [pl.col(c).dt.strftime("%Y-%m-%d") for c, t in rows.schema.items() if t == pl.Date])
-    q = conn.dialect.identifier_preparer.quote
-    sql = (f"INSERT INTO {q(name)} ({_quoted_columns(conn, rows)}) "
-           f"VALUES ({', '.join('?' * rows.width)})")
-    driver = conn.connection.driver_connection
-    assert driver is not None  # an open connection
-    with conn.begin():
-        driver.executemany(sql, texts.iter_rows())
 
 
 def _insert_mysql(conn: Connection, name: str, rows: pl.DataFrame) -> None:
