@@ -126,3 +126,26 @@ def test_a_failed_read_keeps_the_live_tables(demo, toolbox_env):
     with demo.datamart.connect() as conn:
         after = conn.exec_driver_sql("SELECT count(*), sum(\"MontoDesembolso\") FROM kpi").one()
     assert tuple(after) == tuple(before)
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    (30.5, "is not a whole number (30.5)"),
+    (None, "is missing"),
+])
+def test_tablas_cxc_refuses_a_fractional_or_missing_dias_efectivo(demo, toolbox_env, value,
+                                                                  reason):
+    """cxc.md: DiasEfectivo is a whole number of days, required; the first bad document in
+    id order is named."""
+    first = _put(demo, src.colocaciones, "DiasEfectivo", "IdLiquidacionDet", value)
+    _put(demo, src.colocaciones, "DiasEfectivo", "IdLiquidacionDet", 7.25, which="max")
+    outcome = run_on_demo(toolbox_env, demo, "tablas-cxc")
+    assert outcome.status == "failed"
+    assert f"IdLiquidacionDet={first}" in outcome.error_message \
+        or f"IdLiquidacionDet {first}" in outcome.error_message, outcome.error_message
+    assert f"DiasEfectivo {reason}" in outcome.error_message, outcome.error_message
+
+
+def test_tablas_cxc_takes_whole_days_stored_as_reals(demo, toolbox_env):
+    _put(demo, src.colocaciones, "DiasEfectivo", "IdLiquidacionDet", 45.0)
+    outcome = run_on_demo(toolbox_env, demo, "tablas-cxc")
+    assert outcome.status == "success", outcome.error_message

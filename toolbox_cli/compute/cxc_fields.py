@@ -290,9 +290,22 @@ def documents(raw: pl.DataFrame, log: CoercionLog | None = None) -> pl.DataFrame
     columns["FechaConfirmado"] = _four_formats(f, "FechaConfirmado", required=True)
     columns["FechaOperacion"] = _four_formats(f, "FechaOperacion", required=True)
     columns["FechaInteresConfirming"] = _four_formats(f, "FechaInteresConfirming", required=False)
-    if f.typed("DiasEfectivo", pl.Int64, pl.Int32) and not raw["DiasEfectivo"].null_count():
-        columns["DiasEfectivo"] = raw["DiasEfectivo"].cast(pl.Int64)
-    else:
-        columns["DiasEfectivo"] = f.cellwise(
-            "DiasEfectivo", lambda v, w: cells.whole_number(v, "DiasEfectivo", w), pl.Int64)
+    columns["DiasEfectivo"] = _whole_days(f)
     return pl.DataFrame([s.alias(n) for n, s in columns.items()])
+
+
+def _whole_days(f: _Frame) -> pl.Series:
+    """``DiasEfectivo``, required and whole (``cells.whole_number``): a column of finite
+    numbers is checked on the column, the first null or fraction named as the cell rule
+    names it; anything else (text, NaN) takes the rule cell by cell."""
+    name = "DiasEfectivo"
+    if not f.numeric(name):
+        return f.cellwise(name, lambda v, w: cells.whole_number(v, name, w), pl.Int64)
+    days = f.frame[name].cast(pl.Float64)
+    index = f.first(days.is_null() | (days != days.floor()))
+    if index is None:
+        return days.cast(pl.Int64)
+    value = f.frame[name][index]
+    if value is None:
+        raise RowError(f.where(index), name, "is missing")
+    raise RowError(f.where(index), name, f"is not a whole number ({value!r})")
