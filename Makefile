@@ -23,7 +23,7 @@ help:
 	@echo "make test   - SQLite suite, then the MariaDB suite (pytest -m production) and cron e2e"
 	@echo "make lint   - ruff, mypy, import-linter (one-way imports, no cycles)"
 	@echo "make lock   - refresh requirements.lock (pip-compile) after editing dependencies in pyproject.toml"
-	@echo "make mutate - mutation score of the guard, lock, rounding and payment collapse (mutmut; not in CI)"
+	@echo "make mutate - mutation score of the guard, lock, rounding, payment collapse and ledger transitions (mutmut; not in CI)"
 	@echo "make install | lint | bench | db-up | kpi | kpi-acumulado | tablas-reportes | tablas-cxc | tipo-cambio"
 
 $(BIN)/toolbox: pyproject.toml requirements.lock
