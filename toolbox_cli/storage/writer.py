@@ -53,7 +53,7 @@ from toolbox_cli.storage.tables.metadata import magnitude_limit, too_large
 log = logging.getLogger("toolbox")
 
 # MySQL/MariaDB answers that mean "LOAD DATA LOCAL is not allowed here": fall back.
-_LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 3950}
+_LOCAL_INFILE_REFUSED = {1148, 2068, 3948, 3950, 4166}  # 4166: a server with local_infile=0 (MariaDB)
 _NO_LOCAL_INFILE: set[str] = set()  # servers that refused LOAD DATA LOCAL in this process
 _LOCAL_INFILE_OK: set[str] = set()  # servers that took it
 # Rows per INSERT statement on the fallback path.
